@@ -1,0 +1,21 @@
+// Strict base64url (RFC 4648 §5, no padding): Buffer's decoder skips bad characters, so we check first.
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+const SEGMENT = /^[A-Za-z0-9_-]*$/
+
+export function isBase64url(text: string): boolean {
+  return SEGMENT.test(text)
+}
+
+export function base64urlLength(bytes: number): number {
+  return Math.ceil((bytes * 4) / 3)
+}
+
+/** The text encodes exactly `bytes` bytes and its last character carries no stray bits (one encoding per value). */
+export function isCanonicalBase64url(text: string, bytes: number): boolean {
+  if (text.length !== base64urlLength(bytes) || !SEGMENT.test(text)) return false
+  const unusedBits = [0, 4, 2][bytes % 3] as number
+  if (unusedBits === 0) return true
+  const last = ALPHABET.indexOf(text[text.length - 1] as string)
+  return (last & ((1 << unusedBits) - 1)) === 0
+}

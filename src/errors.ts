@@ -1,0 +1,92 @@
+/**
+ * The one error revocable throws for anything a caller or a client did wrong, or a store could not do.
+ *
+ * Every error has a stable `code` (branch on it, never on the message), the HTTP `status` an adapter
+ * answers with, and a message that never contains a token, a secret or a password.
+ *
+ * @example
+ * try {
+ *   await auth.verify(token)
+ * } catch (err) {
+ *   if (err instanceof AuthError && err.code === "token_expired") return refreshAndRetry()
+ *   throw err
+ * }
+ */
+export type AuthErrorCode =
+  | "token_missing"
+  | "token_malformed"
+  | "token_invalid"
+  | "token_expired"
+  | "token_not_yet_valid"
+  | "token_revoked"
+  | "wrong_token_type"
+  | "refresh_token_reused"
+  | "session_limit_reached"
+  | "forbidden"
+  | "csrf_failed"
+  | "invalid_credentials"
+  | "rate_limited"
+  | "invalid_request"
+  | "store_unavailable"
+
+const STATUS: Record<AuthErrorCode, number> = {
+  token_missing: 401,
+  token_malformed: 401,
+  token_invalid: 401,
+  token_expired: 401,
+  token_not_yet_valid: 401,
+  token_revoked: 401,
+  wrong_token_type: 401,
+  refresh_token_reused: 401,
+  invalid_credentials: 401,
+  session_limit_reached: 403,
+  forbidden: 403,
+  csrf_failed: 403,
+  rate_limited: 429,
+  invalid_request: 400,
+  store_unavailable: 503,
+}
+
+const DESCRIPTION: Record<AuthErrorCode, string> = {
+  token_missing: "No token was presented.",
+  token_malformed: "The token is not a well-formed JWS compact serialization.",
+  token_invalid: "The token failed validation.",
+  token_expired: "The token has expired.",
+  token_not_yet_valid: "The token is not valid yet.",
+  token_revoked: "The token has been revoked.",
+  wrong_token_type: "The token is of the wrong type for this use.",
+  refresh_token_reused: "The refresh token was already used; its session has been revoked.",
+  session_limit_reached: "The subject has reached its maximum number of sessions.",
+  forbidden: "Not allowed.",
+  csrf_failed: "The request failed the CSRF check.",
+  invalid_credentials: "Invalid username or password.",
+  rate_limited: "Too many attempts; try again later.",
+  invalid_request: "The request is invalid.",
+  store_unavailable: "The revocation store is unavailable.",
+}
+
+export class AuthError extends Error {
+  override name = "AuthError"
+  readonly code: AuthErrorCode
+  readonly status: number
+
+  constructor(code: AuthErrorCode, message: string = DESCRIPTION[code], options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.status = STATUS[code]
+  }
+}
+
+/** Carries how long to wait before trying again (`Retry-After`, in seconds). */
+export class RateLimitedError extends AuthError {
+  readonly retryAfter: number
+
+  constructor(retryAfter: number) {
+    super("rate_limited")
+    this.retryAfter = retryAfter
+  }
+}
+
+export function isAuthError(value: unknown): value is AuthError {
+  return value instanceof AuthError
+}

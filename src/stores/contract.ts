@@ -1,0 +1,215 @@
+/**
+ * The contract every revocable store fulfils: memory, SQLite, PostgreSQL and Redis alike.
+ *
+ * The store is the durable source of truth. A method that resolves has made its write durable; a method that
+ * cannot reach its backend rejects (the core turns that into `store_unavailable`). Times are milliseconds
+ * since the epoch, always passed in by the caller, so that stores never read a clock of their own and tests
+ * control time. Every store passes the conformance suite in `test/stores/conformance.ts` whole.
+ *
+ * @example
+ * import type { Store } from "revocable"
+ * const store: Store = sqliteStore({ path: "./data/revocable.db" })
+ * await store.open()
+ */
+
+/** token: one `jti`; session: one `sid`; subject: every session of a `sub` created before the cut-off; key: one `kid`. */
+export type RevocationKind = "token" | "session" | "subject" | "key"
+
+export const REVOCATION_KINDS: readonly RevocationKind[] = ["token", "session", "subject", "key"]
+
+export interface RevocationInput {
+  kind: RevocationKind
+  id: string
+  /** The subject the revoked thing belongs to, when known (always the id itself for `subject`). */
+  subject: string | null
+  reason: string | null
+  actor: string | null
+  createdAt: number
+  /** When nothing this revocation can match is still valid: the entry may be forgotten after it. */
+  expiresAt: number
+}
+
+export interface Revocation extends RevocationInput {
+  /**
+   * For `subject` only: the subject's generation at the moment of revocation. Tokens carry the generation of
+   * their session (`gen`); a token whose `gen` is below the cut-off is revoked. 0 for other kinds.
+   */
+  cutoff: number
+}
+
+export interface SessionInput {
+  sid: string
+  subject: string
+  createdAt: number
+  /** Absolute expiry: no refresh after it, whatever the refresh token says. */
+  expiresAt: number
+  device: string | null
+  /** The application's claims, copied into every access token of the session. */
+  claims: Record<string, unknown>
+  /** SHA-256 (base64url) of the first refresh token's `jti`. */
+  refreshHash: string
+}
+
+export interface Session {
+  sid: string
+  subject: string
+  /** The subject's generation when the session was created (see {@link Revocation.cutoff}). */
+  gen: number
+  createdAt: number
+  lastUsedAt: number
+  expiresAt: number
+  device: string | null
+  claims: Record<string, unknown>
+  revokedAt: number | null
+}
+
+export interface CreateSessionInput {
+  session: SessionInput
+  /** Sessions of the subject that count as live: not revoked, not past `expiresAt`, used after `idleSince`. */
+  idleSince: number
+  /** At most this many live sessions per subject, the new one included; null for no limit. */
+  limit: number | null
+  onExceed: "evict-oldest" | "reject"
+  /**
+   * How to record an eviction: the store revokes each evicted session with a copy of this template whose
+   * `id` and `subject` it fills in and whose `expiresAt` is the evicted session's own `expiresAt` plus leeway
+   * (`leewayMs`).
+   */
+  evictTemplate: Omit<RevocationInput, "id" | "subject" | "expiresAt">
+  leewayMs: number
+}
+
+export type CreateSessionResult =
+  | { ok: true; session: Session; evicted: Revocation[] }
+  | { ok: false; reason: "limit" }
+
+export interface RotateInput {
+  sid: string
+  /** Hash of the presented refresh token's `jti`. */
+  presentedHash: string
+  /** Hash of the `jti` of the refresh token about to be issued. */
+  nextHash: string
+  now: number
+  /** The predecessor of the current refresh token is tolerated for this long after the rotation that replaced it. */
+  graceMs: number
+  /** A session unused since this time is over (idle expiry). */
+  idleSince: number
+  /** Written, atomically with marking the session revoked, when the presented token was already rotated away. */
+  reuseRevocation: RevocationInput
+}
+
+export type RotateResult =
+  /** The presented token was the current one: it is now the previous one, and `nextHash` is current. */
+  | { status: "rotated"; session: Session }
+  /** The presented token was the immediate predecessor, within the grace window: `nextHash` replaced current. */
+  | { status: "grace"; session: Session }
+  /** The presented token was neither: the session is revoked, and `revocation` was recorded and published. */
+  | { status: "reused"; revocation: Revocation }
+  | { status: "revoked" | "expired" | "missing" }
+
+/** A signing key as kept in the store, for applications that let revocable manage their keys. */
+export interface StoredKey {
+  kid: string
+  alg: string
+  /** The private (or secret) key as a JWK, JSON-encoded. */
+  privateJwk: string
+  createdAt: number
+  retiredAt: number | null
+}
+
+export interface ListRevocationsQuery {
+  subject?: string | undefined
+  kind?: RevocationKind | undefined
+  /** Opaque: the `next` of the previous page. */
+  cursor?: string | null | undefined
+  limit: number
+  /** Only entries whose `expiresAt` is after this time. */
+  now: number
+}
+
+export interface Page<T> {
+  items: T[]
+  next: string | null
+}
+
+/** What one verify asks of the store when the local replica is too stale to answer. */
+export interface RevocationQuery {
+  jti: string
+  sid: string
+  subject: string
+  gen: number
+  kid: string
+  now: number
+}
+
+/**
+ * A change, delivered to every subscriber of every instance, in the order the store committed them.
+ * `sync` says: every change committed before this moment has been delivered (a heartbeat, also after a resync).
+ * `reset` says: changes may have been missed (a reconnect); reload the snapshot.
+ */
+export type ChangeEvent =
+  | { type: "revoked"; revocation: Revocation }
+  | { type: "unrevoked"; kind: RevocationKind; id: string }
+  | { type: "keys" }
+  | { type: "sync" }
+  | { type: "reset" }
+
+export type ChangeListener = (event: ChangeEvent) => void
+
+export interface Subscription {
+  close(): Promise<void>
+}
+
+export interface Store {
+  /** A short name for logs and metrics: "memory", "sqlite", "postgres", "redis". */
+  readonly name: string
+  /**
+   * How long the feed may be silent before the replica counts as stale, or 0 when the feed is synchronous
+   * (every change reaches every subscriber before the write resolves, so the replica is never stale).
+   */
+  readonly heartbeatMs: number
+
+  /** Connects and creates or migrates the schema. Idempotent. */
+  open(): Promise<void>
+  close(): Promise<void>
+
+  /**
+   * Records a revocation and publishes it. Idempotent: revoking what is already revoked keeps the earliest
+   * `createdAt` and the latest `expiresAt`. For `subject` it increments the subject's generation and sets the
+   * cut-off to the new generation (so a second call also revokes sessions created since the first). For
+   * `session` it also marks the session revoked.
+   */
+  revoke(input: RevocationInput): Promise<Revocation>
+  /** Removes a revocation and publishes that. Resolves false when there was none. */
+  unrevoke(kind: RevocationKind, id: string): Promise<boolean>
+  /** Whether the token described is revoked, read from the store itself. */
+  isRevoked(query: RevocationQuery): Promise<boolean>
+  /** Every revocation whose `expiresAt` is after `now`. */
+  snapshot(now: number): Promise<Revocation[]>
+  /** Revocations, newest first, paged with an opaque cursor. */
+  listRevocations(query: ListRevocationsQuery): Promise<Page<Revocation>>
+
+  /** Creates a session atomically with the session-limit check and any eviction. */
+  createSession(input: CreateSessionInput): Promise<CreateSessionResult>
+  getSession(sid: string): Promise<Session | null>
+  /** The subject's live sessions (not revoked, not expired, used after `idleSince`), newest first. */
+  listSessions(subject: string, now: number, idleSince: number): Promise<Session[]>
+  /** Compare-and-set of the session's refresh hash; see {@link RotateResult}. Atomic across every instance. */
+  rotate(input: RotateInput): Promise<RotateResult>
+
+  listKeys(): Promise<StoredKey[]>
+  /** Adds a key and publishes a `keys` change. */
+  saveKey(key: StoredKey): Promise<void>
+  /** Marks a key retired and publishes a `keys` change. */
+  retireKey(kid: string, at: number): Promise<void>
+  /** Deletes a retired key for good (once every token it signed has expired). */
+  deleteKey(kid: string): Promise<void>
+
+  /**
+   * Starts delivering changes. Resolves once the subscription is live, so that a snapshot read after it
+   * misses nothing.
+   */
+  subscribe(listener: ChangeListener): Promise<Subscription>
+  /** Deletes revocations and sessions that expired before `now`. Resolves the number of rows removed. */
+  purge(now: number): Promise<number>
+}
