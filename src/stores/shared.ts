@@ -46,7 +46,8 @@ export function encodeCursor(position: number | string): string {
 
 export function decodeCursor(cursor: string | null | undefined): number | null {
   if (cursor === undefined || cursor === null || cursor === "") return null
-  const position = Number(Buffer.from(cursor, "base64url").toString())
-  if (!Number.isSafeInteger(position) || position < 0) throw new AuthError("invalid_request", "Invalid cursor.")
+  const text = Buffer.from(cursor, "base64url").toString()
+  const position = Number(text)
+  if (!/^\d{1,15}$/.test(text) || !Number.isSafeInteger(position)) throw new AuthError("invalid_request", "Invalid cursor.")
   return position
 }

@@ -1,0 +1,374 @@
+import assert from "node:assert/strict"
+import { afterEach, beforeEach, describe, mock, test } from "node:test"
+import { createAuth, type Auth, type AuthOptions, type Revocation } from "../../src/index.ts"
+import { memoryStore } from "../../src/stores/memory.ts"
+import { flakyStore } from "../helpers/flaky.ts"
+
+const NOW = Date.UTC(2026, 10, 23, 12, 0, 0)
+const opened: Auth[] = []
+
+function makeAuth(overrides: Partial<AuthOptions> = {}): Auth {
+  const auth = createAuth({ issuer: "https://issuer.test", audience: "api", store: memoryStore(), leeway: 0, ...overrides })
+  opened.push(auth)
+  return auth
+}
+
+beforeEach(() => mock.timers.enable({ apis: ["Date"], now: NOW }))
+afterEach(async () => {
+  mock.timers.reset()
+  for (const auth of opened.splice(0)) await auth.close()
+})
+
+describe("revoking", () => {
+  test("a revoked access token is refused while its session's other tokens still verify", async () => {
+    const auth = makeAuth()
+    const pair = await auth.issue("alice")
+    const next = await auth.refresh(pair.refreshToken)
+    await auth.revoke(pair.accessToken, { reason: "leaked", actor: "ops" })
+    await assert.rejects(auth.verify(pair.accessToken), { code: "token_revoked" })
+    assert.equal((await auth.verify(next.accessToken)).sub, "alice")
+  })
+
+  test("revoking a refresh token revokes the access tokens of its session", async () => {
+    const auth = makeAuth()
+    const pair = await auth.issue("alice")
+    const other = await auth.issue("alice")
+    const revocation = await auth.revoke(pair.refreshToken)
+    assert.equal(revocation?.kind, "session")
+    assert.equal(revocation?.id, pair.sessionId)
+    await assert.rejects(auth.verify(pair.accessToken), { code: "token_revoked" })
+    await assert.rejects(auth.refresh(pair.refreshToken), { code: "token_revoked" })
+    assert.equal((await auth.verify(other.accessToken)).sid, other.sessionId)
+  })
+
+  test("revoking twice succeeds and keeps the first record", async () => {
+    const auth = makeAuth()
+    const pair = await auth.issue("alice")
+    const first = await auth.revoke(pair.accessToken, { reason: "first" })
+    const second = await auth.revoke(pair.accessToken, { reason: "second" })
+    assert.equal(second?.reason, "first")
+    assert.equal(second?.createdAt, first?.createdAt)
+    assert.equal((await auth.listRevocations()).items.length, 1)
+  })
+
+  test("revoking an expired, foreign or garbage token succeeds and revokes nothing", async () => {
+    const auth = makeAuth()
+    const foreign = makeAuth({ issuer: "https://elsewhere.test" })
+    const pair = await auth.issue("alice")
+    const theirs = await foreign.issue("alice")
+    assert.equal(await auth.revoke("not.a.token"), null)
+    assert.equal(await auth.revoke(""), null)
+    assert.equal(await auth.revoke(theirs.accessToken), null)
+    mock.timers.tick(15 * 60_000)
+    assert.equal(await auth.revoke(pair.accessToken), null)
+    assert.deepEqual((await auth.listRevocations()).items, [])
+  })
+
+  test("a revoked token stays refused until its exp plus leeway, then it is simply expired", async () => {
+    const auth = makeAuth({ leeway: "30s" })
+    const pair = await auth.issue("alice")
+    const revocation = await auth.revoke(pair.accessToken)
+    const { exp } = JSON.parse(Buffer.from(pair.accessToken.split(".")[1] as string, "base64url").toString()) as { exp: number }
+    assert.equal(revocation?.expiresAt, exp * 1000 + 30_000)
+    mock.timers.tick(exp * 1000 + 30_000 - NOW - 1)
+    await assert.rejects(auth.verify(pair.accessToken), { code: "token_revoked" })
+    mock.timers.tick(1)
+    await assert.rejects(auth.verify(pair.accessToken), { code: "token_expired" })
+  })
+
+  test("unrevoke brings a revoked token back", async () => {
+    const auth = makeAuth()
+    const pair = await auth.issue("alice")
+    await auth.revoke(pair.accessToken)
+    const { jti } = await (async () => {
+      const [item] = (await auth.listRevocations({ kind: "token" })).items
+      return { jti: item?.id as string }
+    })()
+    assert.equal(await auth.unrevoke("token", jti), true)
+    assert.equal((await auth.verify(pair.accessToken)).jti, jti)
+    assert.equal(await auth.unrevoke("token", jti), false)
+  })
+
+  test("revocations carry reason, actor and times, and page with a cursor filtered by subject and kind", async () => {
+    const auth = makeAuth()
+    for (const subject of ["alice", "bob", "alice"]) {
+      const pair = await auth.issue(subject)
+      await auth.revoke(pair.accessToken, { reason: `r-${subject}`, actor: "ops" })
+      mock.timers.tick(1)
+    }
+    await auth.revokeSubject("carol", { reason: "incident", actor: "ops" })
+    const first = await auth.listRevocations({ subject: "alice", limit: 1 })
+    assert.equal(first.items[0]?.reason, "r-alice")
+    assert.equal(first.items[0]?.actor, "ops")
+    assert.equal(first.items[0]?.createdAt, NOW + 2)
+    const second = await auth.listRevocations({ subject: "alice", limit: 1, cursor: first.next })
+    assert.equal(second.items[0]?.createdAt, NOW)
+    assert.equal(second.next, null)
+    assert.deepEqual((await auth.listRevocations({ kind: "subject" })).items.map((item) => item.id), ["carol"])
+    await assert.rejects(auth.listRevocations({ kind: "everything" as "token" }), { code: "invalid_request" })
+    await assert.rejects(auth.listRevocations({ limit: 0 }), { code: "invalid_request" })
+    await assert.rejects(auth.listRevocations({ cursor: "!!" }), { code: "invalid_request" })
+  })
+
+  test("every revocation is announced with the revoked event", async () => {
+    const auth = makeAuth()
+    const seen: Revocation[] = []
+    auth.on("revoked", (revocation) => seen.push(revocation))
+    const pair = await auth.issue("alice")
+    await auth.logout(pair.accessToken)
+    assert.deepEqual(seen.map((item) => [item.kind, item.id, item.reason]), [["session", pair.sessionId, "logout"]])
+  })
+
+  test("a throwing event listener does not break revocation", async () => {
+    const auth = makeAuth()
+    auth.on("revoked", () => {
+      throw new Error("listener bug")
+    })
+    const warned = new Promise((resolve) => process.once("warning", resolve))
+    const pair = await auth.issue("alice")
+    await auth.revoke(pair.accessToken)
+    await warned
+    await assert.rejects(auth.verify(pair.accessToken), { code: "token_revoked" })
+  })
+})
+
+describe("revoking a subject", () => {
+  test("log out everywhere, then log in again in the same millisecond: old tokens refused, new ones accepted", async () => {
+    const auth = makeAuth()
+    const phone = await auth.issue("alice")
+    const laptop = await auth.issue("alice")
+    const bob = await auth.issue("bob")
+    await auth.logout(laptop.accessToken, { everywhere: true })
+    const again = await auth.issue("alice")
+    for (const token of [phone.accessToken, laptop.accessToken]) {
+      await assert.rejects(auth.verify(token), { code: "token_revoked" })
+    }
+    await assert.rejects(auth.refresh(phone.refreshToken), { code: "token_revoked" })
+    assert.equal((await auth.verify(again.accessToken)).sub, "alice")
+    assert.equal((await auth.verify(bob.accessToken)).sub, "bob")
+    const refreshed = await auth.refresh(again.refreshToken)
+    assert.equal((await auth.verify(refreshed.accessToken)).sid, again.sessionId)
+  })
+
+  test("revoking the subject again also cuts off sessions created since the first time", async () => {
+    const auth = makeAuth()
+    await auth.revokeSubject("alice")
+    const between = await auth.issue("alice")
+    await auth.revokeSubject("alice")
+    await assert.rejects(auth.verify(between.accessToken), { code: "token_revoked" })
+  })
+
+  test("unrevoking a subject restores its earlier tokens", async () => {
+    const auth = makeAuth()
+    const pair = await auth.issue("alice")
+    await auth.revokeSubject("alice")
+    await auth.unrevoke("subject", "alice")
+    assert.equal((await auth.verify(pair.accessToken)).sub, "alice")
+  })
+})
+
+describe("refresh rotation", () => {
+  test("refresh() returns a new pair on the same session and spends the old refresh token", async () => {
+    const auth = makeAuth()
+    const pair = await auth.issue("alice", { claims: { role: "admin" }, device: "phone" })
+    mock.timers.tick(1000)
+    const next = await auth.refresh(pair.refreshToken)
+    assert.equal(next.sessionId, pair.sessionId)
+    assert.notEqual(next.refreshToken, pair.refreshToken)
+    const claims = await auth.verify(next.accessToken)
+    assert.equal(claims.role, "admin")
+    assert.equal(claims.sid, pair.sessionId)
+    const [session] = await auth.listSessions("alice")
+    assert.equal(session?.lastUsedAt, NOW + 1000)
+    assert.equal(session?.device, "phone")
+  })
+
+  test("refresh() rejects a replayed token and revokes its session", async () => {
+    const auth = makeAuth()
+    const reuse: unknown[] = []
+    auth.on("reuse-detected", (event) => reuse.push(event))
+    const pair = await auth.issue("alice")
+    const next = await auth.refresh(pair.refreshToken)
+    await assert.rejects(auth.refresh(pair.refreshToken), { code: "refresh_token_reused" })
+    assert.deepEqual(reuse, [{ sessionId: pair.sessionId, subject: "alice" }])
+    await assert.rejects(auth.verify(next.accessToken), { code: "token_revoked" })
+    await assert.rejects(auth.refresh(next.refreshToken), { code: "token_revoked" })
+  })
+
+  test("inside the grace window the immediate predecessor is tolerated, an older one is not", async () => {
+    const auth = makeAuth({ reuseGrace: "10s" })
+    const first = await auth.issue("alice")
+    const second = await auth.refresh(first.refreshToken)
+    await auth.refresh(second.refreshToken)
+    mock.timers.tick(5000)
+    const retried = await auth.refresh(second.refreshToken)
+    assert.equal((await auth.verify(retried.accessToken)).sid, first.sessionId)
+    await assert.rejects(auth.refresh(first.refreshToken), { code: "refresh_token_reused" })
+  })
+
+  test("the predecessor is a reuse once the grace window is over", async () => {
+    const auth = makeAuth({ reuseGrace: "10s" })
+    const first = await auth.issue("alice")
+    await auth.refresh(first.refreshToken)
+    mock.timers.tick(10_000)
+    await assert.rejects(auth.refresh(first.refreshToken), { code: "refresh_token_reused" })
+  })
+
+  test("ten parallel refreshes with one refresh token: exactly one succeeds, twenty rounds", async () => {
+    const auth = makeAuth()
+    for (let round = 0; round < 20; round++) {
+      const pair = await auth.issue("alice")
+      const results = await Promise.allSettled(Array.from({ length: 10 }, () => auth.refresh(pair.refreshToken)))
+      assert.equal(results.filter((result) => result.status === "fulfilled").length, 1, `round ${round}`)
+      for (const result of results) {
+        if (result.status === "rejected") assert.match((result.reason as { code: string }).code, /^(refresh_token_reused|token_revoked)$/)
+      }
+    }
+  })
+
+  test("refresh is refused after the session's absolute expiry", async () => {
+    const auth = makeAuth({ sessionTtl: "1h", refreshTtl: "30d", accessTtl: "15m" })
+    let pair = await auth.issue("alice")
+    for (let i = 0; i < 3; i++) {
+      mock.timers.tick(15 * 60_000)
+      pair = await auth.refresh(pair.refreshToken)
+    }
+    const { exp } = JSON.parse(Buffer.from(pair.refreshToken.split(".")[1] as string, "base64url").toString()) as { exp: number }
+    assert.equal(exp * 1000, NOW + 3_600_000, "refresh tokens never outlive their session")
+    mock.timers.tick(15 * 60_000)
+    await assert.rejects(auth.refresh(pair.refreshToken), { code: "token_expired" })
+  })
+
+  test("refresh is refused after the session's idle expiry", async () => {
+    const auth = makeAuth({ idleTimeout: "1h" })
+    const pair = await auth.issue("alice")
+    mock.timers.tick(3_600_000)
+    await assert.rejects(auth.refresh(pair.refreshToken), { code: "token_expired" })
+    assert.deepEqual(await auth.listSessions("alice"), [])
+  })
+
+  test("refresh is refused once the subject is revoked (a suspended user)", async () => {
+    const auth = makeAuth()
+    const pair = await auth.issue("alice")
+    await auth.revokeSubject("alice", { reason: "suspended" })
+    await assert.rejects(auth.refresh(pair.refreshToken), { code: "token_revoked" })
+  })
+
+  test("the store keeps only hashes of refresh tokens", async () => {
+    const store = memoryStore()
+    const auth = makeAuth({ store })
+    const pair = await auth.issue("alice")
+    const dump = JSON.stringify([await store.getSession(pair.sessionId), await store.snapshot(NOW)])
+    const refreshJti = (JSON.parse(Buffer.from(pair.refreshToken.split(".")[1] as string, "base64url").toString()) as { jti: string }).jti
+    assert.equal(dump.includes(refreshJti), false)
+    assert.equal(dump.includes(pair.refreshToken), false)
+  })
+})
+
+describe("sessions", () => {
+  test("listSessions shows each login with its device, newest first", async () => {
+    const auth = makeAuth()
+    const phone = await auth.issue("alice", { device: "phone" })
+    mock.timers.tick(1)
+    const laptop = await auth.issue("alice", { device: "laptop" })
+    await auth.issue("bob")
+    const sessions = await auth.listSessions("alice")
+    assert.deepEqual(sessions.map((session) => [session.sid, session.device]), [[laptop.sessionId, "laptop"], [phone.sessionId, "phone"]])
+    await auth.revokeSession(phone.sessionId)
+    assert.deepEqual((await auth.listSessions("alice")).map((session) => session.sid), [laptop.sessionId])
+  })
+
+  test("maxSessions with reject refuses a login past the limit", async () => {
+    const auth = makeAuth({ maxSessions: { limit: 2, onExceed: "reject" } })
+    await auth.issue("alice")
+    await auth.issue("alice")
+    await assert.rejects(auth.issue("alice"), { code: "session_limit_reached", status: 403 })
+    await auth.issue("bob")
+  })
+
+  test("maxSessions with evict-oldest revokes the oldest session's tokens", async () => {
+    const auth = makeAuth({ maxSessions: { limit: 2, onExceed: "evict-oldest" } })
+    const oldest = await auth.issue("alice")
+    mock.timers.tick(1)
+    const middle = await auth.issue("alice")
+    mock.timers.tick(1)
+    const newest = await auth.issue("alice")
+    await assert.rejects(auth.verify(oldest.accessToken), { code: "token_revoked" })
+    await assert.rejects(auth.refresh(oldest.refreshToken), { code: "token_revoked" })
+    assert.equal((await auth.verify(middle.accessToken)).sid, middle.sessionId)
+    assert.equal((await auth.verify(newest.accessToken)).sid, newest.sessionId)
+  })
+
+  test("issue() refuses reserved claim names and bad subjects", async () => {
+    const auth = makeAuth()
+    await assert.rejects(auth.issue("alice", { claims: { sub: "mallory" } }), { code: "invalid_request" })
+    await assert.rejects(auth.issue("alice", { claims: { exp: 1 } }), { code: "invalid_request" })
+    await assert.rejects(auth.issue(""), { code: "invalid_request" })
+    await assert.rejects(auth.issue(42 as unknown as string), { code: "invalid_request" })
+    await assert.rejects(auth.issue("x".repeat(2000)), { code: "invalid_request" })
+  })
+})
+
+describe("when the store is unreachable", () => {
+  test("verify answers from a fresh replica, then fails closed once it is stale", async () => {
+    const store = flakyStore(1000)
+    const auth = makeAuth({ store, maxStaleness: "5s" })
+    const pair = await auth.issue("alice")
+    const revoked = await auth.issue("alice")
+    await auth.revoke(revoked.accessToken)
+    const events: unknown[] = []
+    auth.on("store-unavailable", (event) => events.push(event))
+    store.down = true
+    assert.equal((await auth.verify(pair.accessToken)).sub, "alice")
+    await assert.rejects(auth.verify(revoked.accessToken), { code: "token_revoked" })
+    mock.timers.tick(5001)
+    await assert.rejects(auth.verify(pair.accessToken), { code: "store_unavailable", status: 503 })
+    assert.equal(events.length, 1)
+    store.down = false
+    assert.equal((await auth.verify(pair.accessToken)).sub, "alice")
+    await assert.rejects(auth.verify(revoked.accessToken), { code: "token_revoked" })
+    store.heartbeat()
+    store.down = true
+    assert.equal((await auth.verify(pair.accessToken)).sub, "alice", "a heartbeat makes the replica fresh again")
+  })
+
+  test("with fail-open a stale replica still answers, and says so with an event", async () => {
+    const store = flakyStore(1000)
+    const auth = makeAuth({ store, maxStaleness: "5s", onStoreUnavailable: "fail-open" })
+    const pair = await auth.issue("alice")
+    const revoked = await auth.issue("alice")
+    await auth.revoke(revoked.accessToken)
+    const events: Array<{ failOpen: boolean }> = []
+    auth.on("store-unavailable", (event) => events.push(event))
+    store.down = true
+    mock.timers.tick(60_000)
+    assert.equal((await auth.verify(pair.accessToken)).sub, "alice")
+    await assert.rejects(auth.verify(revoked.accessToken), { code: "token_revoked" })
+    assert.deepEqual(events.map((event) => event.failOpen), [true, true])
+  })
+
+  test("revoke, refresh, issue and logout report store_unavailable, never a false success", async () => {
+    const store = flakyStore(1000)
+    const auth = makeAuth({ store })
+    const pair = await auth.issue("alice")
+    store.down = true
+    await assert.rejects(auth.revoke(pair.accessToken), { code: "store_unavailable" })
+    await assert.rejects(auth.revokeSubject("alice"), { code: "store_unavailable" })
+    await assert.rejects(auth.refresh(pair.refreshToken), { code: "store_unavailable" })
+    await assert.rejects(auth.issue("alice"), { code: "store_unavailable" })
+    await assert.rejects(auth.logout(pair.accessToken), { code: "store_unavailable" })
+    store.down = false
+    assert.equal((await auth.verify(pair.accessToken)).sub, "alice", "nothing was revoked by the failed calls")
+  })
+
+  test("ready() reports an unreachable store as store_unavailable and can be retried", async () => {
+    const store = flakyStore(1000)
+    store.down = true
+    const auth = makeAuth({ store })
+    await assert.rejects(auth.ready(), { code: "store_unavailable" })
+    store.down = false
+    await auth.ready()
+    const pair = await auth.issue("alice")
+    assert.equal((await auth.verify(pair.accessToken)).sub, "alice")
+  })
+})
