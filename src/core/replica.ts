@@ -1,9 +1,10 @@
 // The local copy of live revocations that every verify reads, so that the hot path does no I/O.
+import { IdSet } from "./idset.ts"
 import type { Revocation, RevocationKind } from "../stores/contract.ts"
 
 export class Replica {
-  readonly #tokens = new Map<string, number>()
-  readonly #sessions = new Map<string, number>()
+  readonly #tokens = new IdSet()
+  readonly #sessions = new IdSet()
   readonly #subjects = new Map<string, { cutoff: number; expiresAt: number }>()
   readonly #keys = new Map<string, number>()
 
@@ -44,13 +45,13 @@ export class Replica {
 
   /** Forgets entries that can no longer match a valid token. */
   prune(now: number): void {
-    for (const map of [this.#tokens, this.#sessions, this.#keys]) {
-      for (const [id, expiresAt] of map) if (expiresAt <= now) map.delete(id)
-    }
+    this.#tokens.prune(now)
+    this.#sessions.prune(now)
+    for (const [id, expiresAt] of this.#keys) if (expiresAt <= now) this.#keys.delete(id)
     for (const [id, { expiresAt }] of this.#subjects) if (expiresAt <= now) this.#subjects.delete(id)
   }
 
-  #map(kind: Exclude<RevocationKind, "subject">): Map<string, number> {
+  #map(kind: Exclude<RevocationKind, "subject">): IdSet | Map<string, number> {
     return kind === "token" ? this.#tokens : kind === "session" ? this.#sessions : this.#keys
   }
 }

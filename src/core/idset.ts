@@ -1,0 +1,147 @@
+// A compact set of revoked ids with their expiry: 12 bytes a slot instead of ~70 bytes a string in a Set.
+//
+// Ids are kept as 64-bit fingerprints (two independent 32-bit hashes) in an open-addressing table with linear
+// probing and backward-shift deletion. Two different ids sharing a fingerprint (about 1 in 2^64 per pair) can
+// only make a token look revoked, never make a revoked one pass: the error is on the safe side.
+
+const EMPTY = 0
+const MIN_CAPACITY = 1024
+const MAX_LOAD = 0.6
+
+export class IdSet {
+  #mask: number
+  #size = 0
+  #high: Uint32Array
+  #low: Uint32Array
+  /** Expiry in seconds since the epoch; 0 marks an empty slot. */
+  #expires: Uint32Array
+
+  constructor(capacity = MIN_CAPACITY) {
+    const slots = 2 ** Math.ceil(Math.log2(Math.max(MIN_CAPACITY, capacity)))
+    this.#mask = slots - 1
+    this.#high = new Uint32Array(slots)
+    this.#low = new Uint32Array(slots)
+    this.#expires = new Uint32Array(slots)
+  }
+
+  get size(): number {
+    return this.#size
+  }
+
+  /** Bytes held by the table. */
+  get byteLength(): number {
+    return this.#high.byteLength + this.#low.byteLength + this.#expires.byteLength
+  }
+
+  has(id: string): boolean {
+    const high = hashHigh(id)
+    const low = hashLow(id)
+    for (let slot = low & this.#mask; this.#expires[slot] !== EMPTY; slot = (slot + 1) & this.#mask) {
+      if (this.#high[slot] === high && this.#low[slot] === low) return true
+    }
+    return false
+  }
+
+  /** Adds the id, or extends its expiry. `expiresAt` in milliseconds. */
+  set(id: string, expiresAt: number): void {
+    const expires = Math.max(1, Math.min(0xffffffff, Math.ceil(expiresAt / 1000)))
+    if ((this.#size + 1) / (this.#mask + 1) > MAX_LOAD) this.#grow()
+    this.#insert(hashHigh(id), hashLow(id), expires)
+  }
+
+  delete(id: string): boolean {
+    const high = hashHigh(id)
+    const low = hashLow(id)
+    for (let slot = low & this.#mask; this.#expires[slot] !== EMPTY; slot = (slot + 1) & this.#mask) {
+      if (this.#high[slot] === high && this.#low[slot] === low) {
+        this.#removeAt(slot)
+        return true
+      }
+    }
+    return false
+  }
+
+  /** Removes every entry that expired at or before `now` (milliseconds). */
+  prune(now: number): void {
+    const cutoff = Math.floor(now / 1000)
+    for (let slot = 0; slot <= this.#mask; slot++) {
+      // A backward shift may move a later entry into this slot: look at it again.
+      while (this.#expires[slot] !== EMPTY && (this.#expires[slot] as number) <= cutoff) this.#removeAt(slot)
+    }
+  }
+
+  clear(): void {
+    this.#expires.fill(EMPTY)
+    this.#size = 0
+  }
+
+  #insert(high: number, low: number, expires: number): void {
+    let slot = low & this.#mask
+    for (; this.#expires[slot] !== EMPTY; slot = (slot + 1) & this.#mask) {
+      if (this.#high[slot] === high && this.#low[slot] === low) {
+        this.#expires[slot] = Math.max(this.#expires[slot] as number, expires)
+        return
+      }
+    }
+    this.#high[slot] = high
+    this.#low[slot] = low
+    this.#expires[slot] = expires
+    this.#size++
+  }
+
+  /** Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+  #removeAt(slot: number): void {
+    const mask = this.#mask
+    let hole = slot
+    for (let next = (hole + 1) & mask; this.#expires[next] !== EMPTY; next = (next + 1) & mask) {
+      const home = (this.#low[next] as number) & mask
+      // Move the entry back only if its home is not cyclically within (hole, next].
+      if (((next - home) & mask) >= ((next - hole) & mask)) {
+        this.#high[hole] = this.#high[next] as number
+        this.#low[hole] = this.#low[next] as number
+        this.#expires[hole] = this.#expires[next] as number
+        hole = next
+      }
+    }
+    this.#expires[hole] = EMPTY
+    this.#size--
+  }
+
+  #grow(): void {
+    const high = this.#high
+    const low = this.#low
+    const expires = this.#expires
+    const slots = (this.#mask + 1) * 2
+    this.#mask = slots - 1
+    this.#high = new Uint32Array(slots)
+    this.#low = new Uint32Array(slots)
+    this.#expires = new Uint32Array(slots)
+    this.#size = 0
+    for (let slot = 0; slot < expires.length; slot++) {
+      if (expires[slot] !== EMPTY) this.#insert(high[slot] as number, low[slot] as number, expires[slot] as number)
+    }
+  }
+}
+
+/** FNV-1a over UTF-16 code units. */
+function hashHigh(id: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193)
+  return hash >>> 0
+}
+
+/** A murmur3-style mix, independent of FNV, over the same code units. */
+function hashLow(id: string): number {
+  let hash = 0x9747b28c ^ id.length
+  for (let i = 0; i < id.length; i++) {
+    let k = Math.imul(id.charCodeAt(i), 0xcc9e2d51)
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593)
+    hash ^= k
+    hash = Math.imul((hash << 13) | (hash >>> 19), 5) + 0xe6546b64
+  }
+  hash ^= hash >>> 16
+  hash = Math.imul(hash, 0x85ebca6b)
+  hash ^= hash >>> 13
+  hash = Math.imul(hash, 0xc2b2ae35)
+  return (hash ^ (hash >>> 16)) >>> 0
+}
