@@ -127,6 +127,12 @@ export interface ListRevocationsQuery {
   now: number
 }
 
+export interface Document {
+  id: string
+  /** JSON text, opaque to the store. */
+  json: string
+}
+
 export interface Page<T> {
   items: T[]
   next: string | null
@@ -210,6 +216,23 @@ export interface Store {
    * misses nothing.
    */
   subscribe(listener: ChangeListener): Promise<Subscription>
-  /** Deletes revocations and sessions that expired before `now`. Resolves the number of rows removed. */
+  /** Deletes revocations, sessions and rate-limit windows that ended before `now`. Resolves the number removed. */
   purge(now: number): Promise<number>
+
+  /** The auth server's small records (users, clients), as JSON text by collection and id. */
+  getDocument(collection: string, id: string): Promise<string | null>
+  /**
+   * Writes a document, as a compare-and-set when `expected` is given: null writes only if the id is absent, a
+   * string only if the current text equals it. Resolves false, writing nothing, when the condition fails.
+   */
+  putDocument(collection: string, id: string, json: string, expected?: string | null): Promise<boolean>
+  deleteDocument(collection: string, id: string): Promise<boolean>
+  /** A collection's documents in ascending id order, paged with an opaque cursor. */
+  listDocuments(collection: string, query: { cursor?: string | null | undefined; limit: number }): Promise<Page<Document>>
+  /**
+   * Counts one attempt under `key` in a fixed window of `windowMs` that starts at the window's first attempt.
+   * Resolves the attempts counted in the current window (this one included) and when it ends. Shared by every
+   * instance on the same store (login rate limits).
+   */
+  hit(key: string, windowMs: number, now: number): Promise<{ count: number; resetAt: number }>
 }

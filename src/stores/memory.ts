@@ -7,7 +7,7 @@
  * import { memoryStore } from "revocable/stores/memory"
  * const auth = createAuth({ issuer, audience, store: memoryStore() })
  */
-import { decodeCursor, encodeCursor, hashEquals, mergeRevocation, revocationKey, rowMatchesQuery } from "./shared.ts"
+import { decodeCursor, decodeIdCursor, encodeCursor, hashEquals, mergeRevocation, revocationKey, rowMatchesQuery } from "./shared.ts"
 import type {
   ChangeEvent,
   ChangeListener,
@@ -38,7 +38,15 @@ export function memoryStore(): Store {
   const sessions = new Map<string, SessionRow>()
   const keys = new Map<string, StoredKey>()
   const listeners = new Set<ChangeListener>()
+  const documents = new Map<string, Map<string, string>>()
+  const windows = new Map<string, { count: number; resetAt: number }>()
   let seq = 0
+
+  function collection(name: string): Map<string, string> {
+    let entries = documents.get(name)
+    if (!entries) documents.set(name, (entries = new Map()))
+    return entries
+  }
 
   function publish(event: ChangeEvent): void {
     for (const listener of listeners) listener(event)
@@ -235,7 +243,42 @@ export function memoryStore(): Store {
           removed++
         }
       }
+      for (const [key, window] of windows) {
+        if (window.resetAt <= now) {
+          windows.delete(key)
+          removed++
+        }
+      }
       return removed
+    },
+
+    async getDocument(name, id) {
+      return collection(name).get(id) ?? null
+    },
+    async putDocument(name, id, json, expected) {
+      const entries = collection(name)
+      if (expected !== undefined && (entries.get(id) ?? null) !== expected) return false
+      entries.set(id, json)
+      return true
+    },
+    async deleteDocument(name, id) {
+      return collection(name).delete(id)
+    },
+    async listDocuments(name, query) {
+      const after = decodeIdCursor(query.cursor)
+      const ids = [...collection(name).keys()].filter((id) => after === null || id > after).sort()
+      const page = ids.slice(0, query.limit)
+      const last = page.at(-1)
+      return {
+        items: page.map((id) => ({ id, json: collection(name).get(id) as string })),
+        next: ids.length > query.limit && last !== undefined ? encodeCursor(last) : null,
+      }
+    },
+    async hit(key, windowMs, now) {
+      let window = windows.get(key)
+      if (!window || window.resetAt <= now) windows.set(key, (window = { count: 0, resetAt: now + windowMs }))
+      window.count++
+      return { ...window }
     },
   }
 }

@@ -51,3 +51,10 @@ export function decodeCursor(cursor: string | null | undefined): number | null {
   if (!/^\d{1,15}$/.test(text) || !Number.isSafeInteger(position)) throw new AuthError("invalid_request", "Invalid cursor.")
   return position
 }
+
+/** Cursors over ids (documents) carry the last id seen. */
+export function decodeIdCursor(cursor: string | null | undefined): string | null {
+  if (cursor === undefined || cursor === null || cursor === "") return null
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new AuthError("invalid_request", "Invalid cursor.")
+  return Buffer.from(cursor, "base64url").toString()
+}
