@@ -1,0 +1,137 @@
+// Several real processes on one SQLite file: durability across a crash, revocation between processes,
+// and refresh rotation racing across processes.
+import assert from "node:assert/strict"
+import { spawn, type ChildProcess } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import { after, describe, test } from "node:test"
+import { fileURLToPath } from "node:url"
+import { createAuth, type TokenPair } from "../../src/index.ts"
+import { sqliteStore } from "../../src/stores/sqlite.ts"
+
+const WORKER = fileURLToPath(new URL("../fixtures/sqlite-worker.ts", import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), "revocable-sqlite-processes-"))
+const workers = new Set<Worker>()
+
+after(async () => {
+  for (const worker of workers) await worker.kill()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+interface Worker {
+  call<T>(op: string, ...args: unknown[]): Promise<T>
+  /** Kills the process (SIGKILL) and resolves once it is gone, with the signal that ended it. */
+  kill(): Promise<NodeJS.Signals | null>
+}
+
+/** Starts a worker on `path` and resolves once its auth is ready. */
+function startWorker(path: string): Promise<Worker> {
+  const child: ChildProcess = spawn(process.execPath, [WORKER, path], { stdio: ["pipe", "pipe", "inherit"] })
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)))
+  const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
+  let nextId = 0
+  const worker: Worker = {
+    call<T>(op: string, ...args: unknown[]) {
+      const id = ++nextId
+      return new Promise<T>((resolve, reject) => {
+        waiting.set(id, { resolve: resolve as (value: unknown) => void, reject })
+        child.stdin?.write(`${JSON.stringify({ id, op, args })}\n`)
+      })
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+      workers.delete(worker)
+      return exited
+    },
+  }
+  workers.add(worker)
+  return new Promise<Worker>((resolve, reject) => {
+    void exited.then((signal) => {
+      const error = new Error(`The worker exited (${signal ?? child.exitCode}).`)
+      reject(error)
+      for (const pending of waiting.values()) pending.reject(error)
+    })
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+      const message = JSON.parse(line) as { ready?: true; id: number; value?: unknown; error?: string; code?: string }
+      if (message.ready) return resolve(worker)
+      const pending = waiting.get(message.id)
+      waiting.delete(message.id)
+      if (message.error === undefined) pending?.resolve(message.value)
+      else pending?.reject(Object.assign(new Error(message.error), { code: message.code }))
+    })
+  })
+}
+
+let files = 0
+function freshPath(): string {
+  return join(dir, `run-${++files}`, "revocable.db")
+}
+
+describe("sqlite store shared by several processes", () => {
+  test("a revocation acknowledged by a process that is then killed is in force for the next process", async () => {
+    const path = freshPath()
+    const writer = await startWorker(path)
+    const revoked = await writer.call<TokenPair>("issue", "alice")
+    const kept = await writer.call<TokenPair>("issue", "bob")
+    const loggedOut = await writer.call<TokenPair>("issue", "carol")
+    assert.equal(await writer.call("revoke", revoked.accessToken), true)
+    assert.equal(await writer.call("logout", loggedOut.accessToken), "session")
+    assert.equal(await writer.kill(), "SIGKILL")
+
+    const auth = createAuth({ issuer: "https://issuer.test", audience: "api", store: sqliteStore({ path }) })
+    try {
+      await assert.rejects(auth.verify(revoked.accessToken), { code: "token_revoked" })
+      await assert.rejects(auth.verify(loggedOut.accessToken), { code: "token_revoked" })
+      await assert.rejects(auth.refresh(loggedOut.refreshToken), { code: "token_revoked" })
+      assert.equal((await auth.verify(kept.accessToken)).sub, "bob")
+      assert.equal((await auth.verify(revoked.refreshToken, { type: "refresh" })).sub, "alice", "only the access token was revoked")
+      const next = await auth.refresh(kept.refreshToken)
+      assert.equal((await auth.verify(next.accessToken)).sub, "bob")
+    } finally {
+      await auth.close()
+    }
+  })
+
+  test("a revocation in one process is refused in the other, both ways", async () => {
+    const path = freshPath()
+    const a = await startWorker(path)
+    const b = await startWorker(path)
+    const alices = await a.call<TokenPair>("issue", "alice")
+    const bobs = await b.call<TokenPair>("issue", "bob")
+    assert.equal(await b.call("verify", alices.accessToken), "alice")
+    assert.equal(await a.call("verify", bobs.accessToken), "bob")
+
+    assert.equal(await a.call("revoke", alices.accessToken), true)
+    assert.ok((await b.call<number>("waitRevoked", alices.accessToken)) >= 1)
+
+    assert.equal(await b.call("revokeSubject", "bob"), "subject")
+    assert.ok((await a.call<number>("waitRevoked", bobs.accessToken)) >= 1)
+    const after = await a.call<TokenPair>("issue", "bob")
+    assert.equal(await b.call("verify", after.accessToken), "bob", "a token issued after the subject cut-off is valid")
+    await a.kill()
+    await b.kill()
+  })
+
+  test("ten concurrent refreshes of one refresh token from two processes: exactly one succeeds, twenty rounds", async () => {
+    const path = freshPath()
+    const a = await startWorker(path)
+    const b = await startWorker(path)
+    for (let round = 0; round < 20; round++) {
+      const pair = await (round % 2 ? a : b).call<TokenPair>("issue", `user-${round}`)
+      const [fromA, fromB] = await Promise.all([
+        a.call<string[]>("refreshAll", pair.refreshToken, 5),
+        b.call<string[]>("refreshAll", pair.refreshToken, 5),
+      ])
+      const results = [...fromA, ...fromB]
+      assert.equal(results.length, 10)
+      assert.equal(results.filter((result) => result === "ok").length, 1, `round ${round}: ${results.join(", ")}`)
+      for (const result of results) {
+        if (result !== "ok") assert.ok(["refresh_token_reused", "token_revoked"].includes(result), `round ${round}: ${result}`)
+      }
+    }
+    await a.kill()
+    await b.kill()
+  })
+})

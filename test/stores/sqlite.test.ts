@@ -1,0 +1,233 @@
+import assert from "node:assert/strict"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { after, describe, test } from "node:test"
+import { createAuth } from "../../src/index.ts"
+import { refreshHash } from "../../src/core/ids.ts"
+import { sqliteStore } from "../../src/stores/sqlite.ts"
+import type { ChangeEvent, Store } from "../../src/stores/contract.ts"
+import { nextEvent, revocation, storeConformance } from "./conformance.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "revocable-sqlite-"))
+let files = 0
+const opened: Store[] = []
+after(async () => {
+  for (const store of opened) await store.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function freshPath(): string {
+  return join(dir, `store-${++files}`, "revocable.db")
+}
+
+async function open(path: string, pollInterval?: number): Promise<Store> {
+  const store = sqliteStore(pollInterval === undefined ? { path } : { path, pollInterval })
+  opened.push(store)
+  await store.open()
+  return store
+}
+
+const paths = new WeakMap<Store, string>()
+
+storeConformance("sqlite", {
+  async create() {
+    const path = freshPath()
+    const store = await open(path)
+    paths.set(store, path)
+    return store
+  },
+  async peer(store) {
+    const path = paths.get(store)
+    assert.ok(path, "peer() is given a store made by create()")
+    return open(path)
+  },
+})
+
+const T0 = 1_800_000_000_000
+const HOUR = 3_600_000
+
+/** Collects every event a store delivers, for tests that look at the order of what arrived. */
+async function record(store: Store): Promise<ChangeEvent[]> {
+  const events: ChangeEvent[] = []
+  await store.subscribe((event) => {
+    if (event.type !== "sync") events.push(event)
+  })
+  return events
+}
+
+describe("sqlite store specifics", () => {
+  test("sqliteStore() validates its options at construction", () => {
+    assert.throws(() => sqliteStore({ path: "" }), TypeError)
+    assert.throws(() => sqliteStore({} as never), TypeError)
+    assert.throws(() => sqliteStore({ path: "x.db", pollInterval: 0 }), TypeError)
+    assert.throws(() => sqliteStore({ path: "x.db", pollInterval: Number.NaN }), TypeError)
+  })
+
+  test("open() creates the directory, the schema in WAL mode, and is idempotent", async () => {
+    const path = freshPath()
+    const store = await open(path)
+    await store.open()
+    const db = new DatabaseSync(path, { readOnly: true })
+    try {
+      assert.equal((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal")
+      assert.equal((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version, 2)
+      const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all().map((row) => row.name)
+      assert.deepEqual(tables, ["changes", "documents", "generations", "meta", "rate_windows", "revocations", "sessions", "signing_keys", "sqlite_sequence"])
+    } finally {
+      db.close()
+    }
+  })
+
+  test("open() migrates an older schema forward and keeps its data", async () => {
+    const path = freshPath()
+    const first = await open(path)
+    await first.revoke(revocation())
+    await first.close()
+    const db = new DatabaseSync(path)
+    db.exec("DROP TABLE documents; DROP TABLE rate_windows; PRAGMA user_version = 1")
+    db.close()
+    const second = await open(path)
+    assert.deepEqual(await second.snapshot(T0), [{ ...revocation(), cutoff: 0 }])
+    assert.equal(await second.putDocument("users", "alice", "{}", null), true)
+    assert.equal(await second.getDocument("users", "alice"), "{}")
+  })
+
+  test("open() refuses a database written by a newer schema", async () => {
+    const path = freshPath()
+    await (await open(path)).close()
+    const db = new DatabaseSync(path)
+    db.exec("PRAGMA user_version = 99")
+    db.close()
+    await assert.rejects(open(path), /schema version 99/)
+  })
+
+  test("data written by one store object is read back by a new one on the same file", async () => {
+    const path = freshPath()
+    const first = await open(path)
+    await first.revoke(revocation({ kind: "subject", id: "alice" }))
+    await first.close()
+    const second = await open(path)
+    assert.deepEqual(await second.snapshot(T0), [{ ...revocation({ kind: "subject", id: "alice" }), cutoff: 1 }])
+    const again = await second.revoke(revocation({ kind: "subject", id: "alice" }))
+    assert.equal(again.cutoff, 2, "the subject generation survived the reopen")
+  })
+
+  test("after close() every method rejects", async () => {
+    const store = await open(freshPath())
+    await store.close()
+    await assert.rejects(store.revoke(revocation()), /closed/)
+    await assert.rejects(store.snapshot(T0), /closed/)
+    await assert.rejects(store.subscribe(() => undefined), /closed/)
+    await assert.rejects(store.open(), /closed/)
+    await store.close()
+  })
+
+  test("methods reject before open()", async () => {
+    await assert.rejects(sqliteStore({ path: freshPath() }).snapshot(T0), /not open/)
+  })
+
+  test("a subscriber hears sync heartbeats while it listens", async () => {
+    const store = await open(freshPath(), 5)
+    await nextEvent(store, (event) => event.type === "sync")
+  })
+
+  test("a write delivers earlier changes from another store object first, in commit order", async () => {
+    const path = freshPath()
+    const writer = await open(path)
+    // A poll interval that never fires in this test: only the write below can bring in the other's change.
+    const local = await open(path, 3_600_000)
+    const events = await record(local)
+    await writer.revoke(revocation({ id: "x" }))
+    await local.unrevoke("token", "x")
+    assert.deepEqual(
+      events.map((event) => (event.type === "revoked" ? `+${event.revocation.id}` : event.type === "unrevoked" ? `-${event.id}` : event.type)),
+      ["+x", "-x"],
+    )
+  })
+
+  test("a subscriber that fell behind a trimmed change log is told to reset", async () => {
+    const path = freshPath()
+    const writer = await open(path)
+    const behind = await open(path, 3_600_000)
+    const events = await record(behind)
+    await writer.revoke(revocation({ id: "missed", expiresAt: T0 + 10 * HOUR }))
+    await writer.purge(T0)
+    await writer.revoke(revocation({ id: "kept", expiresAt: T0 + 10 * HOUR }))
+    await writer.purge(T0 + HOUR)
+    // Subscribing again makes the store catch up at once, as its next poll would.
+    await behind.subscribe(() => undefined)
+    assert.deepEqual(
+      events.map((event) => (event.type === "revoked" ? `+${event.revocation.id}` : event.type)),
+      ["reset", "+kept"],
+    )
+  })
+
+  test("purge keeps change-log rows younger than an hour", async () => {
+    const path = freshPath()
+    const writer = await open(path)
+    await writer.revoke(revocation({ id: "a", expiresAt: T0 + 10 * HOUR }))
+    await writer.purge(T0)
+    await writer.purge(T0 + HOUR - 1)
+    const db = new DatabaseSync(path, { readOnly: true })
+    try {
+      assert.equal((db.prepare("SELECT count(*) AS n FROM changes").get() as { n: number }).n, 1)
+    } finally {
+      db.close()
+    }
+    await writer.purge(T0 + HOUR)
+    const after = new DatabaseSync(path, { readOnly: true })
+    try {
+      assert.equal((after.prepare("SELECT count(*) AS n FROM changes").get() as { n: number }).n, 0)
+    } finally {
+      after.close()
+    }
+  })
+
+  test("the file holds refresh tokens only as hashes", async () => {
+    const path = freshPath()
+    const auth = createAuth({ issuer: "https://issuer.test", audience: "api", store: sqliteStore({ path }) })
+    const first = await auth.issue("alice", { claims: { role: "reader" }, device: "Firefox" })
+    const second = await auth.refresh(first.refreshToken)
+    await auth.close()
+    const jtis = [first, second].map((pair) => {
+      const payload = JSON.parse(Buffer.from(pair.refreshToken.split(".")[1] ?? "", "base64url").toString()) as { jti: string }
+      return payload.jti
+    })
+    const db = new DatabaseSync(path, { readOnly: true })
+    try {
+      const session = db.prepare("SELECT current_hash, previous_hash, claims, device FROM sessions").get()
+      assert.deepEqual({ ...session }, {
+        current_hash: refreshHash(jtis[1] ?? ""),
+        previous_hash: refreshHash(jtis[0] ?? ""),
+        claims: '{"role":"reader"}',
+        device: "Firefox",
+      })
+      const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all().map((row) => String(row.name))
+      for (const table of tables) {
+        const dump = JSON.stringify(db.prepare(`SELECT * FROM "${table}"`).all())
+        for (const jti of jtis) assert.ok(!dump.includes(jti), `table ${table} holds no refresh jti`)
+        for (const pair of [first, second]) assert.ok(!dump.includes(pair.refreshToken), `table ${table} holds no refresh token`)
+      }
+    } finally {
+      db.close()
+    }
+  })
+
+  test("ten concurrent refreshes of one refresh token through createAuth: exactly one succeeds, twenty rounds", async () => {
+    const auth = createAuth({ issuer: "https://issuer.test", audience: "api", store: sqliteStore({ path: freshPath() }) })
+    try {
+      for (let round = 0; round < 20; round++) {
+        const pair = await auth.issue("alice")
+        const results = await Promise.allSettled(Array.from({ length: 10 }, () => auth.refresh(pair.refreshToken)))
+        assert.equal(results.filter((result) => result.status === "fulfilled").length, 1, `round ${round}`)
+        for (const result of results) {
+          if (result.status === "rejected") assert.ok(["refresh_token_reused", "token_revoked"].includes(result.reason.code), result.reason.code)
+        }
+      }
+    } finally {
+      await auth.close()
+    }
+  })
+})
