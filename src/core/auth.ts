@@ -102,6 +102,8 @@ type JsonWebKey = import("node:crypto").JsonWebKey
 const MAX_SUBJECT_LENGTH = 1024
 const MAX_META_LENGTH = 1024
 const MAX_PAGE = 1000
+/** The end of 2999: key retirements do not expire. */
+const KEY_RETIREMENT_MS = Date.UTC(2999, 11, 31)
 
 export function createAuth(options: AuthOptions): Auth {
   const config = resolveOptions(options)
@@ -202,12 +204,17 @@ export function createAuth(options: AuthOptions): Auth {
     return next
   }
 
+  /** Key loads can overlap (a feed event during a rotation): only the latest one started may apply. */
+  let keyLoads = 0
+
   async function loadKeys(createIfNone: boolean): Promise<void> {
+    const load = ++keyLoads
     let stored = await store.listKeys()
     if (createIfNone && !stored.some((key) => key.retiredAt === null)) {
       await store.saveKey(generateStoredKey(config.algorithm, Date.now()))
       stored = await store.listKeys()
     }
+    if (load !== keyLoads) return
     const newestFirst = stored.sort((a, b) => b.createdAt - a.createdAt || (a.kid < b.kid ? -1 : 1))
     ring = new KeyRing(
       newestFirst.map((entry) => {
@@ -462,7 +469,9 @@ export function createAuth(options: AuthOptions): Auth {
       return { kid: key.kid }
     }
     if (input !== undefined) throw new TypeError("Keys are managed in the store: call rotateKey() without a key.")
-    const stored = generateStoredKey(config.algorithm, Date.now())
+    // Newer than every key so far, even within one millisecond or behind another instance's clock.
+    const newest = Math.max(0, ...(await fromStore(() => store.listKeys())).map((key) => key.createdAt))
+    const stored = generateStoredKey(config.algorithm, Math.max(Date.now(), newest + 1))
     await fromStore(() => store.saveKey(stored))
     await fromStore(() => loadKeys(false))
     return { kid: stored.kid }
@@ -471,7 +480,8 @@ export function createAuth(options: AuthOptions): Auth {
   async function retireKey(kid: string, meta: RevokeMeta = {}): Promise<Revocation> {
     if (!started) await ready()
     if (typeof kid !== "string" || !ring.get(kid)) throw new AuthError("invalid_request", "No key has that kid.")
-    const revocation = await record({ kind: "key", id: kid, subject: null, expiresAt: Date.now() + longestLifeMs }, meta)
+    // A retired key stays retired (a static key may still be listed in the configuration); unrevoke undoes it.
+    const revocation = await record({ kind: "key", id: kid, subject: null, expiresAt: KEY_RETIREMENT_MS }, meta)
     if (config.staticKeys === null) {
       await fromStore(() => store.retireKey(kid, revocation.createdAt))
       await fromStore(() => loadKeys(true))

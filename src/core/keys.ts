@@ -67,6 +67,10 @@ export function importKey(input: KeyInput): Key {
 function hmacKey(input: KeyInput): Key {
   const { secret } = input
   if (secret === undefined) throw new TypeError("An HS256 key needs a secret.")
+  // Checked here so that node:crypto's own message, which quotes a wrong value, never shows a secret.
+  if (typeof secret !== "string" && !(secret instanceof Uint8Array) && !(secret instanceof KeyObject)) {
+    throw new TypeError("An HS256 secret must be a string, a Uint8Array or a secret KeyObject.")
+  }
   const keyObject =
     secret instanceof KeyObject ? secret : createSecretKey(typeof secret === "string" ? Buffer.from(secret) : secret)
   if (keyObject.type !== "secret") throw new TypeError("An HS256 secret must be a secret key, not a public or private key.")

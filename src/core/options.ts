@@ -33,7 +33,7 @@ export interface AuthOptions {
   maxStaleness?: Duration
   /** What verify does when it must ask the store and cannot. Default "fail-closed". */
   onStoreUnavailable?: "fail-closed" | "fail-open"
-  /** How often expired revocations and sessions are purged; false to leave it to `revocable purge`. Default "10m". */
+  /** How often expired revocations and sessions are purged; false to leave it to `revocable purge`. Default "10m", at most 24 days. */
   purgeInterval?: Duration | false
 }
 
@@ -55,6 +55,8 @@ export interface ResolvedOptions {
   failOpen: boolean
   purgeIntervalMs: number | null
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 const STORE_METHODS = ["open", "close", "revoke", "unrevoke", "isRevoked", "snapshot", "listRevocations", "createSession", "getSession", "listSessions", "rotate", "listKeys", "saveKey", "retireKey", "deleteKey", "subscribe", "purge"] as const
 
@@ -109,12 +111,19 @@ export function resolveOptions(options: AuthOptions): ResolvedOptions {
     maxSessions: maxSessions && { limit: maxSessions.limit, onExceed: maxSessions.onExceed },
     maxStalenessMs: parseDuration(options.maxStaleness ?? "5s", "maxStaleness"),
     failOpen: onStoreUnavailable === "fail-open",
-    purgeIntervalMs: options.purgeInterval === false ? null : positive(options.purgeInterval ?? "10m", "purgeInterval"),
+    purgeIntervalMs: options.purgeInterval === false ? null : interval(options.purgeInterval ?? "10m", "purgeInterval"),
   }
 }
 
 function positive(value: Duration, option: string): number {
   const ms = parseDuration(value, option)
-  if (ms < 1000) throw new TypeError(`Option ${option} must be at least one second.`)
+  if (ms < 1000 || ms % 1000 !== 0) throw new TypeError(`Option ${option} must be a whole number of seconds, at least one.`)
+  return ms
+}
+
+/** setInterval runs a longer delay after 1 ms, so an interval of 30 days would purge continuously. */
+function interval(value: Duration, option: string): number {
+  const ms = positive(value, option)
+  if (ms > MAX_TIMER_MS) throw new TypeError(`Option ${option} must be at most 24 days.`)
   return ms
 }
