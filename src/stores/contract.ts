@@ -186,7 +186,10 @@ export interface Store {
    * `session` it also marks the session revoked.
    */
   revoke(input: RevocationInput): Promise<Revocation>
-  /** Removes a revocation and publishes that. Resolves false when there was none. */
+  /**
+   * Removes a revocation and publishes that; for `session` the session is no longer marked revoked, so its
+   * refresh token works again. Resolves false when there was no revocation.
+   */
   unrevoke(kind: RevocationKind, id: string): Promise<boolean>
   /** Whether the token described is revoked, read from the store itself. */
   isRevoked(query: RevocationQuery): Promise<boolean>

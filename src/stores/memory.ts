@@ -95,6 +95,8 @@ export function memoryStore(): Store {
 
     async unrevoke(kind, id) {
       const existed = revocations.delete(revocationKey(kind, id))
+      const session = kind === "session" ? sessions.get(id) : undefined
+      if (session) session.revokedAt = null
       if (existed) publish({ type: "unrevoked", kind, id })
       return existed
     },

@@ -359,6 +359,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     async unrevoke(kind, id) {
       return write((c) => {
         const existed = c.deleteRevocation.run({ kind, id }).changes > 0
+        if (kind === "session") c.clearSessionRevoked.run({ sid: id })
         if (existed) c.appendChange.run({ type: "unrevoked", kind, id, revocation: null })
         return existed
       })
@@ -614,6 +615,7 @@ function prepare(db: DatabaseSync) {
        ORDER BY created_at DESC, rowid`,
     ),
     markSessionRevoked: db.prepare("UPDATE sessions SET revoked_at = :at WHERE sid = :sid AND revoked_at IS NULL"),
+    clearSessionRevoked: db.prepare("UPDATE sessions SET revoked_at = NULL WHERE sid = :sid"),
     rotateSession: db.prepare(
       "UPDATE sessions SET previous_hash = :previous, current_hash = :current, rotated_at = :now, last_used_at = :now WHERE sid = :sid",
     ),

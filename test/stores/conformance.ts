@@ -139,6 +139,15 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
         assert.equal(await store.isRevoked(query({ jti: "jti-1" })), false)
       })
 
+      test("unrevoking a session lets its refresh token rotate again", async () => {
+        const store = await fresh()
+        await store.createSession(createInput(sessionInput({ sid: "s-1" })))
+        await store.revoke(revocation({ kind: "session", id: "s-1" }))
+        assert.equal(await store.unrevoke("session", "s-1"), true)
+        assert.equal((await store.getSession("s-1"))?.revokedAt, null)
+        assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-1", T0 + 1))).status, "rotated")
+      })
+
       test("expired entries are neither live nor matched, and purge deletes them", async () => {
         const store = await fresh()
         await store.revoke(revocation({ id: "short", expiresAt: T0 + 10 }))
