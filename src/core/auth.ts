@@ -126,6 +126,9 @@ export function createAuth(options: AuthOptions): Auth {
   /** Changes that arrive while a snapshot loads wait here, then replay on top of it. */
   let pending: ChangeEvent[] | null = null
   let resyncing: Promise<void> | undefined
+  /** Resets announced by the feed, and how many of them a loaded snapshot covers: stale until they match. */
+  let resets = 0
+  let resetsLoaded = 0
   let purgeTimer: NodeJS.Timeout | undefined
 
   function rule(maxLifetimeMs: number): ClaimRules {
@@ -155,6 +158,7 @@ export function createAuth(options: AuthOptions): Auth {
 
   function onChange(event: ChangeEvent): void {
     if (event.type === "reset") {
+      resets++
       void resyncSoon()
     } else if (pending !== null) {
       pending.push(event)
@@ -177,16 +181,20 @@ export function createAuth(options: AuthOptions): Auth {
         if (config.staticKeys === null) loadKeys(false).catch((error: unknown) => emit("store-unavailable", { error, failOpen: config.failOpen }))
         break
       case "sync":
-        syncedAt = Date.now()
+        // A heartbeat after a reset proves the feed is back, not that the missed changes are loaded.
+        if (resetsLoaded === resets) syncedAt = Date.now()
+        else if (resyncing === undefined) void resyncSoon()
         break
     }
   }
 
   async function resync(): Promise<void> {
     const readAt = Date.now()
+    const covers = resets
     pending = []
     try {
       replica.load(await store.snapshot(readAt))
+      resetsLoaded = Math.max(resetsLoaded, covers)
       for (const event of pending) apply(event)
       syncedAt = readAt
     } finally {
@@ -197,24 +205,37 @@ export function createAuth(options: AuthOptions): Auth {
   /** After a reconnect: reload the snapshot, once at a time, again if another reset came meanwhile. */
   function resyncSoon(): Promise<void> {
     const previous = resyncing ?? Promise.resolve()
-    const next = previous.then(resync).catch((error: unknown) => emit("store-unavailable", { error, failOpen: config.failOpen }))
-    resyncing = next.finally(() => {
-      if (resyncing === next) resyncing = undefined
-    })
+    const next: Promise<void> = previous
+      .then(resync)
+      .catch((error: unknown) => emit("store-unavailable", { error, failOpen: config.failOpen }))
+      .finally(() => {
+        if (resyncing === next) resyncing = undefined
+      })
+    resyncing = next
     return next
   }
 
-  /** Key loads can overlap (a feed event during a rotation): only the latest one started may apply. */
+  /**
+   * Key loads can overlap (a feed event during a rotation): only the latest one started may apply, and an
+   * earlier one resolves when that one has, so that no caller goes on with the ring not loaded yet.
+   */
   let keyLoads = 0
+  let latestKeyLoad: Promise<void> = Promise.resolve()
 
-  async function loadKeys(createIfNone: boolean): Promise<void> {
+  function loadKeys(createIfNone: boolean): Promise<void> {
     const load = ++keyLoads
+    const loading = applyKeys(load, createIfNone)
+    latestKeyLoad = loading
+    return loading
+  }
+
+  async function applyKeys(load: number, createIfNone: boolean): Promise<void> {
     let stored = await store.listKeys()
     if (createIfNone && !stored.some((key) => key.retiredAt === null)) {
       await store.saveKey(generateStoredKey(config.algorithm, Date.now()))
       stored = await store.listKeys()
     }
-    if (load !== keyLoads) return
+    if (load !== keyLoads) return latestKeyLoad
     const newestFirst = stored.sort((a, b) => b.createdAt - a.createdAt || (a.kid < b.kid ? -1 : 1))
     ring = new KeyRing(
       newestFirst.map((entry) => {
@@ -275,7 +296,7 @@ export function createAuth(options: AuthOptions): Auth {
     if (type !== expected) throw new AuthError("wrong_token_type", `Expected ${expected === "access" ? "an access" : "a refresh"} token.`)
     const now = Date.now()
     const claims = checkClaims(payload, rules[type], now / 1000)
-    const fresh = store.heartbeatMs === 0 || now - syncedAt <= config.maxStalenessMs
+    const fresh = resetsLoaded === resets && (store.heartbeatMs === 0 || now - syncedAt <= config.maxStalenessMs)
     const revoked = fresh
       ? replica.isRevoked(claims.jti, claims.sid, claims.sub, claims.gen, key.kid)
       : await isRevokedInStore(claims, key.kid, now)

@@ -196,6 +196,7 @@ export function memoryStore(): Store {
       if (
         row.previousHash !== null &&
         hashEquals(row.previousHash, input.presentedHash) &&
+        input.graceMs > 0 &&
         input.now - row.rotatedAt < input.graceMs
       ) {
         row.currentHash = input.nextHash

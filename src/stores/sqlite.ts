@@ -446,6 +446,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
         if (
           row.previous_hash !== null &&
           hashEquals(row.previous_hash, input.presentedHash) &&
+          input.graceMs > 0 &&
           input.now - row.rotated_at < input.graceMs
         ) {
           c.graceSession.run({ sid: input.sid, current: input.nextHash, now: input.now })

@@ -361,6 +361,31 @@ describe("when the store is unreachable", () => {
     assert.equal((await auth.verify(pair.accessToken)).sub, "alice", "nothing was revoked by the failed calls")
   })
 
+  test("after a feed reset the replica counts as stale until a snapshot has loaded, heartbeats or not", async () => {
+    const store = flakyStore(1000)
+    const auth = makeAuth({ store, maxStaleness: "5s" })
+    const pair = await auth.issue("alice")
+    const unavailable = new Promise((resolve) => auth.on("store-unavailable", resolve))
+    store.down = true
+    store.reset()
+    await unavailable
+    store.heartbeat()
+    await assert.rejects(auth.verify(pair.accessToken), { code: "store_unavailable" })
+    store.down = false
+    const reloaded = new Promise<void>((resolve) => {
+      const original = store.snapshot
+      store.snapshot = async (now) => {
+        const rows = await original(now)
+        setImmediate(resolve)
+        return rows
+      }
+    })
+    store.heartbeat()
+    await reloaded
+    store.down = true
+    assert.equal((await auth.verify(pair.accessToken)).sub, "alice", "answered from the reloaded replica")
+  })
+
   test("ready() reports an unreachable store as store_unavailable and can be retried", async () => {
     const store = flakyStore(1000)
     store.down = true

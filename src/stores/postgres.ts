@@ -1,0 +1,525 @@
+/**
+ * The PostgreSQL store, for several instances of an application sharing one database (`pg`, an optional peer
+ * dependency: install it yourself).
+ *
+ * Every write is one transaction, durable once acknowledged (keep `synchronous_commit` on). Refresh rotation is
+ * one conditional `UPDATE … RETURNING`, atomic across instances. Changes reach every instance through
+ * LISTEN/NOTIFY on a dedicated connection, with a heartbeat, and a reconnect that makes subscribers reload their
+ * snapshot. The schema (default `revocable`) is created and migrated on open.
+ *
+ * Given a pool of your own, the store never ends it; attach an `'error'` listener to it, as to any pg pool, so
+ * that a connection lost while idle does not crash the process.
+ *
+ * @example
+ * import { createAuth } from "revocable"
+ * import { postgresStore } from "revocable/stores/postgres"
+ * const store = postgresStore({ connectionString: process.env.DATABASE_URL }, { schema: "auth" })
+ * const auth = createAuth({ issuer: "https://auth.example", audience: "api", store })
+ */
+import { Client, Pool, type ClientConfig, type PoolClient } from "pg"
+import { Feed, type Decoded } from "./postgres/feed.ts"
+import { migrate } from "./postgres/migrations.ts"
+import { transaction } from "./postgres/transaction.ts"
+import { decodeCursor, decodeIdCursor, encodeCursor } from "./shared.ts"
+import type {
+  ChangeEvent,
+  CreateSessionInput,
+  CreateSessionResult,
+  Document,
+  ListRevocationsQuery,
+  Page,
+  Revocation,
+  RevocationInput,
+  RevocationKind,
+  RevocationQuery,
+  RotateInput,
+  RotateResult,
+  Session,
+  Store,
+  StoredKey,
+} from "./contract.ts"
+
+export type PostgresConnection = { connectionString: string } | { pool: Pool }
+
+export interface PostgresStoreOptions {
+  /** The schema that holds the store's tables; it also names the NOTIFY channel. Default "revocable". */
+  schema?: string
+  /**
+   * Milliseconds between heartbeats of the change feed, each proving it delivered everything acknowledged
+   * before it. Keep it well under the `maxStaleness` of `createAuth`. Default 1000.
+   */
+  heartbeatMs?: number
+}
+
+const SCHEMA = /^[a-z_][a-z0-9_]{0,47}$/
+/** NOTIFY payloads must stay under 8000 bytes; a larger revocation is announced by kind and id, then read. */
+const MAX_PAYLOAD = 7900
+
+const REVOCATION_COLUMNS = "kind, id, subject, reason, actor, created_at, expires_at, cutoff"
+const SESSION_COLUMNS = "sid, subject, gen, created_at, last_used_at, expires_at, device, claims, revoked_at"
+
+interface RevocationRow {
+  kind: RevocationKind
+  id: string
+  subject: string | null
+  reason: string | null
+  actor: string | null
+  created_at: string
+  expires_at: string
+  cutoff: string
+}
+
+interface SessionRow {
+  sid: string
+  subject: string
+  gen: string
+  created_at: string
+  last_used_at: string
+  expires_at: string
+  device: string | null
+  claims: string
+  revoked_at: string | null
+}
+
+interface KeyRow {
+  kid: string
+  alg: string
+  private_jwk: string
+  created_at: string
+  retired_at: string | null
+}
+
+/** What travels over NOTIFY: a revocation (whole, or by kind and id when large), an unrevocation, a key change. */
+type Message =
+  | { t: "r"; r: Revocation }
+  | { t: "r"; k: RevocationKind; i: string }
+  | { t: "u"; k: RevocationKind; i: string }
+  | { t: "k" }
+
+export function postgresStore(connection: PostgresConnection, options: PostgresStoreOptions = {}): Store {
+  if (!connection || typeof connection !== "object") {
+    throw new TypeError("postgresStore needs { connectionString } or { pool }.")
+  }
+  const given = "pool" in connection ? connection.pool : undefined
+  const connectionString = "connectionString" in connection ? connection.connectionString : undefined
+  if ((given === undefined) === (connectionString === undefined)) {
+    throw new TypeError("postgresStore needs exactly one of connectionString and pool.")
+  }
+  if (given !== undefined && (typeof given !== "object" || given === null || typeof given.connect !== "function" || typeof given.query !== "function")) {
+    throw new TypeError("Option pool must be a pg Pool.")
+  }
+  if (connectionString !== undefined && (typeof connectionString !== "string" || connectionString === "")) {
+    throw new TypeError("Option connectionString must be a non-empty string.")
+  }
+  const schema = options.schema ?? "revocable"
+  if (typeof schema !== "string" || !SCHEMA.test(schema)) {
+    throw new TypeError("Option schema must be 1 to 48 lowercase letters, digits or underscores, not starting with a digit.")
+  }
+  const heartbeatMs = options.heartbeatMs ?? 1000
+  if (!Number.isSafeInteger(heartbeatMs) || heartbeatMs < 10) {
+    throw new TypeError("Option heartbeatMs must be an integer of at least 10.")
+  }
+
+  const clientConfig: ClientConfig = given ? { ...given.options } : { connectionString, connectionTimeoutMillis: 10_000 }
+  const pool = given ?? new Pool({ ...clientConfig, keepAlive: true })
+  // An idle connection that dies is discarded by the pool; the event only needs a listener not to crash the process.
+  if (!given) pool.on("error", () => undefined)
+
+  const s = `"${schema}"`
+  const channel = `${schema}_changes`
+  const sql = statements(s, channel)
+
+  const feed = new Feed({
+    channel,
+    heartbeatMs,
+    client: () => new Client({ ...clientConfig, keepAlive: true, fallback_application_name: `revocable feed ${schema}` }),
+    decode,
+  })
+  let opening: Promise<void> | undefined
+  let closing: Promise<void> | undefined
+
+  function decode(payload: string): Decoded {
+    let message: Message | null
+    try {
+      message = JSON.parse(payload) as Message | null
+    } catch {
+      return null
+    }
+    switch (message?.t) {
+      case "r":
+        return "r" in message ? { type: "revoked", revocation: message.r } : readRevocation(message.k, message.i)
+      case "u":
+        return { type: "unrevoked", kind: message.k, id: message.i }
+      case "k":
+        return { type: "keys" }
+      default:
+        return null
+    }
+  }
+
+  async function readRevocation(kind: RevocationKind, id: string): Promise<ChangeEvent | null> {
+    const { rows } = await pool.query<RevocationRow>(sql.readRevocation, [kind, id])
+    // Gone already: unrevoked (that change follows in the feed) or purged.
+    return rows[0] ? { type: "revoked", revocation: toRevocation(rows[0]) } : null
+  }
+
+  async function record(db: Pool | PoolClient, input: RevocationInput): Promise<Revocation> {
+    const statement = input.kind === "subject" ? sql.recordSubject : input.kind === "session" ? sql.recordSession : sql.record
+    const values = [input.kind, input.id, input.subject, input.reason, input.actor, input.createdAt, input.expiresAt]
+    const { rows } = await db.query<RevocationRow>(statement, values)
+    return toRevocation(one(rows))
+  }
+
+  return {
+    name: "postgres",
+    heartbeatMs,
+
+    open() {
+      if (closing) return Promise.reject(new Error("The store is closed."))
+      opening ??= migrate(pool, schema).catch((error: unknown) => {
+        opening = undefined
+        throw error
+      })
+      return opening
+    },
+
+    close() {
+      closing ??= (async () => {
+        await opening?.catch(() => undefined)
+        await feed.close()
+        if (!given) await pool.end()
+      })()
+      return closing
+    },
+
+    async revoke(input) {
+      return record(pool, input)
+    },
+
+    async unrevoke(kind, id) {
+      const { rowCount } = await pool.query(sql.unrevoke, [kind, id])
+      return rowCount === 1
+    },
+
+    async isRevoked(query: RevocationQuery) {
+      const { rows } = await pool.query<{ revoked: boolean }>(sql.isRevoked, [query.jti, query.sid, query.subject, query.gen, query.kid, query.now])
+      return one(rows).revoked
+    },
+
+    async snapshot(now) {
+      const { rows } = await pool.query<RevocationRow>(sql.snapshot, [now])
+      return rows.map(toRevocation)
+    },
+
+    async listRevocations(query: ListRevocationsQuery): Promise<Page<Revocation>> {
+      const before = decodeCursor(query.cursor)
+      const { rows } = await pool.query<RevocationRow & { seq: string }>(sql.listRevocations, [
+        query.now,
+        query.kind ?? null,
+        query.subject ?? null,
+        before,
+        query.limit + 1,
+      ])
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      return { items: page.map(toRevocation), next: rows.length > query.limit && last ? encodeCursor(Number(last.seq)) : null }
+    },
+
+    async createSession(input: CreateSessionInput): Promise<CreateSessionResult> {
+      const { session, limit } = input
+      const now = session.createdAt
+      return transaction(pool, async (client) => {
+        // Locks the subject's row for the transaction: sessions of one subject are created, counted and evicted
+        // one at a time, and a subject revocation (which updates the row) waits or is waited for.
+        const { rows: subject } = await client.query<{ gen: string }>(sql.lockSubject, [session.subject])
+        const evicted: Revocation[] = []
+        if (limit !== null) {
+          const { rows: live } = await client.query<{ sid: string; expires_at: string }>(sql.liveSessions, [session.subject, now, input.idleSince])
+          const excess = live.length + 1 - limit
+          if (excess > 0 && input.onExceed === "reject") return { ok: false, reason: "limit" }
+          for (const row of live.slice(0, Math.max(0, excess))) {
+            const expiresAt = Number(row.expires_at) + input.leewayMs
+            evicted.push(await record(client, { ...input.evictTemplate, id: row.sid, subject: session.subject, expiresAt }))
+          }
+        }
+        const { rows } = await client.query<SessionRow>(sql.insertSession, [
+          session.sid,
+          session.subject,
+          one(subject).gen,
+          now,
+          session.expiresAt,
+          session.device,
+          JSON.stringify(session.claims),
+          session.refreshHash,
+        ])
+        return { ok: true, session: toSession(one(rows)), evicted }
+      })
+    },
+
+    async getSession(sid) {
+      const { rows } = await pool.query<SessionRow>(sql.getSession, [sid])
+      return rows[0] ? toSession(rows[0]) : null
+    },
+
+    async listSessions(subject, now, idleSince) {
+      const { rows } = await pool.query<SessionRow>(sql.listSessions, [subject, now, idleSince])
+      return rows.map(toSession)
+    },
+
+    async rotate(input: RotateInput): Promise<RotateResult> {
+      const { sid, presentedHash, nextHash, now, idleSince, graceMs } = input
+      const rotated = await pool.query<SessionRow>(sql.rotate, [sid, presentedHash, nextHash, now, idleSince])
+      if (rotated.rows[0]) return { status: "rotated", session: toSession(rotated.rows[0]) }
+      // Not the current token. Each branch below is one conditional statement re-checked under the row lock, and
+      // a token that is not current never becomes current again, so no branch can race another.
+      if (graceMs > 0) {
+        const grace = await pool.query<SessionRow>(sql.grace, [sid, presentedHash, nextHash, now, idleSince, graceMs])
+        if (grace.rows[0]) return { status: "grace", session: toSession(grace.rows[0]) }
+      }
+      const reuse = input.reuseRevocation
+      const reused = await pool.query<RevocationRow>(sql.reuse, [
+        sid,
+        presentedHash,
+        now,
+        idleSince,
+        graceMs,
+        reuse.kind,
+        reuse.id,
+        reuse.subject,
+        reuse.reason,
+        reuse.actor,
+        reuse.createdAt,
+        reuse.expiresAt,
+      ])
+      if (reused.rows[0]) return { status: "reused", revocation: toRevocation(reused.rows[0]) }
+      const { rows } = await pool.query<{ revoked_at: string | null }>(sql.sessionState, [sid])
+      if (!rows[0]) return { status: "missing" }
+      return { status: rows[0].revoked_at !== null ? "revoked" : "expired" }
+    },
+
+    async listKeys() {
+      const { rows } = await pool.query<KeyRow>(sql.listKeys)
+      return rows.map(toKey)
+    },
+    async saveKey(key: StoredKey) {
+      await pool.query(sql.saveKey, [key.kid, key.alg, key.privateJwk, key.createdAt, key.retiredAt])
+    },
+    async retireKey(kid, at) {
+      await pool.query(sql.retireKey, [kid, at])
+    },
+    async deleteKey(kid) {
+      await pool.query(sql.deleteKey, [kid])
+    },
+
+    subscribe(listener) {
+      return feed.subscribe(listener)
+    },
+
+    async purge(now) {
+      const { rows } = await pool.query<{ removed: string }>(sql.purge, [now])
+      return Number(one(rows).removed)
+    },
+
+    async getDocument(collection, id) {
+      const { rows } = await pool.query<{ json: string }>(sql.getDocument, [collection, id])
+      return rows[0]?.json ?? null
+    },
+    async putDocument(collection, id, json, expected) {
+      const statement = expected === undefined ? sql.putDocument : expected === null ? sql.createDocument : sql.replaceDocument
+      const values = expected === undefined || expected === null ? [collection, id, json] : [collection, id, json, expected]
+      const { rowCount } = await pool.query(statement, values)
+      return rowCount === 1
+    },
+    async deleteDocument(collection, id) {
+      const { rowCount } = await pool.query(sql.deleteDocument, [collection, id])
+      return rowCount === 1
+    },
+    async listDocuments(collection, query): Promise<Page<Document>> {
+      const after = decodeIdCursor(query.cursor)
+      const { rows } = await pool.query<Document>(sql.listDocuments, [collection, after, query.limit + 1])
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      return { items: page, next: rows.length > query.limit && last ? encodeCursor(last.id) : null }
+    },
+    async hit(key, windowMs, now) {
+      const { rows } = await pool.query<{ count: number; reset_at: string }>(sql.hit, [key, now, windowMs])
+      const row = one(rows)
+      return { count: row.count, resetAt: Number(row.reset_at) }
+    },
+  }
+}
+
+function statements(s: string, channel: string) {
+  /** Selects the revocation a CTE `r` wrote, and announces it in the same statement (sent on commit). */
+  const announce = `
+    SELECT r.*, pg_notify('${channel}', CASE WHEN octet_length(p.body) <= ${MAX_PAYLOAD} THEN p.body
+      ELSE json_build_object('t', 'r', 'k', r.kind, 'i', r.id)::text END)
+    FROM r CROSS JOIN LATERAL (SELECT json_build_object('t', 'r', 'r', json_build_object('kind', r.kind, 'id', r.id,
+      'subject', r.subject, 'reason', r.reason, 'actor', r.actor, 'createdAt', r.created_at, 'expiresAt', r.expires_at,
+      'cutoff', r.cutoff))::text AS body) AS p`
+  /** Idempotent insert of a token, session or key revocation: the first record stands, the latest expiry wins. */
+  const insertRevocation = (source: string) => `
+    r AS (
+      INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
+      ${source}
+      ON CONFLICT (kind, id) DO UPDATE SET expires_at = GREATEST(old.expires_at, excluded.expires_at)
+      RETURNING ${REVOCATION_COLUMNS}
+    )`
+  const values = "VALUES ($1, $2, $3, $4, $5, $6, $7, 0)"
+  const live = "revoked_at IS NULL AND expires_at > $4 AND last_used_at > $5"
+  const announceKeys = `SELECT pg_notify('${channel}', '{"t":"k"}')`
+
+  return {
+    record: `WITH ${insertRevocation(values)} ${announce}`,
+    recordSession: `
+      WITH marked AS (UPDATE ${s}.sessions SET revoked_at = $6 WHERE sid = $2 AND revoked_at IS NULL),
+      ${insertRevocation(values)} ${announce}`,
+    // The generation moves under the subject row's lock, which createSession takes too.
+    recordSubject: `
+      WITH g AS (
+        INSERT INTO ${s}.subjects AS old (subject, gen) VALUES ($2, 1)
+        ON CONFLICT (subject) DO UPDATE SET gen = old.gen + 1
+        RETURNING gen
+      ), r AS (
+        INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
+        SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, g.gen FROM g
+        ON CONFLICT (kind, id) DO UPDATE SET subject = excluded.subject, reason = excluded.reason, actor = excluded.actor,
+          created_at = excluded.created_at, cutoff = excluded.cutoff, expires_at = GREATEST(old.expires_at, excluded.expires_at)
+        RETURNING ${REVOCATION_COLUMNS}
+      ) ${announce}`,
+    readRevocation: `SELECT ${REVOCATION_COLUMNS} FROM ${s}.revocations WHERE kind = $1 AND id = $2`,
+    /** An unrevoked session's refresh token works again. */
+    unrevoke: `
+      WITH d AS (DELETE FROM ${s}.revocations WHERE kind = $1 AND id = $2 RETURNING kind, id),
+      cleared AS (UPDATE ${s}.sessions SET revoked_at = NULL WHERE $1 = 'session' AND sid = $2)
+      SELECT pg_notify('${channel}', json_build_object('t', 'u', 'k', kind, 'i', id)::text) FROM d`,
+    isRevoked: `
+      SELECT EXISTS (SELECT 1 FROM ${s}.revocations WHERE expires_at > $6 AND (
+        (kind = 'token' AND id = $1) OR (kind = 'session' AND id = $2) OR
+        (kind = 'subject' AND id = $3 AND cutoff > $4) OR (kind = 'key' AND id = $5))) AS revoked`,
+    snapshot: `SELECT ${REVOCATION_COLUMNS} FROM ${s}.revocations WHERE expires_at > $1 ORDER BY seq`,
+    listRevocations: `
+      SELECT ${REVOCATION_COLUMNS}, seq FROM ${s}.revocations
+      WHERE expires_at > $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR subject = $3)
+        AND ($4::bigint IS NULL OR seq < $4)
+      ORDER BY seq DESC LIMIT $5`,
+
+    lockSubject: `
+      INSERT INTO ${s}.subjects AS old (subject, gen) VALUES ($1, 0)
+      ON CONFLICT (subject) DO UPDATE SET gen = old.gen RETURNING gen`,
+    liveSessions: `
+      SELECT sid, expires_at FROM ${s}.sessions
+      WHERE subject = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3
+      ORDER BY created_at, seq`,
+    insertSession: `
+      INSERT INTO ${s}.sessions (sid, subject, gen, created_at, last_used_at, expires_at, device, claims, current_hash, rotated_at)
+      VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $4)
+      RETURNING ${SESSION_COLUMNS}`,
+    getSession: `SELECT ${SESSION_COLUMNS} FROM ${s}.sessions WHERE sid = $1`,
+    listSessions: `
+      SELECT ${SESSION_COLUMNS} FROM ${s}.sessions
+      WHERE subject = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3
+      ORDER BY created_at DESC, seq`,
+
+    /** The compare-and-set: only the current hash of a live session rotates. */
+    rotate: `
+      UPDATE ${s}.sessions SET previous_hash = current_hash, current_hash = $3, rotated_at = $4, last_used_at = $4
+      WHERE sid = $1 AND current_hash = $2 AND ${live}
+      RETURNING ${SESSION_COLUMNS}`,
+    grace: `
+      UPDATE ${s}.sessions SET current_hash = $3, last_used_at = $4
+      WHERE sid = $1 AND previous_hash = $2 AND $4::bigint - rotated_at < $6::bigint AND ${live}
+      RETURNING ${SESSION_COLUMNS}`,
+    /**
+     * Neither current nor a tolerated predecessor: the session is revoked and the reuse recorded, at once. With
+     * no grace window nothing is tolerated, even a rotation stamped a little after `now` by another process.
+     */
+    reuse: `
+      WITH marked AS (
+        UPDATE ${s}.sessions SET revoked_at = $11::bigint
+        WHERE sid = $1 AND revoked_at IS NULL AND expires_at > $3::bigint AND last_used_at > $4::bigint
+          AND current_hash <> $2::text
+          AND NOT ($5::bigint > 0 AND COALESCE(previous_hash = $2::text, false) AND $3::bigint - rotated_at < $5::bigint)
+        RETURNING sid
+      ),
+      ${insertRevocation("SELECT $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint, $12::bigint, 0 FROM marked")}
+      ${announce}`,
+    sessionState: `SELECT revoked_at FROM ${s}.sessions WHERE sid = $1`,
+
+    listKeys: `SELECT kid, alg, private_jwk, created_at, retired_at FROM ${s}.keys ORDER BY created_at, kid`,
+    saveKey: `
+      WITH k AS (
+        INSERT INTO ${s}.keys (kid, alg, private_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, private_jwk = excluded.private_jwk,
+          created_at = excluded.created_at, retired_at = excluded.retired_at
+      ) ${announceKeys}`,
+    retireKey: `WITH k AS (UPDATE ${s}.keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL) ${announceKeys}`,
+    deleteKey: `WITH k AS (DELETE FROM ${s}.keys WHERE kid = $1) ${announceKeys}`,
+
+    purge: `
+      WITH r AS (DELETE FROM ${s}.revocations WHERE expires_at <= $1 RETURNING 1),
+        ss AS (DELETE FROM ${s}.sessions WHERE expires_at <= $1 RETURNING 1),
+        w AS (DELETE FROM ${s}.windows WHERE reset_at <= $1 RETURNING 1)
+      SELECT (SELECT count(*) FROM r) + (SELECT count(*) FROM ss) + (SELECT count(*) FROM w) AS removed`,
+
+    getDocument: `SELECT json FROM ${s}.documents WHERE collection = $1 AND id = $2`,
+    putDocument: `
+      INSERT INTO ${s}.documents (collection, id, json) VALUES ($1, $2, $3)
+      ON CONFLICT (collection, id) DO UPDATE SET json = excluded.json`,
+    createDocument: `INSERT INTO ${s}.documents (collection, id, json) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+    replaceDocument: `UPDATE ${s}.documents SET json = $3 WHERE collection = $1 AND id = $2 AND json = $4`,
+    deleteDocument: `DELETE FROM ${s}.documents WHERE collection = $1 AND id = $2`,
+    listDocuments: `
+      SELECT id, json FROM ${s}.documents WHERE collection = $1 AND ($2::text IS NULL OR id > $2)
+      ORDER BY id LIMIT $3`,
+    hit: `
+      INSERT INTO ${s}.windows AS w (key, count, reset_at) VALUES ($1, 1, $2::bigint + $3::bigint)
+      ON CONFLICT (key) DO UPDATE SET
+        count = CASE WHEN w.reset_at <= $2 THEN 1 ELSE w.count + 1 END,
+        reset_at = CASE WHEN w.reset_at <= $2 THEN excluded.reset_at ELSE w.reset_at END
+      RETURNING count, reset_at`,
+  }
+}
+
+function one<T>(rows: T[]): T {
+  const row = rows[0]
+  if (row === undefined) throw new Error("PostgreSQL returned no row where one was expected.")
+  return row
+}
+
+function toRevocation(row: RevocationRow): Revocation {
+  return {
+    kind: row.kind,
+    id: row.id,
+    subject: row.subject,
+    reason: row.reason,
+    actor: row.actor,
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    cutoff: Number(row.cutoff),
+  }
+}
+
+function toSession(row: SessionRow): Session {
+  return {
+    sid: row.sid,
+    subject: row.subject,
+    gen: Number(row.gen),
+    createdAt: Number(row.created_at),
+    lastUsedAt: Number(row.last_used_at),
+    expiresAt: Number(row.expires_at),
+    device: row.device,
+    claims: JSON.parse(row.claims) as Record<string, unknown>,
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+  }
+}
+
+function toKey(row: KeyRow): StoredKey {
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    privateJwk: row.private_jwk,
+    createdAt: Number(row.created_at),
+    retiredAt: row.retired_at === null ? null : Number(row.retired_at),
+  }
+}

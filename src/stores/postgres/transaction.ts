@@ -1,0 +1,28 @@
+// One transaction on a pooled connection, rolled back on any error.
+import type { Pool, PoolClient } from "pg"
+
+export async function transaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  // A checked-out client has no 'error' listener of the pool's: without one a connection lost between two
+  // queries would crash the process. The query in flight rejects on its own.
+  let broken: Error | undefined
+  const onError = (error: Error) => {
+    broken = error
+  }
+  client.on("error", onError)
+  try {
+    await client.query("BEGIN")
+    const result = await work(client)
+    await client.query("COMMIT")
+    return result
+  } catch (error) {
+    await client.query("ROLLBACK").catch((rollbackError: Error) => {
+      broken ??= rollbackError
+    })
+    throw error
+  } finally {
+    client.off("error", onError)
+    // Passing an error makes the pool discard the connection instead of reusing it.
+    client.release(broken)
+  }
+}

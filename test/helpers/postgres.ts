@@ -1,0 +1,127 @@
+// A throwaway PostgreSQL cluster on a free port, for tests that stop, crash and restart the server mid-run, and
+// a TCP proxy in front of it that a test can cut, to isolate one client while the server stays up.
+import { execFile, execFileSync } from "node:child_process"
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { createServer, connect, type Server, type Socket } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { promisify } from "node:util"
+
+const run = promisify(execFile)
+
+/** The bin directory of the newest PostgreSQL server installed under /usr/lib/postgresql, or null. */
+export function postgresBinaries(): string | null {
+  const root = "/usr/lib/postgresql"
+  if (!existsSync(root)) return null
+  const versions = readdirSync(root)
+    .filter((name) => existsSync(join(root, name, "bin", "pg_ctl")) && existsSync(join(root, name, "bin", "initdb")))
+    .sort((a, b) => Number(b) - Number(a))
+  return versions[0] === undefined ? null : join(root, versions[0], "bin")
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  if (address === null || typeof address === "string") throw new Error("No port was assigned.")
+  return address.port
+}
+
+export interface Cluster {
+  port: number
+  /** Connection string for the superuser `postgres`, database `postgres`. */
+  url: string
+  start(): Promise<void>
+  /** "fast" closes connections cleanly; "immediate" is a crash: the next start replays the WAL. */
+  stop(mode?: "fast" | "immediate"): Promise<void>
+  /** Stops the server and deletes its data directory. */
+  destroy(): Promise<void>
+}
+
+/**
+ * Makes a cluster in a temporary directory (initdb) and starts it. PostgreSQL refuses to run as root, so under
+ * root every command runs as the `postgres` user, which owns the directory.
+ */
+export async function createCluster(bin: string): Promise<Cluster> {
+  const asRoot = process.getuid?.() === 0
+  const dir = mkdtempSync(join(tmpdir(), "revocable-pg-"))
+  if (asRoot) {
+    const uid = Number(execFileSync("id", ["-u", "postgres"]).toString())
+    const gid = Number(execFileSync("id", ["-g", "postgres"]).toString())
+    chownSync(dir, uid, gid)
+  }
+  const data = join(dir, "data")
+  const log = join(dir, "server.log")
+  const port = await freePort()
+
+  async function pg(command: string, args: string[]): Promise<void> {
+    const [file, argv] = asRoot ? ["runuser", ["-u", "postgres", "--", join(bin, command), ...args]] : [join(bin, command), args]
+    try {
+      await run(file, argv, { cwd: dir })
+    } catch (error) {
+      const tail = existsSync(log) ? readFileSync(log, "utf8").slice(-2000) : ""
+      throw new Error(`${command} ${args[0] ?? ""} failed: ${(error as Error).message}\n${tail}`)
+    }
+  }
+
+  const options = [`-p ${port}`, `-k ${dir}`, "-c listen_addresses=127.0.0.1", "-c max_connections=50", "-c shared_buffers=16MB"]
+  const cluster: Cluster = {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    start: () => pg("pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60", "-o", options.join(" ")]),
+    stop: (mode = "fast") => pg("pg_ctl", ["stop", "-D", data, "-m", mode, "-w", "-t", "60"]),
+    async destroy() {
+      await cluster.stop("immediate").catch(() => undefined)
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  // --no-sync skips flushing initdb's own files: a crash of the server, not of the machine, is what tests make.
+  await pg("initdb", ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"])
+  await cluster.start()
+  return cluster
+}
+
+export interface Proxy {
+  port: number
+  /** Drops every connection through the proxy and refuses new ones, until restore(). */
+  cut(): void
+  restore(): void
+  close(): Promise<void>
+}
+
+export async function createProxy(targetPort: number): Promise<Proxy> {
+  const sockets = new Set<Socket>()
+  let open = true
+  const track = (socket: Socket) => {
+    sockets.add(socket)
+    socket.on("close", () => sockets.delete(socket))
+    socket.on("error", () => socket.destroy())
+  }
+  const server: Server = createServer((client) => {
+    track(client)
+    if (!open) return void client.destroy()
+    const upstream = connect(targetPort, "127.0.0.1")
+    track(upstream)
+    client.pipe(upstream).pipe(client)
+    client.on("close", () => upstream.destroy())
+    upstream.on("close", () => client.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const address = server.address()
+  if (address === null || typeof address === "string") throw new Error("No port was assigned.")
+  return {
+    port: address.port,
+    cut() {
+      open = false
+      for (const socket of sockets) socket.destroy()
+    },
+    restore() {
+      open = true
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
