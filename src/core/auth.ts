@@ -80,6 +80,8 @@ export interface Auth {
   revoke(token: unknown, meta?: RevokeMeta): Promise<Revocation | null>
   /** Revokes the access token's session, or with `everywhere` every token of its subject. */
   logout(accessToken: unknown, options?: { everywhere?: boolean }): Promise<Revocation>
+  /** Revokes one token by its jti alone, when the token itself is not at hand (an admin pasting a jti). */
+  revokeToken(jti: string, meta?: RevokeMeta & { subject?: string }): Promise<Revocation>
   revokeSession(sessionId: string, meta?: RevokeMeta): Promise<Revocation>
   /** Revokes every token of the subject issued before this call returns; tokens issued after stay valid. */
   revokeSubject(subject: string, meta?: RevokeMeta): Promise<Revocation>
@@ -93,8 +95,21 @@ export interface Auth {
   /** Every token the key signed is refused from now on, on every instance. */
   retireKey(kid: string, meta?: RevokeMeta): Promise<Revocation>
   on<E extends keyof AuthEvents>(event: E, listener: (...args: AuthEvents[E]) => void): () => void
+  /** The local replica, for readiness checks and metrics. */
+  replicaStatus(): ReplicaStatus
   /** Stops timers and the change feed, and closes the store. */
   close(): Promise<void>
+}
+
+export interface ReplicaStatus {
+  /** Live revocations held. */
+  entries: number
+  /** Whether verify answers from the replica alone (else it asks the store). */
+  fresh: boolean
+  /** Since the feed last proved the replica current; 0 for a synchronous feed. */
+  stalenessMs: number
+  /** Times the feed reconnected and the replica reloaded its snapshot. */
+  resets: number
 }
 
 type JsonWebKey = import("node:crypto").JsonWebKey
@@ -296,12 +311,25 @@ export function createAuth(options: AuthOptions): Auth {
     if (type !== expected) throw new AuthError("wrong_token_type", `Expected ${expected === "access" ? "an access" : "a refresh"} token.`)
     const now = Date.now()
     const claims = checkClaims(payload, rules[type], now / 1000)
-    const fresh = resetsLoaded === resets && (store.heartbeatMs === 0 || now - syncedAt <= config.maxStalenessMs)
-    const revoked = fresh
+    const revoked = isFresh(now)
       ? replica.isRevoked(claims.jti, claims.sid, claims.sub, claims.gen, key.kid)
       : await isRevokedInStore(claims, key.kid, now)
     if (revoked) throw new AuthError("token_revoked")
     return claims as Claims & C
+  }
+
+  function isFresh(now: number): boolean {
+    return resetsLoaded === resets && (store.heartbeatMs === 0 || now - syncedAt <= config.maxStalenessMs)
+  }
+
+  function replicaStatus(): ReplicaStatus {
+    const now = Date.now()
+    return {
+      entries: replica.size,
+      fresh: isFresh(now),
+      stalenessMs: store.heartbeatMs === 0 ? 0 : Math.max(0, now - syncedAt),
+      resets,
+    }
   }
 
   async function isRevokedInStore(claims: Claims, kid: string, now: number): Promise<boolean> {
@@ -429,6 +457,14 @@ export function createAuth(options: AuthOptions): Auth {
     return record({ kind: "token", id: claims.jti, subject: claims.sub, expiresAt: (claims.exp * 1000) + leewayMs }, meta)
   }
 
+  async function revokeToken(jti: string, meta: RevokeMeta & { subject?: string } = {}): Promise<Revocation> {
+    checkId(jti, "jti")
+    if (meta.subject !== undefined) checkId(meta.subject, "subject")
+    // Its expiry is unknown: the entry lives as long as any token of ours can.
+    const expiresAt = Date.now() + Math.max(config.accessTtlMs, config.refreshTtlMs) + 2 * leewayMs
+    return record({ kind: "token", id: jti, subject: meta.subject ?? null, expiresAt }, meta)
+  }
+
   async function revokeSession(sessionId: string, meta: RevokeMeta = {}): Promise<Revocation> {
     checkId(sessionId, "session id")
     if (!started) await ready()
@@ -532,6 +568,7 @@ export function createAuth(options: AuthOptions): Auth {
     refresh,
     revoke,
     logout,
+    revokeToken,
     revokeSession,
     revokeSubject,
     unrevoke,
@@ -541,6 +578,7 @@ export function createAuth(options: AuthOptions): Auth {
     rotateKey,
     retireKey,
     on,
+    replicaStatus,
     close,
   }
 }

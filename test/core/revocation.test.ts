@@ -110,6 +110,28 @@ describe("revoking", () => {
     await assert.rejects(auth.listRevocations({ cursor: "!!" }), { code: "invalid_request" })
   })
 
+  test("revokeToken revokes by jti alone, for as long as any token can live", async () => {
+    const auth = makeAuth({ accessTtl: "15m", refreshTtl: "1d", leeway: "30s" })
+    const pair = await auth.issue("alice")
+    const { jti } = await auth.verify(pair.accessToken)
+    const revocation = await auth.revokeToken(jti, { subject: "alice", reason: "pasted by an admin", actor: "ops" })
+    assert.equal(revocation.expiresAt, NOW + 86_400_000 + 60_000)
+    assert.equal(revocation.subject, "alice")
+    await assert.rejects(auth.verify(pair.accessToken), { code: "token_revoked" })
+    await assert.rejects(auth.revokeToken(""), { code: "invalid_request" })
+  })
+
+  test("replicaStatus tells the replica's size, freshness and feed resets", async () => {
+    const store = flakyStore(1000)
+    const auth = makeAuth({ store, maxStaleness: "5s" })
+    const pair = await auth.issue("alice")
+    await auth.revoke(pair.accessToken)
+    await auth.revokeSubject("bob")
+    assert.deepEqual(auth.replicaStatus(), { entries: 2, fresh: true, stalenessMs: 0, resets: 0 })
+    mock.timers.tick(6000)
+    assert.deepEqual(auth.replicaStatus(), { entries: 2, fresh: false, stalenessMs: 6000, resets: 0 })
+  })
+
   test("every revocation is announced with the revoked event", async () => {
     const auth = makeAuth()
     const seen: Revocation[] = []
