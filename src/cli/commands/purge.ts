@@ -1,0 +1,15 @@
+// `revocable purge`: deletes what has expired, for SQL stores run without the server's purge timer.
+import { command } from "../args.ts"
+import { json } from "./context.ts"
+
+export const purge = command({
+  name: "purge",
+  summary: "Delete expired revocations, sessions and rate-limit windows from the store.",
+  options: { json: { type: "boolean", help: "print {removed} as JSON" } },
+  description: "Running servers purge on a timer; this does the same once, for cron. Nothing still in force is touched.",
+  async run({ values }, context) {
+    const { store } = await context.runtime()
+    const removed = await store.purge(Date.now())
+    context.out(values.json ? json({ removed }) : `removed ${removed} expired ${removed === 1 ? "entry" : "entries"}`)
+  },
+})

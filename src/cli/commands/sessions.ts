@@ -1,0 +1,24 @@
+// `revocable sessions SUB`: a subject's live sessions, to pick one to revoke.
+import { command } from "../args.ts"
+import { json, table, time } from "./context.ts"
+
+export const sessions = command({
+  name: "sessions",
+  summary: "List a subject's live sessions, newest first.",
+  args: ["SUB"],
+  options: { json: { type: "boolean", help: "print the sessions as JSON (times in milliseconds since the epoch)" } },
+  description: "A session is one login and its chain of refresh tokens; revoke one with 'revocable revoke --session SID'.",
+  examples: ["revocable sessions 4f1c9a"],
+  async run({ values, positionals }, context) {
+    const { auth } = await context.runtime()
+    const list = await auth.listSessions(positionals[0] ?? "")
+    if (values.json) return context.out(json(list))
+    if (list.length === 0) return context.out("no live sessions")
+    context.out(
+      table(
+        ["SID", "CREATED", "LAST USED", "EXPIRES", "DEVICE"],
+        list.map((session) => [session.sid, time(session.createdAt), time(session.lastUsedAt), time(session.expiresAt), session.device]),
+      ),
+    )
+  },
+})

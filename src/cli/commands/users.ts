@@ -1,0 +1,124 @@
+// `revocable users add|list|suspend|unsuspend`: the auth server's accounts, from the operator's terminal.
+import { userDirectory, type User } from "../../server/users.ts"
+import { command, integer, UsageError, type Group } from "../args.ts"
+import { CliError, json, printable, table, time, type Context } from "./context.ts"
+import { promptHidden, readStdin } from "./prompt.ts"
+
+const MAX_LIMIT = 1000
+
+const add = command({
+  name: "users add",
+  summary: "Create a user; the password is asked for without echo.",
+  args: ["USERNAME"],
+  options: {
+    role: { type: "string", multiple: true, value: "ROLE", help: "a role, such as admin (repeat for several)" },
+    "password-stdin": { type: "boolean", help: "read the password from stdin instead of asking" },
+    password: { type: "string", value: "PASSWORD", help: "the password itself: visible to other users of this machine, avoid" },
+    json: { type: "boolean", help: "print the user as JSON" },
+  },
+  description: "Without a terminal to ask on, give --password-stdin. Role admin grants the admin API.",
+  examples: ["revocable users add alice --role admin", "printf %s \"$PASSWORD\" | revocable users add ci-bot --password-stdin"],
+  async run({ values, positionals }, context) {
+    const username = positionals[0] ?? ""
+    if (values.password !== undefined && values["password-stdin"]) throw new UsageError("give --password or --password-stdin, not both", "users add")
+    if (values.password === undefined && !values["password-stdin"] && !context.io.stdin.isTTY) {
+      throw new UsageError("no terminal to ask for the password on: give it with --password-stdin", "users add")
+    }
+    if (values.password !== undefined) context.note("warning: --password shows the password to other users of this machine and keeps it in shell history; prefer --password-stdin")
+    const { store, auth } = await context.runtime()
+    const users = userDirectory(store, auth)
+    if ((await users.findByUsername(username)) !== null) throw new CliError(printable(`the username ${username} is taken`))
+    const password = values.password ?? (values["password-stdin"] ? await readStdin(context.io.stdin) : await ask(context, username))
+    const user = await users.create({ username, password, roles: values.role ?? [] })
+    context.out(values.json ? json(user) : `created user ${user.username} (sub ${user.sub})${user.roles.length ? ` with roles ${user.roles.join(", ")}` : ""}`)
+  },
+})
+
+async function ask(context: Context, username: string): Promise<string> {
+  const { stdin, stderr } = context.io
+  const password = await promptHidden(`Password for ${printable(username)}: `, stdin, stderr)
+  if ((await promptHidden("Repeat the password: ", stdin, stderr)) !== password) throw new CliError("the two passwords differ")
+  return password
+}
+
+const list = command({
+  name: "users list",
+  summary: "List the users, a page at a time.",
+  options: {
+    limit: { type: "string", value: "N", help: `at most N per page, 1 to ${MAX_LIMIT} (default 50)` },
+    cursor: { type: "string", value: "CURSOR", help: "the page after the one that printed this cursor" },
+    json: { type: "boolean", help: "print {items, next} as JSON (times in milliseconds since the epoch)" },
+  },
+  async run({ values }, context) {
+    const limit = integer(values.limit, "limit", 1, MAX_LIMIT, "users list")
+    const { store, auth } = await context.runtime()
+    const page = await userDirectory(store, auth).list({ cursor: values.cursor, limit })
+    if (values.json) return context.out(json(page))
+    context.out(
+      page.items.length === 0
+        ? "no users"
+        : table(
+            ["SUB", "USERNAME", "ROLES", "STATUS", "CREATED"],
+            page.items.map((user) => [user.sub, user.username, user.roles.join(","), status(user), time(user.createdAt)]),
+          ),
+    )
+    if (page.next !== null) context.out(`more: revocable users list${limit === undefined ? "" : ` --limit ${limit}`} --cursor ${page.next}`)
+  },
+})
+
+function status(user: User): string {
+  return user.suspendedAt === null ? "active" : `suspended ${time(user.suspendedAt)}`
+}
+
+/** A user named by username or by subject; a name that is both (for two users) is refused, not guessed. */
+async function findUser(users: ReturnType<typeof userDirectory>, name: string): Promise<User> {
+  const [bySub, byName] = await Promise.all([users.get(name), users.findByUsername(name)])
+  if (bySub !== null && byName !== null && bySub.sub !== byName.sub) {
+    throw new CliError(printable(`${name} is the subject of ${bySub.username} and the username of another user: give that user's subject`))
+  }
+  const user = bySub ?? byName
+  if (user === null) throw new CliError(printable(`no user ${name}`))
+  return user
+}
+
+const suspend = command({
+  name: "users suspend",
+  summary: "Suspend a user: every token of theirs is revoked and logins are refused.",
+  args: ["USER"],
+  options: {
+    reason: { type: "string", value: "TEXT", help: "why, kept with the revocation" },
+    json: { type: "boolean", help: "print the user as JSON" },
+  },
+  description: "USER is a username or a subject.",
+  examples: ["revocable users suspend alice --reason \"incident 42\""],
+  async run({ values, positionals }, context) {
+    const { store, auth } = await context.runtime()
+    const users = userDirectory(store, auth)
+    const found = await findUser(users, positionals[0] ?? "")
+    const user = await users.suspend(found.sub, { actor: context.actor, ...(values.reason === undefined ? {} : { reason: values.reason }) })
+    if (user === null) throw new CliError(printable(`no user ${found.username}`))
+    context.out(values.json ? json(user) : `suspended ${user.username} (sub ${user.sub}): every token revoked, logins refused`)
+  },
+})
+
+const unsuspend = command({
+  name: "users unsuspend",
+  summary: "Let a suspended user log in again; tokens revoked by the suspension stay revoked.",
+  args: ["USER"],
+  options: { json: { type: "boolean", help: "print the user as JSON" } },
+  description: "USER is a username or a subject.",
+  async run({ values, positionals }, context) {
+    const { store, auth } = await context.runtime()
+    const users = userDirectory(store, auth)
+    const found = await findUser(users, positionals[0] ?? "")
+    const user = await users.unsuspend(found.sub)
+    if (user === null) throw new CliError(printable(`no user ${found.username}`))
+    context.out(values.json ? json(user) : `unsuspended ${user.username} (sub ${user.sub}): logins allowed again`)
+  },
+})
+
+export const users: Group = {
+  name: "users",
+  summary: "Manage the auth server's user accounts.",
+  commands: [add, list, suspend, unsuspend],
+}

@@ -1,0 +1,69 @@
+// The conformance suite against a 3-master Redis Cluster that this test starts on free ports.
+import assert from "node:assert/strict"
+import { after, before, describe, test } from "node:test"
+import { createCluster } from "redis"
+import { redisStore } from "../../src/stores/redis.ts"
+import type { Store } from "../../src/stores/contract.ts"
+import { startCluster, uniquePrefix, type RedisCluster } from "../helpers/redis.ts"
+import { nextEvent, revocation, storeConformance } from "./conformance.ts"
+
+let cluster: RedisCluster
+let client: ReturnType<typeof createCluster>
+const opened: Store[] = []
+const prefixes = new WeakMap<Store, string>()
+
+before(async () => {
+  cluster = await startCluster()
+  client = createCluster({ rootNodes: cluster.rootNodes })
+  client.on("error", () => {})
+  await client.connect()
+})
+
+after(async () => {
+  for (const store of opened) await store.close()
+  await client?.close()
+  await cluster?.destroy()
+})
+
+async function open(prefix: string): Promise<Store> {
+  const store = redisStore({ client }, { prefix, onWarning: () => {} })
+  opened.push(store)
+  prefixes.set(store, prefix)
+  await store.open()
+  return store
+}
+
+storeConformance("redis cluster", {
+  create: () => open(uniquePrefix("cluster")),
+  async peer(store) {
+    const prefix = prefixes.get(store)
+    assert.ok(prefix, "peer() is given a store made by create()")
+    return open(prefix)
+  },
+})
+
+describe("redis cluster specifics", () => {
+  test("stores with different prefixes live on different masters, and each works", async () => {
+    const masters = new Set<string>()
+    for (let i = 0; masters.size < 2 && i < 50; i++) {
+      const prefix = uniquePrefix(`spread-${i}`)
+      const store = await open(prefix)
+      const seen = nextEvent(store, (event) => event.type === "revoked")
+      await seen.ready
+      await store.revoke(revocation())
+      await seen
+      const slot = Number(await cluster.nodes[0]?.cli("cluster", "keyslot", `{${prefix}}`))
+      for (const node of cluster.nodes) {
+        if ((await node.cli("cluster", "countkeysinslot", String(slot))) !== "0") masters.add(node.url)
+      }
+      await store.close()
+    }
+    assert.equal(masters.size, 2)
+  })
+
+  test("the store does not close a cluster client it was given", async () => {
+    const store = await open(uniquePrefix("kept"))
+    await store.close()
+    assert.equal(client.isOpen, true)
+  })
+})

@@ -1,0 +1,319 @@
+// The Redis store when Redis fails: outages, restarts, weak configurations, and two application processes.
+// Each test starts its own redis-server on a free port; clocks are mocked (Date only) where staleness matters.
+import assert from "node:assert/strict"
+import { after, afterEach, describe, mock, test } from "node:test"
+import { createAuth, type Auth, type AuthOptions, type TokenPair } from "../../src/index.ts"
+import { redisStore, type RedisWarning } from "../../src/stores/redis.ts"
+import type { Store } from "../../src/stores/contract.ts"
+import { startApp, startProxy, startRedis, uniquePrefix, type Proxy, type RedisServer } from "../helpers/redis.ts"
+
+const DURABLE = ["--appendonly", "yes", "--appendfsync", "always"]
+const servers: RedisServer[] = []
+const proxies: Proxy[] = []
+const auths: Auth[] = []
+const stores: Store[] = []
+
+after(async () => {
+  for (const proxy of proxies) await proxy.close()
+  for (const server of servers) await server.destroy()
+})
+afterEach(async () => {
+  mock.timers.reset()
+  for (const auth of auths.splice(0)) await auth.close()
+  for (const store of stores.splice(0)) await store.close()
+})
+
+async function server(args: string[] = DURABLE): Promise<RedisServer> {
+  const started = await startRedis(args)
+  servers.push(started)
+  return started
+}
+
+function store(url: string, prefix: string, options: { onWarning?: (warning: RedisWarning) => void } = {}): Store {
+  const made = redisStore({ url }, { prefix, heartbeatMs: 50, onWarning: () => {}, ...options })
+  stores.push(made)
+  return made
+}
+
+/** An auth instance; `reads` counts the verifies it had to answer from the store rather than its replica. */
+function auth(url: string, prefix: string, overrides: Partial<AuthOptions> = {}): Auth & { reads: number } {
+  const inner = redisStore({ url }, { prefix, heartbeatMs: 50, onWarning: () => {} })
+  const counted = { ...inner, name: inner.name, heartbeatMs: inner.heartbeatMs }
+  const made = Object.assign(createAuth({ issuer: "https://issuer.test", audience: "api", store: counted, ...overrides }), { reads: 0 })
+  counted.isRevoked = (query) => {
+    made.reads++
+    return inner.isRevoked(query)
+  }
+  auths.push(made)
+  return made
+}
+
+/** Polls `check` until it resolves true; fails after `limit` attempts. */
+async function until(check: () => Promise<boolean>, what: string, limit = 500): Promise<void> {
+  for (let attempt = 0; attempt < limit; attempt++) {
+    if (await check().catch(() => false)) return
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  assert.fail(`Timed out waiting: ${what}.`)
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise
+    return "ok"
+  } catch (error) {
+    return (error as { code?: string }).code ?? String(error)
+  }
+}
+
+const QUERY = { jti: "x", sid: "x", subject: "x", gen: 0, kid: "x" }
+
+describe("redis store outage", () => {
+  test("verify answers from the replica within maxStaleness, then fails closed (or open); writes reject; it recovers by itself", async () => {
+    mock.timers.enable({ apis: ["Date"], now: Date.now() })
+    const redis = await server()
+    const proxy = await startProxy(redis.port)
+    proxies.push(proxy)
+    const prefix = uniquePrefix("outage")
+    const a = auth(proxy.url, prefix, { maxStaleness: "2s" })
+    const open = auth(proxy.url, prefix, { maxStaleness: "2s", onStoreUnavailable: "fail-open" })
+    const b = auth(redis.url, prefix, { maxStaleness: "2s" })
+    await a.ready()
+    await open.ready()
+    await b.ready()
+    const good = await a.issue("alice")
+    const other = await a.issue("alice")
+    const revoked = await a.issue("bob")
+    await a.revoke(revoked.accessToken)
+    await until(async () => (await codeOf(open.verify(revoked.accessToken))) === "token_revoked", "the fail-open instance sees the revocation")
+    const unavailable: boolean[] = []
+    open.on("store-unavailable", ({ failOpen }) => unavailable.push(failOpen))
+
+    await redis.kill("SIGKILL")
+    await until(async () => (await codeOf(a.revoke(good.accessToken))) === "store_unavailable", "instance A notices the outage")
+    await until(async () => (await codeOf(open.revoke(good.accessToken))) === "store_unavailable", "the fail-open instance notices the outage")
+
+    // Within maxStaleness: the replica answers; writes reject, never a false success.
+    mock.timers.tick(2000)
+    const readsBefore = a.reads
+    assert.equal(await codeOf(a.verify(good.accessToken)), "ok")
+    assert.equal(await codeOf(a.verify(revoked.accessToken)), "token_revoked")
+    assert.equal(a.reads, readsBefore, "answered by the replica")
+    assert.equal(await codeOf(a.refresh(good.refreshToken)), "store_unavailable")
+    assert.equal(await codeOf(a.revoke(good.accessToken)), "store_unavailable")
+    assert.equal(await codeOf(a.logout(good.accessToken, { everywhere: true })), "store_unavailable")
+    assert.equal(await codeOf(a.issue("carol")), "store_unavailable")
+
+    // Past it: fail closed, or, when configured, fail open with an event (still refusing what the replica knows).
+    mock.timers.tick(1)
+    assert.equal(await codeOf(a.verify(good.accessToken)), "store_unavailable")
+    assert.equal(await codeOf(a.verify(revoked.accessToken)), "store_unavailable")
+    unavailable.length = 0
+    assert.equal(await codeOf(open.verify(good.accessToken)), "ok")
+    assert.deepEqual(unavailable, [true])
+    assert.equal(await codeOf(open.verify(revoked.accessToken)), "token_revoked")
+
+    // Redis returns, but A is still cut off: B revokes A's tokens meanwhile, and A still fails closed.
+    proxy.cut()
+    await redis.start()
+    await until(async () => (await b.revoke(good.accessToken)) !== null, "instance B can write again")
+    await b.revokeSession(other.sessionId)
+    assert.equal(await codeOf(a.verify(other.accessToken)), "store_unavailable")
+
+    // A reconnects by itself and enforces what B did meanwhile, from its replica once again fresh.
+    proxy.restore()
+    const fresh = await b.issue("dave")
+    const fromReplica = async (token: string, expected: string) => {
+      const reads = a.reads
+      return (await codeOf(a.verify(token))) === expected && a.reads === reads
+    }
+    await until(() => fromReplica(good.accessToken, "token_revoked"), "A's replica enforces B's revocation")
+    assert.ok(await fromReplica(other.accessToken, "token_revoked"), "A's replica enforces B's session revocation")
+    assert.ok(await fromReplica(fresh.accessToken, "ok"), "A accepts a valid token from its replica")
+    await until(async () => (await codeOf(a.issue("erin"))) === "ok", "A can write again")
+  })
+
+  test("when Redis comes back without its data, subscribers get a reset, then every new change", async () => {
+    const redis = await server([])
+    const prefix = uniquePrefix("amnesia")
+    const reader = store(redis.url, prefix)
+    await reader.open()
+    const events: string[] = []
+    await reader.subscribe((event) => {
+      if (event.type === "revoked") events.push(event.revocation.id)
+      if (event.type === "reset") events.push("reset")
+    })
+    const now = Date.now()
+    const input = { kind: "token" as const, subject: null, reason: null, actor: null, createdAt: now, expiresAt: now + 60_000 }
+    await reader.revoke({ ...input, id: "t-1" })
+    await until(async () => events.includes("t-1"), "the first change")
+    await redis.kill()
+    await redis.start()
+    const writer = store(redis.url, prefix)
+    await writer.open()
+    await writer.revoke({ ...input, id: "t-2" })
+    await until(async () => events.includes("t-2"), "the change made after the restart")
+    assert.deepEqual(events.slice(0, 1), ["t-1"])
+    assert.ok(events.indexOf("reset") > 0 && events.indexOf("reset") < events.indexOf("t-2"), events.join(", "))
+  })
+
+  test("a store opened while Redis is down rejects at once, and opens once Redis is up", async () => {
+    const redis = await server()
+    await redis.kill()
+    const down = store(redis.url, uniquePrefix("down"))
+    await assert.rejects(down.open())
+    await redis.start()
+    await down.open()
+    assert.equal(await down.isRevoked({ ...QUERY, now: Date.now() }), false)
+  })
+})
+
+describe("redis store durability", () => {
+  for (const stop of ["SIGKILL", "SHUTDOWN NOSAVE"] as const) {
+    test(`no acknowledged revocation is lost across a Redis restart (appendfsync always, ${stop})`, async () => {
+      const redis = await server()
+      const prefix = uniquePrefix("durable")
+      const writer = store(redis.url, prefix)
+      await writer.open()
+      const now = Date.now()
+      const later = now + 3_600_000
+      const base = { subject: "alice", reason: "test", actor: "tester", createdAt: now, expiresAt: later }
+      const session = {
+        sid: "s-1",
+        subject: "alice",
+        createdAt: now,
+        expiresAt: later,
+        device: null,
+        claims: {},
+        refreshHash: "hash-0",
+      }
+      const template = { kind: "session" as const, reason: null, actor: null, createdAt: now }
+      await writer.createSession({ session, idleSince: 0, limit: null, onExceed: "reject", evictTemplate: template, leewayMs: 0 })
+      const acknowledged = await Promise.all([
+        ...Array.from({ length: 200 }, (_, i) => writer.revoke({ ...base, kind: "token", id: `t-${i}` })),
+        writer.revoke({ ...base, kind: "subject", id: "bob" }),
+        writer.revoke({ ...base, kind: "key", id: "k-1", subject: null }),
+        writer.rotate({
+          sid: "s-1",
+          presentedHash: "hash-0",
+          nextHash: "hash-1",
+          now,
+          graceMs: 0,
+          idleSince: 0,
+          reuseRevocation: { ...base, kind: "session", id: "s-1" },
+        }),
+      ])
+      if (stop === "SIGKILL") await redis.kill("SIGKILL")
+      else {
+        await redis.cli("SHUTDOWN", "NOSAVE").catch(() => "")
+        await redis.kill()
+      }
+      await redis.start()
+
+      const reader = store(redis.url, prefix)
+      await reader.open()
+      const live = new Set((await reader.snapshot(now)).map((row) => `${row.kind}:${row.id}`))
+      assert.equal(acknowledged.length, 203)
+      for (let i = 0; i < 200; i++) assert.ok(live.has(`token:t-${i}`), `token:t-${i}`)
+      assert.ok(live.has("subject:bob") && live.has("key:k-1"))
+      assert.equal(await reader.isRevoked({ ...QUERY, subject: "bob", gen: 0, now }), true)
+      assert.equal((await reader.rotate({
+        sid: "s-1",
+        presentedHash: "hash-1",
+        nextHash: "hash-2",
+        now: now + 1,
+        graceMs: 0,
+        idleSince: 0,
+        reuseRevocation: { ...base, kind: "session", id: "s-1" },
+      })).status, "rotated", "the acknowledged rotation survived")
+      await until(async () => (await writer.snapshot(now)).length === 202, "the first store reconnects by itself")
+    })
+  }
+})
+
+describe("redis store configuration warnings", () => {
+  test("open() warns when persistence is off or the eviction policy can drop revocations", async () => {
+    const redis = await server(["--save", "", "--appendonly", "no", "--maxmemory-policy", "volatile-lru"])
+    const seen: RedisWarning[] = []
+    const weak = store(redis.url, uniquePrefix("weak"), { onWarning: (warning) => seen.push(warning) })
+    await weak.open()
+    const codes = ["REVOCABLE_REDIS_PERSISTENCE", "REVOCABLE_REDIS_EVICTION"]
+    assert.deepEqual(seen.map((warning) => warning.code), codes)
+    assert.deepEqual((weak as Store & { warnings: RedisWarning[] }).warnings.map((warning) => warning.code), codes)
+    assert.match(seen[1]?.message ?? "", /volatile-lru/)
+
+    await redis.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    await redis.cli("CONFIG", "SET", "save", "900 1")
+    const rdb: RedisWarning[] = []
+    await store(redis.url, uniquePrefix("rdb"), { onWarning: (warning) => rdb.push(warning) }).open()
+    assert.deepEqual(rdb, [], "RDB snapshots count as persistence")
+
+    await redis.cli("CONFIG", "SET", "save", "")
+    await redis.cli("CONFIG", "SET", "appendonly", "yes")
+    const durable: RedisWarning[] = []
+    await store(redis.url, uniquePrefix("aof"), { onWarning: (warning) => durable.push(warning) }).open()
+    assert.deepEqual(durable, [])
+  })
+
+  test("without onWarning, the warning goes to process.emitWarning with its code", async () => {
+    const redis = await server(["--save", "", "--appendonly", "no"])
+    const warnings: Array<Error & { code?: string }> = []
+    const listener = (warning: Error & { code?: string }) => warnings.push(warning)
+    process.on("warning", listener)
+    try {
+      const made = redisStore({ url: redis.url }, { prefix: uniquePrefix("emit") })
+      stores.push(made)
+      await made.open()
+      await until(async () => warnings.some((warning) => warning.code === "REVOCABLE_REDIS_PERSISTENCE"), "the process warning")
+    } finally {
+      process.off("warning", listener)
+    }
+  })
+
+  test("when CONFIG is disabled (managed Redis), open() says nothing and works", async () => {
+    const redis = await server(["--save", "", "--appendonly", "no", "--rename-command", "CONFIG", ""])
+    const seen: RedisWarning[] = []
+    const managed = store(redis.url, uniquePrefix("managed"), { onWarning: (warning) => seen.push(warning) })
+    await managed.open()
+    assert.deepEqual(seen, [])
+    assert.equal(await managed.isRevoked({ ...QUERY, now: Date.now() }), false)
+  })
+})
+
+describe("two application processes over one Redis", () => {
+  test("a revoke, a logout everywhere and a retired key in one process are enforced in the other", async () => {
+    const redis = await server()
+    const prefix = uniquePrefix("apps")
+    const a = auth(redis.url, prefix, { maxStaleness: "1s" })
+    await a.ready()
+    const b = await startApp(redis.url, prefix)
+    try {
+      const alices = await b.call<TokenPair>("issue", "alice")
+      assert.equal((await a.verify(alices.accessToken)).sub, "alice")
+      const mine = await a.issue("alice")
+      assert.equal(await b.call("verify", mine.accessToken), "alice")
+      await a.revoke(mine.accessToken)
+      assert.ok((await b.call<number>("waitRevoked", mine.accessToken)) >= 1)
+      assert.equal(await b.call("verify", alices.accessToken), "alice", "only that token is revoked")
+
+      const carols = [await b.call<TokenPair>("issue", "carol"), await b.call<TokenPair>("issue", "carol")]
+      const carolInA = await a.issue("carol")
+      await a.logout(carolInA.accessToken, { everywhere: true })
+      for (const pair of carols) assert.ok((await b.call<number>("waitRevoked", pair.accessToken)) >= 1)
+      const again = await b.call<TokenPair>("issue", "carol")
+      assert.equal((await a.verify(again.accessToken)).sub, "carol", "a login after logout-everywhere is valid")
+      assert.equal(await b.call("verify", again.accessToken), "carol")
+
+      const signedBefore = await b.call<TokenPair>("issue", "dave")
+      const [header] = signedBefore.accessToken.split(".")
+      const { kid } = JSON.parse(Buffer.from(header as string, "base64url").toString()) as { kid: string }
+      await a.rotateKey()
+      await a.retireKey(kid)
+      assert.ok((await b.call<number>("waitRevoked", signedBefore.accessToken)) >= 1)
+      // B reloads its keys when the change reaches it: it then signs with the key A made current.
+      await until(async () => (await codeOf(a.verify((await b.call<TokenPair>("issue", "dave")).accessToken))) === "ok", "B signs with the new key")
+    } finally {
+      await b.stop()
+    }
+  })
+})
