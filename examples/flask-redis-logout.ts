@@ -4,19 +4,22 @@
 // access token (the pattern that, in Flask, embeds the refresh jti in the access token). No blocklist loader
 // to write: verify consults the revocations itself, and entries expire with the tokens they revoke.
 //
-// Run: npx node examples/flask-redis-logout.ts        (PORT, default a free port; HOST, default 127.0.0.1)
+// Run: npx node examples/flask-redis-logout.ts        (PORT, default a free port; HOST, default 127.0.0.1;
+//                                                       REDIS_URL, default redis://127.0.0.1:6379)
 //   curl -s -X POST $URL/login                                           # {access_token, refresh_token}
 //   curl -s $URL/protected -H "authorization: Bearer $ACCESS"
 //   curl -s -X DELETE $URL/logout -H "authorization: Bearer $REFRESH"    # "Refresh token successfully revoked"
 //   curl -s -X DELETE $URL/logout/both -H "authorization: Bearer $ACCESS"
 import express from "express"
 import { AuthError, createAuth, type Auth } from "../src/index.ts"
-import { memoryStore } from "../src/stores/memory.ts"
+import { redisStore } from "../src/stores/redis.ts"
 import { authenticate, authErrorHandler, readToken } from "../src/adapters/express.ts"
 
-// This pattern's store is Redis, shared by every instance: redisStore({ url: process.env.REDIS_URL }) from
-// revocable/stores/redis. That store is not in this checkout yet, so the memory store stands in on this line.
-const store = memoryStore()
+// Redis, shared by every instance of the app: a revocation made by one is enforced by all of them.
+const store = redisStore(
+  { url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" },
+  { prefix: process.env.REVOCABLE_PREFIX ?? "flask-redis-logout" },
+)
 
 const auth = createAuth({ issuer: "http://localhost", audience: "flask-redis-logout", store, accessTtl: "1h" })
 

@@ -1,17 +1,23 @@
 // examples/flask-redis-logout.ts, run as a process and driven over HTTP.
 import assert from "node:assert/strict"
+import { randomBytes } from "node:crypto"
 import { after, before, test } from "node:test"
+import { createClient } from "redis"
 import { bearer, call, type Reply } from "../adapters/client.ts"
 import { runExample, type RunningExample } from "./run.ts"
 
 let app: RunningExample
+const prefix = `example-${randomBytes(6).toString("hex")}`
 
 before(async () => {
-  app = await runExample("flask-redis-logout")
+  app = await runExample("flask-redis-logout", { REVOCABLE_PREFIX: prefix })
 })
 
 after(async () => {
   assert.equal(await app.stop(), 0, "the example shuts down cleanly on SIGTERM")
+  const redis = await createClient({ url: "redis://127.0.0.1:6379" }).connect()
+  for await (const keys of redis.scanIterator({ MATCH: `{${prefix}}*`, COUNT: 1000 })) if (keys.length > 0) await redis.del(keys)
+  redis.destroy()
 })
 
 async function login(): Promise<{ access: string; refresh: string }> {
