@@ -219,7 +219,7 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
   }
 }
 
-const APP = new URL("../fixtures/redis-app.ts", import.meta.url).pathname
+const APP = new URL("../fixtures/app.ts", import.meta.url).pathname
 
 export interface App {
   call<T>(op: string, ...args: unknown[]): Promise<T>
@@ -227,9 +227,9 @@ export interface App {
   stop(): Promise<void>
 }
 
-/** Starts test/fixtures/redis-app.ts, an application instance in its own process; resolves once it is ready. */
+/** Starts test/fixtures/app.ts on Redis, an application instance in its own process; resolves once it is ready. */
 export function startApp(url: string, prefix: string): Promise<App> {
-  const child = spawn(process.execPath, [APP, url, prefix], { stdio: ["pipe", "pipe", "inherit"] })
+  const child = spawn(process.execPath, [APP, "redis", url, prefix], { stdio: ["pipe", "pipe", "inherit"] })
   started.add(child)
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   void exited.then(() => started.delete(child))

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url"
 import { createAuth, type TokenPair } from "../../src/index.ts"
 import { sqliteStore } from "../../src/stores/sqlite.ts"
 
-const WORKER = fileURLToPath(new URL("../fixtures/sqlite-worker.ts", import.meta.url))
+const WORKER = fileURLToPath(new URL("../fixtures/app.ts", import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), "revocable-sqlite-processes-"))
 const workers = new Set<Worker>()
 
@@ -28,7 +28,7 @@ interface Worker {
 
 /** Starts a worker on `path` and resolves once its auth is ready. */
 function startWorker(path: string): Promise<Worker> {
-  const child: ChildProcess = spawn(process.execPath, [WORKER, path], { stdio: ["pipe", "pipe", "inherit"] })
+  const child: ChildProcess = spawn(process.execPath, [WORKER, "sqlite", path], { stdio: ["pipe", "pipe", "inherit"] })
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)))
   const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
   let nextId = 0
