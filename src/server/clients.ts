@@ -12,6 +12,7 @@ import { AuthError } from "../errors.ts"
 import { randomId } from "../core/ids.ts"
 import { hashEquals } from "../stores/shared.ts"
 import type { Store } from "../stores/contract.ts"
+import { storeOperation } from "../stores/shared.ts"
 
 export interface Client {
   clientId: string
@@ -38,15 +39,6 @@ const COLLECTION = "clients"
 const PAGE = 1000
 
 export function clientDirectory(store: Store): ClientDirectory {
-  async function io<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation()
-    } catch (cause) {
-      if (cause instanceof AuthError) throw cause
-      throw new AuthError("store_unavailable", undefined, { cause })
-    }
-  }
-
   return {
     async create(name) {
       if (typeof name !== "string" || !NAME.test(name)) {
@@ -55,7 +47,7 @@ export function clientDirectory(store: Store): ClientDirectory {
       const clientId = randomId()
       const clientSecret = randomBytes(32).toString("base64url")
       const client: ClientRecord = { clientId, name, createdAt: Date.now(), secretHash: digest(clientSecret) }
-      await io(() => store.putDocument(COLLECTION, clientId, JSON.stringify(client), null))
+      await storeOperation(() => store.putDocument(COLLECTION, clientId, JSON.stringify(client), null))
       return { clientId, clientSecret }
     },
 
@@ -63,7 +55,7 @@ export function clientDirectory(store: Store): ClientDirectory {
       const clients: Client[] = []
       let cursor: string | null = null
       do {
-        const page: { items: { json: string }[]; next: string | null } = await io(() => store.listDocuments(COLLECTION, { cursor, limit: PAGE }))
+        const page: { items: { json: string }[]; next: string | null } = await storeOperation(() => store.listDocuments(COLLECTION, { cursor, limit: PAGE }))
         for (const item of page.items) clients.push(view(JSON.parse(item.json) as ClientRecord))
         cursor = page.next
       } while (cursor !== null)
@@ -72,12 +64,12 @@ export function clientDirectory(store: Store): ClientDirectory {
 
     async delete(clientId) {
       if (typeof clientId !== "string" || clientId === "" || clientId.length > 256) return false
-      return io(() => store.deleteDocument(COLLECTION, clientId))
+      return storeOperation(() => store.deleteDocument(COLLECTION, clientId))
     },
 
     async authenticate(clientId, secret) {
       if (typeof clientId !== "string" || typeof secret !== "string" || clientId === "" || clientId.length > 256 || secret.length > 1024) return null
-      const text = await io(() => store.getDocument(COLLECTION, clientId))
+      const text = await storeOperation(() => store.getDocument(COLLECTION, clientId))
       const presented = digest(secret)
       if (text === null) return null
       const client = JSON.parse(text) as ClientRecord

@@ -17,6 +17,7 @@ import { randomId } from "../core/ids.ts"
 import type { Auth, RevokeMeta } from "../core/auth.ts"
 import type { Page, Store } from "../stores/contract.ts"
 import { hashPassword, needsRehash, verifyPassword } from "./password.ts"
+import { storeOperation } from "../stores/shared.ts"
 
 export interface User {
   sub: string
@@ -69,25 +70,16 @@ export function userDirectory(store: Store, auth: Auth): UserDirectory {
   const dummyHash = hashPassword(randomBytes(16).toString("base64url"))
   dummyHash.catch(() => undefined)
 
-  async function io<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation()
-    } catch (cause) {
-      if (cause instanceof AuthError) throw cause
-      throw new AuthError("store_unavailable", undefined, { cause })
-    }
-  }
-
   async function record(sub: string): Promise<UserRecord | null> {
     if (typeof sub !== "string" || sub === "" || sub.length > 1024) return null
-    const text = await io(() => store.getDocument("users", sub))
+    const text = await storeOperation(() => store.getDocument("users", sub))
     return text === null ? null : (JSON.parse(text) as UserRecord)
   }
 
   async function recordByUsername(username: unknown): Promise<UserRecord | null> {
     const name = normalise(username)
     if (name === null) return null
-    const index = await io(() => store.getDocument("usernames", name))
+    const index = await storeOperation(() => store.getDocument("usernames", name))
     if (index === null) return null
     const found = await record((JSON.parse(index) as { sub: string }).sub)
     return found !== null && found.username === name ? found : null
@@ -96,22 +88,22 @@ export function userDirectory(store: Store, auth: Auth): UserDirectory {
   /** Compare-and-set update; resolves null when the user does not exist. */
   async function update(sub: string, change: (current: UserRecord) => UserRecord): Promise<UserRecord | null> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const text = await io(() => store.getDocument("users", sub))
+      const text = await storeOperation(() => store.getDocument("users", sub))
       if (text === null) return null
       const next = change(JSON.parse(text) as UserRecord)
-      if (await io(() => store.putDocument("users", sub, JSON.stringify(next), text))) return next
+      if (await storeOperation(() => store.putDocument("users", sub, JSON.stringify(next), text))) return next
     }
     throw new AuthError("store_unavailable", "The user record kept changing; try again.")
   }
 
   async function claimUsername(name: string, sub: string): Promise<void> {
     const entry = JSON.stringify({ sub })
-    if (await io(() => store.putDocument("usernames", name, entry, null))) return
+    if (await storeOperation(() => store.putDocument("usernames", name, entry, null))) return
     // A username whose user record is missing was left by a create that failed half-way: take it over.
-    const existing = await io(() => store.getDocument("usernames", name))
+    const existing = await storeOperation(() => store.getDocument("usernames", name))
     if (existing !== null) {
       const owner = await record((JSON.parse(existing) as { sub: string }).sub)
-      if (owner === null && (await io(() => store.putDocument("usernames", name, entry, existing)))) return
+      if (owner === null && (await storeOperation(() => store.putDocument("usernames", name, entry, existing)))) return
     }
     throw new AuthError("invalid_request", "That username is taken.")
   }
@@ -136,7 +128,7 @@ export function userDirectory(store: Store, auth: Auth): UserDirectory {
         passwordHash: await hashPassword(input.password),
       }
       await claimUsername(username, user.sub)
-      await io(() => store.putDocument("users", user.sub, JSON.stringify(user), null))
+      await storeOperation(() => store.putDocument("users", user.sub, JSON.stringify(user), null))
       return view(user)
     },
 
@@ -168,7 +160,7 @@ export function userDirectory(store: Store, auth: Auth): UserDirectory {
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
         throw new AuthError("invalid_request", `limit must be an integer from 1 to ${MAX_PAGE}.`)
       }
-      const page = await io(() => store.listDocuments("users", { cursor: query.cursor, limit }))
+      const page = await storeOperation(() => store.listDocuments("users", { cursor: query.cursor, limit }))
       return { items: page.items.map((item) => view(JSON.parse(item.json) as UserRecord)), next: page.next }
     },
 

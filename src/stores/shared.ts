@@ -58,3 +58,13 @@ export function decodeIdCursor(cursor: string | null | undefined): string | null
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new AuthError("invalid_request", "Invalid cursor.")
   return Buffer.from(cursor, "base64url").toString()
 }
+
+/** Runs a store operation; a failure of the backend becomes `store_unavailable` (an AuthError passes as is). */
+export async function storeOperation<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation()
+  } catch (cause) {
+    if (cause instanceof AuthError) throw cause
+    throw new AuthError("store_unavailable", undefined, { cause })
+  }
+}
