@@ -2,8 +2,10 @@
  * The PostgreSQL store, for several instances of an application sharing one database (`pg`, an optional peer
  * dependency: install it yourself).
  *
- * Every write is one transaction, durable once acknowledged (keep `synchronous_commit` on). Refresh rotation is
- * one conditional `UPDATE … RETURNING`, atomic across instances. Changes reach every instance through
+ * Every write is one transaction, durable once acknowledged (keep `synchronous_commit` on). Revocations made
+ * while another is being written wait for it, then are written together in one transaction (group commit), so
+ * that a burst costs a few transactions rather than one each. Refresh rotation is one conditional
+ * `UPDATE … RETURNING`, atomic across instances. Changes reach every instance through
  * LISTEN/NOTIFY on a dedicated connection, with a heartbeat, and a reconnect that makes subscribers reload their
  * snapshot. The schema (default `revocable`) is created and migrated on open.
  *
@@ -16,11 +18,12 @@
  * const store = postgresStore({ connectionString: process.env.DATABASE_URL }, { schema: "auth" })
  * const auth = createAuth({ issuer: "https://auth.example", audience: "api", store })
  */
-import { Client, Pool, type ClientConfig, type PoolClient } from "pg"
+import { Client, DatabaseError, Pool, type ClientConfig, type PoolClient } from "pg"
+import { GroupCommit, batchResults, planBatch } from "./postgres/batch.ts"
 import { Feed, type Decoded } from "./postgres/feed.ts"
 import { migrate } from "./postgres/migrations.ts"
 import { transaction } from "./postgres/transaction.ts"
-import { decodeCursor, decodeIdCursor, encodeCursor } from "./shared.ts"
+import { decodeCursor, decodeIdCursor, encodeCursor, revocationKey } from "./shared.ts"
 import type {
   ChangeEvent,
   CreateSessionInput,
@@ -54,6 +57,14 @@ export interface PostgresStoreOptions {
 const SCHEMA = /^[a-z_][a-z0-9_]{0,47}$/
 /** NOTIFY payloads must stay under 8000 bytes; a larger revocation is announced by kind and id, then read. */
 const MAX_PAYLOAD = 7900
+/** At most this many revocations per group-commit transaction. */
+const MAX_BATCH = 500
+/**
+ * SQLSTATE classes of a batch failure that one input or an unlucky interleaving can cause (bad data, a limit
+ * such as an index row too large, a deadlock): the batch is then written again one revocation at a time, so
+ * that only the culprit fails.
+ */
+const RETRY_ALONE = new Set(["22", "23", "40", "54"])
 
 const REVOCATION_COLUMNS = "kind, id, subject, reason, actor, created_at, expires_at, cutoff"
 const SESSION_COLUMNS = "sid, subject, gen, created_at, last_used_at, expires_at, device, claims, revoked_at"
@@ -170,6 +181,52 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     return toRevocation(one(rows))
   }
 
+  /** One group-commit batch: revocations in (kind, id) order, and their NOTIFYs in that order, in one transaction. */
+  async function recordBatch(inputs: RevocationInput[]): Promise<Array<Revocation | Promise<Revocation>>> {
+    if (inputs.length === 1) return [await record(pool, inputs[0] as RevocationInput)]
+    const plan = planBatch(inputs)
+    try {
+      // Without subjects or sessions the batch is one statement, its own transaction. Otherwise every lock is
+      // taken in one order (subjects, revocations, sessions, each sorted), so concurrent batches cannot deadlock.
+      const rows =
+        plan.subjects.size === 0 && plan.sessions.size === 0
+          ? await insertRevocations(pool, plan.rows, new Map())
+          : await transaction(pool, async (client) => {
+              const cutoffs = new Map<string, number>()
+              if (plan.subjects.size > 0) {
+                const counts = [[...plan.subjects.keys()], [...plan.subjects.values()]]
+                const { rows: gens } = await client.query<{ subject: string; gen: string }>(sql.bumpSubjects, counts)
+                for (const row of gens) cutoffs.set(row.subject, Number(row.gen))
+              }
+              const inserted = await insertRevocations(client, plan.rows, cutoffs)
+              if (plan.sessions.size > 0) await client.query(sql.markSessions, [[...plan.sessions.keys()], [...plan.sessions.values()]])
+              return inserted
+            })
+      return batchResults(inputs, new Map(rows.map((row) => [revocationKey(row.kind, row.id), row])), plan)
+    } catch (error) {
+      if (!(error instanceof DatabaseError) || !RETRY_ALONE.has(error.code?.slice(0, 2) ?? "")) throw error
+      const alone = inputs.map((input) => record(pool, input))
+      await Promise.allSettled(alone)
+      return alone
+    }
+  }
+
+  async function insertRevocations(db: Pool | PoolClient, rows: RevocationInput[], cutoffs: Map<string, number>): Promise<Revocation[]> {
+    const { rows: inserted } = await db.query<RevocationRow>(sql.recordMany, [
+      rows.map((row) => row.kind),
+      rows.map((row) => row.id),
+      rows.map((row) => row.subject),
+      rows.map((row) => row.reason),
+      rows.map((row) => row.actor),
+      rows.map((row) => row.createdAt),
+      rows.map((row) => row.expiresAt),
+      rows.map((row) => (row.kind === "subject" ? (cutoffs.get(row.id) ?? 0) : 0)),
+    ])
+    return inserted.map(toRevocation)
+  }
+
+  const revocationBatches = new GroupCommit(recordBatch, MAX_BATCH)
+
   return {
     name: "postgres",
     heartbeatMs,
@@ -186,14 +243,15 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     close() {
       closing ??= (async () => {
         await opening?.catch(() => undefined)
+        await revocationBatches.idle()
         await feed.close()
         if (!given) await pool.end()
       })()
       return closing
     },
 
-    async revoke(input) {
-      return record(pool, input)
+    revoke(input) {
+      return revocationBatches.push(input)
     },
 
     async unrevoke(kind, id) {
@@ -366,6 +424,8 @@ function statements(s: string, channel: string) {
       RETURNING ${REVOCATION_COLUMNS}
     )`
   const values = "VALUES ($1, $2, $3, $4, $5, $6, $7, 0)"
+  /** A subject revoked again takes the new call's details and cut-off; other kinds keep their first record. */
+  const latestForSubject = (column: string) => `${column} = CASE WHEN old.kind = 'subject' THEN excluded.${column} ELSE old.${column} END`
   const live = "revoked_at IS NULL AND expires_at > $4 AND last_used_at > $5"
   const announceKeys = `SELECT pg_notify('${channel}', '{"t":"k"}')`
 
@@ -387,6 +447,32 @@ function statements(s: string, channel: string) {
           created_at = excluded.created_at, cutoff = excluded.cutoff, expires_at = GREATEST(old.expires_at, excluded.expires_at)
         RETURNING ${REVOCATION_COLUMNS}
       ) ${announce}`,
+    /** A batch of revocations, one per kind and id, written and announced in (kind, id) order. */
+    recordMany: `
+      WITH r AS (
+        INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
+          AS t(kind, id, subject, reason, actor, created_at, expires_at, cutoff)
+        ORDER BY kind, id COLLATE "C"
+        ON CONFLICT (kind, id) DO UPDATE SET ${["subject", "reason", "actor", "created_at", "cutoff"].map(latestForSubject).join(", ")},
+          expires_at = GREATEST(old.expires_at, excluded.expires_at)
+        RETURNING ${REVOCATION_COLUMNS}
+      ) ${announce}
+      ORDER BY r.kind, r.id`,
+    /** Moves each subject's generation by its count, in subject order; the new generation is the cut-off. */
+    bumpSubjects: `
+      INSERT INTO ${s}.subjects AS old (subject, gen)
+      SELECT subject, n FROM unnest($1::text[], $2::bigint[]) AS t(subject, n) ORDER BY subject COLLATE "C"
+      ON CONFLICT (subject) DO UPDATE SET gen = old.gen + excluded.gen
+      RETURNING subject, gen`,
+    /** Marks sessions revoked, locking them in sid order first. */
+    markSessions: `
+      UPDATE ${s}.sessions AS target SET revoked_at = locked.at
+      FROM (
+        SELECT x.sid, input.at FROM ${s}.sessions AS x JOIN unnest($1::text[], $2::bigint[]) AS input(sid, at) ON x.sid = input.sid
+        WHERE x.revoked_at IS NULL ORDER BY x.sid FOR UPDATE OF x
+      ) AS locked
+      WHERE target.sid = locked.sid AND target.revoked_at IS NULL`,
     readRevocation: `SELECT ${REVOCATION_COLUMNS} FROM ${s}.revocations WHERE kind = $1 AND id = $2`,
     /** An unrevoked session's refresh token works again. */
     unrevoke: `

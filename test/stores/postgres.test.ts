@@ -4,8 +4,11 @@ import { randomBytes } from "node:crypto"
 import { after, describe, test } from "node:test"
 import { Pool } from "pg"
 import { createAuth } from "../../src/index.ts"
-import type { ChangeEvent, Store } from "../../src/stores/contract.ts"
+import type { ChangeEvent, Revocation, RevocationInput, SessionInput, Store } from "../../src/stores/contract.ts"
 import { postgresStore } from "../../src/stores/postgres.ts"
+import { GroupCommit } from "../../src/stores/postgres/batch.ts"
+import { revocationKey } from "../../src/stores/shared.ts"
+import { createProxy } from "../helpers/postgres.ts"
 import { nextEvent, revocation, sessionInput, storeConformance } from "./conformance.ts"
 
 const URL = process.env.REVOCABLE_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -20,8 +23,9 @@ function newSchema(): string {
   return schema
 }
 
-async function openStore(schema: string, options: { heartbeatMs?: number } = {}): Promise<Store> {
-  const store = postgresStore({ connectionString: URL }, { schema, ...options })
+async function openStore(schema: string, options: { heartbeatMs?: number; url?: string } = {}): Promise<Store> {
+  const { url = URL, ...rest } = options
+  const store = postgresStore({ connectionString: url }, { schema, ...rest })
   schemaOf.set(store, schema)
   opened.push(store)
   await store.open()
@@ -155,6 +159,177 @@ describe("postgres store", () => {
       await Promise.all(children.map((child) => child.stop()))
       await auth.close()
     }
+  })
+
+  describe("group commit", () => {
+    const T0 = revocation().createdAt
+    const HOUR = 3_600_000
+
+    function createSession(store: Store, session: SessionInput) {
+      const template = { kind: "session" as const, reason: "evicted", actor: "revocable", createdAt: 0 }
+      return store.createSession({ session, idleSince: 0, limit: null, onExceed: "reject", evictTemplate: template, leewayMs: 0 })
+    }
+
+    test("writes an item alone when idle, then what queued meanwhile in batches of at most the bound", async () => {
+      const sizes: number[] = []
+      let release!: () => void
+      const held = new Promise<void>((resolve) => (release = resolve))
+      const commit = new GroupCommit<number, number>(async (items) => {
+        sizes.push(items.length)
+        if (sizes.length === 1) await held
+        return items.map((item) => item * 2)
+      }, 500)
+      const results = Promise.all(Array.from({ length: 1201 }, (_, i) => commit.push(i)))
+      assert.deepEqual(sizes, [1])
+      release()
+      assert.deepEqual(await results, Array.from({ length: 1201 }, (_, i) => i * 2))
+      assert.deepEqual(sizes, [1, 500, 500, 200])
+      assert.equal(await commit.push(7), 14)
+      assert.deepEqual(sizes, [1, 500, 500, 200, 1])
+    })
+
+    test("1000 concurrent revocations of every kind, duplicates included, resolve with their own records, each committed and delivered once, in commit order", async () => {
+      const schema = newSchema()
+      const store = await openStore(schema)
+      const peer = await openStore(schema, { heartbeatMs: 50 })
+      const sids = Array.from({ length: 40 }, (_, i) => `sess-${i}`)
+      await Promise.all(sids.map((sid) => createSession(store, sessionInput({ sid, subject: `owner-${sid}` }))))
+      const before = await createSession(store, sessionInput({ sid: "alice-1", subject: "alice" }))
+      assert.ok(before.ok)
+
+      // The first call is written at once, alone; every later one queues behind it, so adjacent calls share a batch.
+      const inputs: RevocationInput[] = [
+        revocation({ id: "alone" }),
+        revocation({ id: "dup", reason: "first" }),
+        revocation({ id: "dup", reason: "second", createdAt: T0 + 5, expiresAt: T0 + 2 * HOUR }),
+        revocation({ kind: "subject", id: "alice", reason: "first" }),
+        revocation({ kind: "subject", id: "alice", reason: "second", createdAt: T0 + 1 }),
+        revocation({ kind: "session", id: "sess-0", subject: "owner-sess-0", createdAt: T0 + 7 }),
+        revocation({ kind: "session", id: "sess-0", subject: "owner-sess-0", createdAt: T0 + 9, expiresAt: T0 + 3 * HOUR }),
+        revocation({ id: "big", reason: "r".repeat(20_000) }),
+        ...sids.slice(1).map((sid) => revocation({ kind: "session", id: sid, subject: `owner-${sid}`, createdAt: T0 + 10 })),
+        ...Array.from({ length: 20 }, (_, i) => revocation({ kind: "subject", id: `user-${i}`, subject: `user-${i}` })),
+        ...Array.from({ length: 10 }, (_, i) => revocation({ kind: "key", id: `kid-${i}`, subject: null })),
+      ]
+      while (inputs.length < 998) inputs.push(revocation({ id: `jti-${inputs.length}`, subject: `user-${inputs.length % 7}` }))
+      inputs.push(revocation({ id: "dup-late", expiresAt: T0 + 2 * HOUR }), revocation({ id: "dup-late", createdAt: T0 + 1, reason: "later" }))
+      const keys = new Set(inputs.map((input) => revocationKey(input.kind, input.id)))
+
+      const delivered: Revocation[] = []
+      let sawAll!: () => void
+      const allDelivered = new Promise<void>((resolve) => (sawAll = resolve))
+      const subscription = await peer.subscribe((event) => {
+        if (event.type !== "revoked") return
+        delivered.push(event.revocation)
+        if (new Set(delivered.map((row) => revocationKey(row.kind, row.id))).size === keys.size) sawAll()
+      })
+      const results = await Promise.all(inputs.map((input) => store.revoke(input)))
+
+      const expected = inputs.map((input): Revocation => ({ ...input, cutoff: 0 }))
+      const dup = { ...revocation({ id: "dup", reason: "first" }), expiresAt: T0 + 2 * HOUR, cutoff: 0 }
+      expected[1] = dup
+      expected[2] = dup
+      const alice = results[3] as Revocation
+      assert.ok(alice.cutoff > before.session.gen)
+      expected[3] = { ...(inputs[3] as RevocationInput), cutoff: alice.cutoff }
+      expected[4] = { ...(inputs[4] as RevocationInput), cutoff: alice.cutoff + 1 }
+      const session = { ...(inputs[5] as RevocationInput), expiresAt: T0 + 3 * HOUR, cutoff: 0 }
+      expected[5] = session
+      expected[6] = session
+      for (const [index, input] of inputs.entries()) if (input.id.startsWith("user-") && input.kind === "subject") expected[index] = { ...input, cutoff: 1 }
+      const late = { ...revocation({ id: "dup-late" }), expiresAt: T0 + 2 * HOUR, cutoff: 0 }
+      expected[998] = late
+      expected[999] = late
+      assert.deepEqual(results, expected)
+
+      // The last caller of each id holds the record as committed.
+      const committed = new Map(results.map((row) => [revocationKey(row.kind, row.id), row]))
+      const snapshot = await store.snapshot(T0)
+      assert.equal(snapshot.length, keys.size)
+      assert.deepEqual(new Map(snapshot.map((row) => [revocationKey(row.kind, row.id), row])), committed)
+      assert.equal(await store.isRevoked({ jti: "x", sid: "x", subject: "alice", gen: alice.cutoff, kid: "x", now: T0 }), true)
+      assert.equal(await store.isRevoked({ jti: "x", sid: "x", subject: "alice", gen: alice.cutoff + 1, kid: "x", now: T0 }), false)
+      assert.equal((await store.getSession("sess-0"))?.revokedAt, T0 + 7)
+      for (const sid of sids.slice(1)) assert.equal((await store.getSession(sid))?.revokedAt, T0 + 10)
+
+      await allDelivered
+      // The second heartbeat from now was sent after every commit: anything delivered twice would be in by then.
+      let syncs = 0
+      await nextEvent(peer, (event) => event.type === "sync" && ++syncs === 2)
+      await subscription.close()
+      assert.equal(delivered.length, keys.size, "each revocation is delivered once")
+      assert.deepEqual(new Map(delivered.map((row) => [revocationKey(row.kind, row.id), row])), committed)
+      const { rows } = await admin.query<{ kind: string; id: string; seq: string }>(`SELECT kind, id, seq FROM "${schema}".revocations`)
+      const seqOf = new Map(rows.map((row) => [revocationKey(row.kind as Revocation["kind"], row.id), Number(row.seq)]))
+      const order = delivered.map((row) => seqOf.get(revocationKey(row.kind, row.id)) as number)
+      assert.deepEqual(order, [...order].sort((a, b) => a - b), "delivered in the order committed")
+      await Promise.all([store.close(), peer.close()])
+    })
+
+    test("a batch whose connection fails rejects every caller in it and records none of it", async () => {
+      const target = new globalThis.URL(URL)
+      const proxy = await createProxy(Number(target.port || 5432))
+      let proxied: Store | undefined
+      try {
+        target.hostname = "127.0.0.1"
+        target.port = String(proxy.port)
+        const schema = newSchema()
+        const store = (proxied = await openStore(schema, { url: target.href }))
+        const created = await createSession(store, sessionInput({ sid: "carol-1", subject: "carol" }))
+        assert.ok(created.ok)
+        const batches: Record<string, RevocationInput[]> = {
+          "tokens only": Array.from({ length: 50 }, (_, i) => revocation({ id: `lost-${i}` })),
+          "with a subject and a session": [
+            revocation({ id: "lost-token" }),
+            revocation({ kind: "subject", id: "carol", subject: "carol" }),
+            revocation({ kind: "session", id: "carol-1", subject: "carol" }),
+            revocation({ kind: "key", id: "lost-kid", subject: null }),
+          ],
+        }
+        for (const [name, batch] of Object.entries(batches)) {
+          proxy.restore()
+          const alone = store.revoke(revocation({ id: `alone ${name}` }))
+          const calls = batch.map((input) => store.revoke(input))
+          // Cut before any reply to the batch can come back: the proxy runs in this process.
+          await alone.then(() => proxy.cut())
+          const settled = await Promise.allSettled(calls)
+          const reasons = new Set(settled.map((outcome) => (outcome.status === "rejected" ? outcome.reason : "resolved")))
+          assert.equal(reasons.size, 1, `${name}: every caller shares the batch's one failure`)
+          assert.ok([...reasons][0] instanceof Error, name)
+        }
+        const { rows } = await admin.query<{ id: string }>(`SELECT id FROM "${schema}".revocations ORDER BY id`)
+        assert.deepEqual(rows.map((row) => row.id), ["alone tokens only", "alone with a subject and a session"])
+        const { rows: subjects } = await admin.query<{ gen: string }>(`SELECT gen FROM "${schema}".subjects WHERE subject = 'carol'`)
+        assert.deepEqual(subjects, [{ gen: "0" }])
+        const { rows: sessions } = await admin.query<{ revoked_at: string | null }>(`SELECT revoked_at FROM "${schema}".sessions`)
+        assert.deepEqual(sessions, [{ revoked_at: null }])
+
+        proxy.restore()
+        const [token, subject] = await Promise.all([store.revoke(revocation({ id: "after" })), store.revoke(revocation({ kind: "subject", id: "carol" }))])
+        assert.equal(token.id, "after")
+        assert.equal(subject.cutoff, 1)
+      } finally {
+        await proxied?.close()
+        await proxy.close()
+      }
+    })
+
+    test("a revocation the server refuses fails alone: the others in its batch are written", async () => {
+      const store = await openStore(newSchema())
+      const calls = [
+        store.revoke(revocation({ id: "alone" })),
+        store.revoke(revocation({ id: "good" })),
+        store.revoke(revocation({ id: "bad\u0000id" })),
+        store.revoke(revocation({ kind: "subject", id: "alice" })),
+      ]
+      const [alone, good, bad, subject] = await Promise.allSettled(calls)
+      assert.equal(alone?.status, "fulfilled")
+      assert.equal(good?.status, "fulfilled")
+      assert.equal(subject?.status, "fulfilled")
+      assert.equal(bad?.status === "rejected" && (bad.reason as { code?: string }).code, "22021")
+      assert.deepEqual((await store.snapshot(T0)).map((row) => row.id).sort(), ["alice", "alone", "good"])
+      await store.close()
+    })
   })
 })
 
