@@ -16,6 +16,7 @@
 import { readFileSync } from "node:fs"
 import type { AddressInfo, Socket } from "node:net"
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify"
+import { consoleRoutes } from "../console/serve.ts"
 import { AuthError, isAuthError } from "../errors.ts"
 import type { Auth, VerifyOptions } from "../core/auth.ts"
 import { authenticate, requireClaims, sendAuthError, type CookieOptions } from "../adapters/fastify.ts"
@@ -145,6 +146,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   await authRoutes(app, ctx)
   await oauthRoutes(app, ctx)
   await adminRoutes(app, ctx)
+  await consoleRoutes(app)
   await app.ready()
   return app
 }

@@ -1,5 +1,6 @@
-// The server about itself: the welcome listing, health and readiness, metrics, and the API documentation.
+// The server about itself: the welcome listing (or the web console, to a browser), health and readiness, metrics, and the API documentation.
 import type { FastifyInstance } from "fastify"
+import { prefersHtml, sendConsolePage } from "../../console/serve.ts"
 import type { ServerContext } from "../context.ts"
 
 /** How long readiness waits for the store before calling it unreachable. */
@@ -11,7 +12,7 @@ export async function metaRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
   app.get("/", {
     schema: {
-      summary: "Welcome: what this server is and its endpoints.",
+      summary: "Welcome: what this server is and its endpoints; to a browser (Accept: text/html), the web console.",
       tags,
       response: {
         200: {
@@ -28,7 +29,8 @@ export async function metaRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         },
       },
     },
-    async handler() {
+    async handler(request, reply) {
+      if (prefersHtml(request.headers.accept)) return sendConsolePage(reply)
       return { name: "revocable", issuer: config.issuer, docs: "/docs", endpoints: docs.operations() }
     },
   })
