@@ -69,10 +69,11 @@ function optionsOf(spec: Command): Options {
 
 export function parse(spec: Command, argv: readonly string[]): Parsed<Options> {
   const options = optionsOf(spec)
+  const { args, restore } = withDashValues(argv, options)
   let result
   try {
     result = parseArgs({
-      args: [...argv],
+      args,
       options: Object.fromEntries(
         Object.entries(options).map(([name, option]) => [
           name,
@@ -86,6 +87,7 @@ export function parse(spec: Command, argv: readonly string[]): Parsed<Options> {
     throw new UsageError(parseErrorMessage(error), spec.name)
   }
   const parsed = result as Parsed<Options>
+  parsed.positionals = parsed.positionals.map(restore)
   if (parsed.values.help) return parsed
   const expected = spec.args ?? []
   if (parsed.positionals.length < expected.length) {
@@ -95,6 +97,39 @@ export function parse(spec: Command, argv: readonly string[]): Parsed<Options> {
     throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[expected.length])}`, spec.name)
   }
   return parsed
+}
+
+/**
+ * Ids are base64url, so they may begin with "-". After an option that takes a value, such an argument is that
+ * value (parseArgs would call it ambiguous) unless it is one of the command's options; elsewhere one of more
+ * than two characters that is not an option is a positional argument (a bundle of short flags is never used
+ * here). `restore` puts the latter back once parseArgs has run.
+ */
+const HELD = "\u0000held:"
+
+function withDashValues(argv: readonly string[], options: Options): { args: string[]; restore: (positional: string) => string } {
+  const isOption = (arg: string) =>
+    arg.startsWith("--") ? Object.hasOwn(options, arg.slice(2).split("=")[0] as string) : Object.values(options).some((option) => arg === `-${option.short}`)
+  const args: string[] = []
+  const held: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (arg === "--") {
+      args.push(...argv.slice(i))
+      break
+    }
+    const next = argv[i + 1]
+    const takesValue = arg.startsWith("--") && !arg.includes("=") && options[arg.slice(2)]?.type === "string"
+    if (takesValue && next !== undefined && next.startsWith("-") && next !== "--" && !isOption(next)) {
+      args.push(`${arg}=${next}`)
+      i++
+    } else if (/^-[^-]./.test(arg) && !isOption(arg)) {
+      args.push(`${HELD}${held.push(arg) - 1}`)
+    } else {
+      args.push(arg)
+    }
+  }
+  return { args, restore: (positional) => (positional.startsWith(HELD) ? (held[Number(positional.slice(HELD.length))] as string) : positional) }
 }
 
 function parseErrorMessage(error: unknown): string {

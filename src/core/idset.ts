@@ -34,9 +34,13 @@ export class IdSet {
   }
 
   has(id: string): boolean {
-    const high = hashHigh(id)
+    if (this.#size === 0) return false
     const low = hashLow(id)
-    for (let slot = low & this.#mask; this.#expires[slot] !== EMPTY; slot = (slot + 1) & this.#mask) {
+    let slot = low & this.#mask
+    // Most misses end at an empty home slot: the second hash is only computed when there is something to compare.
+    if (this.#expires[slot] === EMPTY) return false
+    const high = hashHigh(id)
+    for (; this.#expires[slot] !== EMPTY; slot = (slot + 1) & this.#mask) {
       if (this.#high[slot] === high && this.#low[slot] === low) return true
     }
     return false

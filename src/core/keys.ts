@@ -112,6 +112,8 @@ function asymmetricKey(input: KeyInput & { alg: Exclude<Algorithm, "HS256"> }): 
   checkKid(kid)
   const { digest, options, signatureBytes } = algorithmParameters(input.alg, publicKey)
   const expected = base64urlLength(signatureBytes)
+  // A bare KeyObject, when there are no options, spares node:crypto parsing a key description on every verify.
+  const verifyKey = Object.keys(options).length === 0 ? publicKey : { key: publicKey, ...options }
   return {
     kid,
     alg: input.alg,
@@ -125,7 +127,7 @@ function asymmetricKey(input: KeyInput & { alg: Exclude<Algorithm, "HS256"> }): 
     verify(signingInput, signature) {
       if (signature.length !== expected || !isCanonicalBase64url(signature, signatureBytes)) return false
       const bytes = Buffer.from(signature, "base64url")
-      return cryptoVerify(digest, Buffer.from(signingInput, "latin1"), { key: publicKey, ...options }, bytes)
+      return cryptoVerify(digest, Buffer.from(signingInput, "latin1"), verifyKey, bytes)
     },
   }
 }

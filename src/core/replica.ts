@@ -10,7 +10,8 @@ export class Replica {
 
   /** Whether a token with these claims, signed by `kid`, is revoked. */
   isRevoked(jti: string, sid: string, subject: string, gen: number, kid: string): boolean {
-    if (this.#tokens.has(jti) || this.#sessions.has(sid) || this.#keys.has(kid)) return true
+    if (this.#tokens.has(jti) || this.#sessions.has(sid) || (this.#keys.size > 0 && this.#keys.has(kid))) return true
+    if (this.#subjects.size === 0) return false
     const cut = this.#subjects.get(subject)
     return cut !== undefined && gen < cut.cutoff
   }

@@ -65,9 +65,13 @@ export interface Session {
 
 export interface CreateSessionInput {
   session: SessionInput
-  /** Sessions of the subject that count as live: not revoked, not past `expiresAt`, used after `idleSince`. */
+  /** A session unused since this time is idle, so it does not count (see `limit`). */
   idleSince: number
-  /** At most this many live sessions per subject, the new one included; null for no limit. */
+  /**
+   * At most this many live sessions per subject, the new one included; null for no limit. Live as
+   * {@link Store.listSessions} defines it: a session that is revoked, ended, idle or cut off by a subject
+   * revocation neither counts nor is evicted.
+   */
   limit: number | null
   onExceed: "evict-oldest" | "reject"
   /**
@@ -198,10 +202,19 @@ export interface Store {
   /** Revocations, newest first, paged with an opaque cursor. */
   listRevocations(query: ListRevocationsQuery): Promise<Page<Revocation>>
 
-  /** Creates a session atomically with the session-limit check and any eviction. */
+  /**
+   * Creates a session atomically with the session-limit check and any eviction. Only the subject's sessions
+   * live at the new session's `createdAt` (see {@link Store.listSessions}) count towards `limit`, and only they
+   * are evicted, oldest first.
+   */
   createSession(input: CreateSessionInput): Promise<CreateSessionResult>
   getSession(sid: string): Promise<Session | null>
-  /** The subject's live sessions (not revoked, not expired, used after `idleSince`), newest first. */
+  /**
+   * The subject's live sessions, newest first. A session is live when it is not revoked (`revokedAt` null), not
+   * past `expiresAt` (at `now`), used after `idleSince`, and not cut off by a subject revocation: one of kind
+   * `subject` for its subject whose `expiresAt` is after `now` and whose `cutoff` is above the session's `gen`
+   * (exactly when `isRevoked` refuses the session's tokens). Unrevoking the subject makes those sessions live again.
+   */
   listSessions(subject: string, now: number, idleSince: number): Promise<Session[]>
   /** Compare-and-set of the session's refresh hash; see {@link RotateResult}. Atomic across every instance. */
   rotate(input: RotateInput): Promise<RotateResult>

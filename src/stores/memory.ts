@@ -71,8 +71,11 @@ export function memoryStore(): Store {
     return revocation
   }
 
+  /** Live as `listSessions` defines it; a subject revocation cuts off the sessions its tokens refuse. */
   function isLive(row: SessionRow, now: number, idleSince: number): boolean {
-    return row.revokedAt === null && row.expiresAt > now && row.lastUsedAt > idleSince
+    if (row.revokedAt !== null || row.expiresAt <= now || row.lastUsedAt <= idleSince) return false
+    const cut = revocations.get(revocationKey("subject", row.subject))
+    return cut === undefined || cut.expiresAt <= now || row.gen >= cut.cutoff
   }
 
   function view(row: SessionRow): Session {

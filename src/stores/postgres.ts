@@ -427,6 +427,11 @@ function statements(s: string, channel: string) {
   /** A subject revoked again takes the new call's details and cut-off; other kinds keep their first record. */
   const latestForSubject = (column: string) => `${column} = CASE WHEN old.kind = 'subject' THEN excluded.${column} ELSE old.${column} END`
   const live = "revoked_at IS NULL AND expires_at > $4 AND last_used_at > $5"
+  /** A subject's live sessions ($1 subject, $2 now, $3 idleSince): also not cut off by a live subject revocation. */
+  const subjectLive = `
+      x.subject = $1 AND x.revoked_at IS NULL AND x.expires_at > $2 AND x.last_used_at > $3
+      AND NOT EXISTS (SELECT 1 FROM ${s}.revocations AS cut
+        WHERE cut.kind = 'subject' AND cut.id = x.subject AND cut.expires_at > $2 AND cut.cutoff > x.gen)`
   const announceKeys = `SELECT pg_notify('${channel}', '{"t":"k"}')`
 
   return {
@@ -494,8 +499,7 @@ function statements(s: string, channel: string) {
       INSERT INTO ${s}.subjects AS old (subject, gen) VALUES ($1, 0)
       ON CONFLICT (subject) DO UPDATE SET gen = old.gen RETURNING gen`,
     liveSessions: `
-      SELECT sid, expires_at FROM ${s}.sessions
-      WHERE subject = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3
+      SELECT sid, expires_at FROM ${s}.sessions AS x WHERE ${subjectLive}
       ORDER BY created_at, seq`,
     insertSession: `
       INSERT INTO ${s}.sessions (sid, subject, gen, created_at, last_used_at, expires_at, device, claims, current_hash, rotated_at)
@@ -503,8 +507,7 @@ function statements(s: string, channel: string) {
       RETURNING ${SESSION_COLUMNS}`,
     getSession: `SELECT ${SESSION_COLUMNS} FROM ${s}.sessions WHERE sid = $1`,
     listSessions: `
-      SELECT ${SESSION_COLUMNS} FROM ${s}.sessions
-      WHERE subject = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3
+      SELECT ${SESSION_COLUMNS} FROM ${s}.sessions AS x WHERE ${subjectLive}
       ORDER BY created_at DESC, seq`,
 
     /** The compare-and-set: only the current hash of a live session rotates. */

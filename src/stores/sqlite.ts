@@ -564,6 +564,10 @@ function rollback(db: DatabaseSync): void {
 
 function prepare(db: DatabaseSync) {
   const revocationColumns = "seq, kind, id, subject, reason, actor, created_at, expires_at, cutoff"
+  // Live: not revoked, not ended, not idle, and not cut off by a live subject revocation (as matchRevocation).
+  const liveSession = `s.subject = :subject AND s.revoked_at IS NULL AND s.expires_at > :now AND s.last_used_at > :idleSince
+    AND NOT EXISTS (SELECT 1 FROM revocations AS r
+      WHERE r.kind = 'subject' AND r.id = s.subject AND r.expires_at > :now AND r.cutoff > s.gen)`
   return {
     db,
     dataVersion: db.prepare("PRAGMA data_version"),
@@ -606,15 +610,9 @@ function prepare(db: DatabaseSync) {
        VALUES (:sid, :subject, :gen, :createdAt, :createdAt, :expiresAt, :device, :claims, NULL, :hash, NULL, :createdAt)`,
     ),
     liveSessionsOldestFirst: db.prepare(
-      `SELECT sid, subject, expires_at FROM sessions
-       WHERE subject = :subject AND revoked_at IS NULL AND expires_at > :now AND last_used_at > :idleSince
-       ORDER BY created_at, rowid`,
+      `SELECT s.sid, s.subject, s.expires_at FROM sessions AS s WHERE ${liveSession} ORDER BY s.created_at, s.rowid`,
     ),
-    liveSessionsNewestFirst: db.prepare(
-      `SELECT * FROM sessions
-       WHERE subject = :subject AND revoked_at IS NULL AND expires_at > :now AND last_used_at > :idleSince
-       ORDER BY created_at DESC, rowid`,
-    ),
+    liveSessionsNewestFirst: db.prepare(`SELECT s.* FROM sessions AS s WHERE ${liveSession} ORDER BY s.created_at DESC, s.rowid`),
     markSessionRevoked: db.prepare("UPDATE sessions SET revoked_at = :at WHERE sid = :sid AND revoked_at IS NULL"),
     clearSessionRevoked: db.prepare("UPDATE sessions SET revoked_at = NULL WHERE sid = :sid"),
     rotateSession: db.prepare(

@@ -321,6 +321,27 @@ describe("sessions", () => {
     assert.equal((await auth.verify(newest.accessToken)).sid, newest.sessionId)
   })
 
+  test("revokeSubject leaves none of the subject's sessions listed", async () => {
+    const auth = makeAuth()
+    await auth.issue("alice")
+    await auth.issue("alice")
+    const bob = await auth.issue("bob")
+    await auth.revokeSubject("alice")
+    assert.deepEqual(await auth.listSessions("alice"), [])
+    assert.deepEqual((await auth.listSessions("bob")).map((session) => session.sid), [bob.sessionId])
+  })
+
+  test("maxSessions with reject lets a user who logged out everywhere log in again", async () => {
+    const auth = makeAuth({ maxSessions: { limit: 1, onExceed: "reject" } })
+    const pair = await auth.issue("alice")
+    await assert.rejects(auth.issue("alice"), { code: "session_limit_reached" })
+    await auth.logout(pair.accessToken, { everywhere: true })
+    const again = await auth.issue("alice")
+    assert.equal((await auth.verify(again.accessToken)).sid, again.sessionId)
+    assert.deepEqual((await auth.listSessions("alice")).map((session) => session.sid), [again.sessionId])
+    await assert.rejects(auth.issue("alice"), { code: "session_limit_reached" })
+  })
+
   test("issue() refuses reserved claim names and bad subjects", async () => {
     const auth = makeAuth()
     await assert.rejects(auth.issue("alice", { claims: { sub: "mallory" } }), { code: "invalid_request" })

@@ -169,6 +169,18 @@ describe("verify() refuses tokens that are not well formed", () => {
     await refused(`${h}.${p}.${Buffer.from(s, "base64url").toString("base64")}==`, "token_malformed")
   })
 
+  test("a character above U+00FF that aliases a base64url one (Ł is A to Node's decoder and to latin1) is token_malformed, for every key", async () => {
+    // Node's base64url decoder reads U+0141 as "A", and the asymmetric keys hash the signing input as latin1,
+    // where U+0141 is 0x41 too: without the charset check such a variant would verify with the original's claims.
+    const alias = (text: string) => String.fromCharCode(0x100 + text.charCodeAt(0)) + text.slice(1)
+    assert.deepEqual(Buffer.from(alias("QUJD"), "base64url"), Buffer.from("QUJD", "base64url"), "Node's decoder aliases them")
+    for (const kid of ["hs", "ed", "ec", "rs", "ps"] as const) {
+      const [h, p, s] = split(good({}, kid))
+      await refused(`${h}.${alias(p)}.${s}`, "token_malformed")
+      await refused(`${h}.${p}.${alias(s)}`, "token_malformed")
+    }
+  })
+
   test("invalid UTF-8 in the header or the (correctly signed) payload is token_malformed", async () => {
     const invalid = [Buffer.from([0xff]), Buffer.from([0xc3, 0x28]), Buffer.from([0xc0, 0xaf]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xe2, 0x82])]
     for (const bytes of invalid) {

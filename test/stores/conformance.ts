@@ -236,6 +236,54 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
         assert.equal(await store.isRevoked(query({ sid: "first" })), true)
         assert.deepEqual((await store.listSessions("alice", T0 + 3, T0 - HOUR)).map((s) => s.sid), ["third", "second"])
       })
+
+      test("listSessions leaves out sessions cut off by a live subject revocation, and lists them again once unrevoked", async () => {
+        const store = await fresh()
+        await store.createSession(createInput(sessionInput({ sid: "before-1", createdAt: T0 })))
+        await store.createSession(createInput(sessionInput({ sid: "before-2", createdAt: T0 + 1 })))
+        await store.createSession(createInput(sessionInput({ sid: "bobs", subject: "bob", createdAt: T0 + 1 })))
+        const cut = await store.revoke(revocation({ kind: "subject", id: "alice", createdAt: T0 + 2 }))
+        await store.createSession(createInput(sessionInput({ sid: "after", createdAt: T0 + 3 })))
+        const listed = async (subject: string, now = T0 + 4) => (await store.listSessions(subject, now, T0 - HOUR)).map((s) => s.sid)
+        assert.deepEqual(await listed("alice"), ["after"])
+        assert.deepEqual(await listed("bob"), ["bobs"])
+        assert.deepEqual(await listed("alice", cut.expiresAt), ["after", "before-2", "before-1"], "an ended subject revocation cuts off nothing")
+        assert.equal(await store.unrevoke("subject", "alice"), true)
+        assert.deepEqual(await listed("alice"), ["after", "before-2", "before-1"])
+      })
+
+      test("sessions cut off by a subject revocation do not count towards the limit", async () => {
+        const store = await fresh()
+        assert.ok((await store.createSession(createInput(sessionInput({ createdAt: T0 }), 2))).ok)
+        assert.ok((await store.createSession(createInput(sessionInput({ createdAt: T0 + 1 }), 2))).ok)
+        await store.revoke(revocation({ kind: "subject", id: "alice", createdAt: T0 + 2 }))
+        const again = await store.createSession(createInput(sessionInput({ sid: "again", createdAt: T0 + 3 }), 2))
+        assert.ok(again.ok, "logging in again after a log-out everywhere")
+        assert.ok((await store.createSession(createInput(sessionInput({ sid: "second", createdAt: T0 + 4 }), 2))).ok)
+        const third = sessionInput({ sid: "third", createdAt: T0 + 5 })
+        assert.deepEqual(await store.createSession(createInput(third, 2)), { ok: false, reason: "limit" })
+        assert.equal(await store.getSession("third"), null)
+      })
+
+      test("sessions cut off by a subject revocation are not evicted", async () => {
+        const store = await fresh()
+        const create = (sid: string, createdAt: number) => store.createSession(createInput(sessionInput({ sid, createdAt }), 2, "evict-oldest"))
+        await create("first", T0)
+        await create("second", T0 + 1)
+        await store.revoke(revocation({ kind: "subject", id: "alice", createdAt: T0 + 2 }))
+        const evictedBy = async (sid: string, createdAt: number) => {
+          const created = await create(sid, createdAt)
+          assert.ok(created.ok)
+          return created.evicted.map((row) => row.id)
+        }
+        assert.deepEqual(await evictedBy("third", T0 + 3), [])
+        assert.deepEqual(await evictedBy("fourth", T0 + 4), [])
+        assert.deepEqual(await evictedBy("fifth", T0 + 5), ["third"])
+        const sessionRevocations = await store.listRevocations({ kind: "session", limit: 10, now: T0 })
+        assert.deepEqual(sessionRevocations.items.map((row) => row.id), ["third"])
+        assert.equal((await store.getSession("first"))?.revokedAt, null)
+        assert.deepEqual((await store.listSessions("alice", T0 + 6, T0 - HOUR)).map((s) => s.sid), ["fifth", "fourth"])
+      })
     })
 
     describe("rotation", () => {

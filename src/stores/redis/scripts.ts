@@ -38,6 +38,13 @@ local function readRevocation(member)
   return row
 end
 
+-- The cut-off of the subject's revocation while it lasts, else 0: sessions with a lower gen are over.
+local function liveCutoff(subject, now)
+  local cut = redis.call('HMGET', base .. ':r:subject:' .. subject, 'expiresAt', 'cutoff')
+  if cut[1] and tonumber(cut[1]) > now then return tonumber(cut[2]) end
+  return 0
+end
+
 local function readSession(sid)
   local row = redis.call('HMGET', base .. ':s:' .. sid, unpack(SFIELDS))
   if not row[1] then return nil end
@@ -175,13 +182,13 @@ local now = tonumber(createdAt)
 local sessions = base .. ':u:' .. subject
 local evicted = {}
 if ARGV[10] ~= '' then
-  local idleSince = tonumber(ARGV[9])
+  local idleSince, cutoff = tonumber(ARGV[9]), liveCutoff(subject, now)
   local live = {}
   for _, other in ipairs(redis.call('ZRANGE', sessions, 0, -1)) do
-    local row = redis.call('HMGET', base .. ':s:' .. other, 'expiresAt', 'lastUsedAt', 'revokedAt')
+    local row = redis.call('HMGET', base .. ':s:' .. other, 'expiresAt', 'lastUsedAt', 'revokedAt', 'gen')
     if not row[1] then
       redis.call('ZREM', sessions, other)
-    elseif not row[3] and tonumber(row[1]) > now and tonumber(row[2]) > idleSince then
+    elseif not row[3] and tonumber(row[1]) > now and tonumber(row[2]) > idleSince and tonumber(row[4]) >= cutoff then
       table.insert(live, {other, row[1]})
     end
   end
@@ -213,13 +220,16 @@ export const GET_SESSION = script(`
 return readSession(ARGV[2])
 `)
 
-/** ARGV: subject, now, idleSince. Live sessions, newest first. */
+/** ARGV: subject, now, idleSince. Live sessions (not revoked, ended, idle or cut off by the subject), newest first. */
 export const LIST_SESSIONS = script(`
 local now, idleSince = tonumber(ARGV[3]), tonumber(ARGV[4])
+local cutoff = liveCutoff(ARGV[2], now)
 local out = {}
 for _, sid in ipairs(redis.call('ZREVRANGE', base .. ':u:' .. ARGV[2], 0, -1)) do
   local row = readSession(sid)
-  if row and not row[9] and tonumber(row[6]) > now and tonumber(row[5]) > idleSince then table.insert(out, row) end
+  if row and not row[9] and tonumber(row[6]) > now and tonumber(row[5]) > idleSince and tonumber(row[3]) >= cutoff then
+    table.insert(out, row)
+  end
 end
 return out
 `)

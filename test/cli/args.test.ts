@@ -1,0 +1,32 @@
+// Command-line parsing: ids are base64url, so a session id or a jti may begin with "-".
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import { command, parse, UsageError } from "../../src/cli/args.ts"
+
+const spec = command({
+  name: "revoke",
+  summary: "test spec",
+  options: {
+    session: { type: "string", value: "SID", help: "a session" },
+    json: { type: "boolean", help: "JSON" },
+  },
+  async run() {},
+})
+
+test("an option's value may begin with a dash: session ids are base64url", () => {
+  assert.equal(parse(spec, ["--session", "-x3Qk9v0aB_c-1d2e3f4g5"]).values.session, "-x3Qk9v0aB_c-1d2e3f4g5")
+  assert.equal(parse(spec, ["--session=-x3Qk"]).values.session, "-x3Qk")
+})
+
+test("an option name after an option that needs a value is still an error, not a value", () => {
+  assert.throws(() => parse(spec, ["--session", "--json"]), (error: unknown) => error instanceof UsageError && /--session needs a value/.test(error.message))
+  assert.throws(() => parse(spec, ["--session", "-h"]), UsageError)
+  assert.throws(() => parse(spec, ["--session"]), UsageError)
+})
+
+test("a positional argument may begin with a dash, and keeps its place", () => {
+  const unrevoke = command({ name: "unrevoke", summary: "test spec", args: ["KIND", "ID"], options: {}, async run() {} })
+  assert.deepEqual(parse(unrevoke, ["session", "-x3Qk9v0aB_c"]).positionals, ["session", "-x3Qk9v0aB_c"])
+  assert.deepEqual(parse(unrevoke, ["session", "--", "-x"]).positionals, ["session", "-x"])
+  assert.throws(() => parse(unrevoke, ["session", "--frobnicate"]), /unknown option --frobnicate/)
+})
