@@ -456,7 +456,8 @@ async function revocationsView(ticket: number, query: URLSearchParams): Promise<
       h("td", {}, entry.actor ?? "—"),
       h("td", {}, when(entry.created_at)),
       h("td", {}, when(entry.expires_at)),
-      h("td", {}, undo),
+      // A retired key stays retired: the server refuses to restore it.
+      h("td", {}, entry.kind === "key" ? "permanent" : undo),
     )
     return tr
   }

@@ -18,7 +18,7 @@ import { randomId, refreshHash } from "./ids.ts"
 import { generateStoredKey, importKey, importStoredKey, KeyRing, type Key, type KeyInput, type TokenType } from "./keys.ts"
 import { resolveOptions, type AuthOptions } from "./options.ts"
 import { Replica } from "./replica.ts"
-import { signToken, verifySignature } from "./tokens.ts"
+import { isUnknownKey, signToken, verifySignature, type VerifiedToken } from "./tokens.ts"
 import {
   REVOCATION_KINDS,
   type ChangeEvent,
@@ -85,6 +85,7 @@ export interface Auth {
   revokeSession(sessionId: string, meta?: RevokeMeta): Promise<Revocation>
   /** Revokes every token of the subject issued before this call returns; tokens issued after stay valid. */
   revokeSubject(subject: string, meta?: RevokeMeta): Promise<Revocation>
+  /** Takes a revocation back; resolves whether there was one. A retired key cannot be restored (invalid_request). */
   unrevoke(kind: RevocationKind, id: string): Promise<boolean>
   listSessions(subject: string): Promise<Session[]>
   listRevocations(query?: { subject?: string; kind?: RevocationKind; cursor?: string | null; limit?: number }): Promise<Page<Revocation>>
@@ -119,6 +120,12 @@ const MAX_META_LENGTH = 1024
 const MAX_PAGE = 1000
 /** The end of 2999: key retirements do not expire. */
 const KEY_RETIREMENT_MS = Date.UTC(2999, 11, 31)
+/**
+ * Managed keys: tokens with an unknown kid reload the keys from the store at most once per this many ms. The
+ * reload only bridges the moment before the feed brings a new key (milliseconds), so a tight limit costs
+ * little, and made-up kids cannot send more than one read a second to the store.
+ */
+const UNKNOWN_KID_RELOAD_MS = 1000
 
 export function createAuth(options: AuthOptions): Auth {
   const config = resolveOptions(options)
@@ -175,6 +182,8 @@ export function createAuth(options: AuthOptions): Auth {
     if (event.type === "reset") {
       resets++
       void resyncSoon()
+      // The changes missed may include keys: reload them as a `keys` change would.
+      apply({ type: "keys" })
     } else if (pending !== null) {
       pending.push(event)
     } else {
@@ -236,6 +245,9 @@ export function createAuth(options: AuthOptions): Auth {
    */
   let keyLoads = 0
   let latestKeyLoad: Promise<void> = Promise.resolve()
+  /** The reload an unknown kid started, while it runs, and when the last one ended (see reloadKeysForUnknownKid). */
+  let kidReload: Promise<void> | undefined
+  let kidReloadEnded = -Infinity
 
   function loadKeys(createIfNone: boolean): Promise<void> {
     const load = ++keyLoads
@@ -245,10 +257,15 @@ export function createAuth(options: AuthOptions): Auth {
   }
 
   async function applyKeys(load: number, createIfNone: boolean): Promise<void> {
-    let stored = await store.listKeys()
+    const stored = await store.listKeys()
     if (createIfNone && !stored.some((key) => key.retiredAt === null)) {
+      // Instances starting together on an empty store may each save a key (no store can insert a key only if
+      // there is none). They still converge: any two that hold the same keys sign with the same one (newest,
+      // then lowest kid), and one that read the keys before another's save learns of it from the feed, or from
+      // the first token it is shown (an unknown kid reloads). Meanwhile every saved key verifies everywhere.
       await store.saveKey(generateStoredKey(config.algorithm, Date.now()))
-      stored = await store.listKeys()
+      // A load begun after the save: no load begun before it, which may have missed the key, applies over it.
+      return loadKeys(false)
     }
     if (load !== keyLoads) return latestKeyLoad
     const newestFirst = stored.sort((a, b) => b.createdAt - a.createdAt || (a.kid < b.kid ? -1 : 1))
@@ -317,8 +334,30 @@ export function createAuth(options: AuthOptions): Auth {
       if (replica.isRevoked(claims.jti, claims.sid, claims.sub, claims.gen, key.kid)) throw new AuthError("token_revoked")
       return Promise.resolve(claims)
     } catch (error) {
-      return Promise.reject(error)
+      // Retried once: the interval counts from the end of the reload, so the retry cannot start another.
+      const reload = isUnknownKey(error) ? reloadKeysForUnknownKid() : undefined
+      return reload ? reload.then(() => verify<C>(token, options)) : Promise.reject(error)
     }
+  }
+
+  /**
+   * Managed keys: a kid we do not hold may be a key another instance made moments ago, before the feed told us.
+   * Reloads the keys once, shared by every verify waiting on it, and not again until UNKNOWN_KID_RELOAD_MS after
+   * it ended, so that tokens with made-up kids cannot send every request to the store; undefined means: refuse
+   * at once. A failed reload is reported and leaves the ring as it was: the token is refused as an unknown key.
+   */
+  function reloadKeysForUnknownKid(): Promise<void> | undefined {
+    if (config.staticKeys !== null) return undefined
+    if (kidReload !== undefined) return kidReload
+    if (Date.now() - kidReloadEnded < UNKNOWN_KID_RELOAD_MS) return undefined
+    const reload: Promise<void> = loadKeys(false)
+      .catch((error: unknown) => emit("store-unavailable", { error, failOpen: config.failOpen }))
+      .finally(() => {
+        kidReloadEnded = Date.now()
+        kidReload = undefined
+      })
+    kidReload = reload
+    return reload
   }
 
   function isFresh(now: number): boolean {
@@ -445,11 +484,23 @@ export function createAuth(options: AuthOptions): Auth {
     return revocation
   }
 
+  /** verifySignature, retried once after the reload an unknown kid may start (see reloadKeysForUnknownKid). */
+  async function verifySignatureOrReload(token: unknown): Promise<VerifiedToken> {
+    try {
+      return verifySignature(token, ring)
+    } catch (error) {
+      const reload = isUnknownKey(error) ? reloadKeysForUnknownKid() : undefined
+      if (reload === undefined) throw error
+      await reload
+      return verifySignature(token, ring)
+    }
+  }
+
   async function revoke(token: unknown, meta: RevokeMeta = {}): Promise<Revocation | null> {
     if (!started) await ready()
     let verified
     try {
-      verified = verifySignature(token, ring)
+      verified = await verifySignatureOrReload(token)
       checkClaims(verified.payload, rules[verified.type], Date.now() / 1000)
     } catch (error) {
       if (error instanceof AuthError) return null
@@ -490,6 +541,9 @@ export function createAuth(options: AuthOptions): Auth {
   async function unrevoke(kind: RevocationKind, id: string): Promise<boolean> {
     checkKind(kind)
     checkId(id, "id")
+    // Retiring is permanent: a managed key also stays marked retired in the store, and the tokens it signed
+    // may have leaked.
+    if (kind === "key") throw new AuthError("invalid_request", "A retired key cannot be restored: rotate a new key instead.")
     if (!started) await ready()
     const existed = await fromStore(() => store.unrevoke(kind, id))
     replica.delete(kind, id)
@@ -539,8 +593,10 @@ export function createAuth(options: AuthOptions): Auth {
 
   async function retireKey(kid: string, meta: RevokeMeta = {}): Promise<Revocation> {
     if (!started) await ready()
+    // A managed key made on another instance may not have reached this one yet.
+    if (config.staticKeys === null && typeof kid === "string" && !ring.get(kid)) await fromStore(() => loadKeys(false))
     if (typeof kid !== "string" || !ring.get(kid)) throw new AuthError("invalid_request", "No key has that kid.")
-    // A retired key stays retired (a static key may still be listed in the configuration); unrevoke undoes it.
+    // A retired key stays retired, even while a static key is still listed in the configuration; unrevoke refuses it.
     const revocation = await record({ kind: "key", id: kid, subject: null, expiresAt: KEY_RETIREMENT_MS }, meta)
     if (config.staticKeys === null) {
       await fromStore(() => store.retireKey(kid, revocation.createdAt))

@@ -181,8 +181,13 @@ function toKeyObject(value: string | JsonWebKey | KeyObject, kind: "private" | "
   }
 }
 
+/** Whether a kid is of the form every key's kid has: anything else is refused before any key lookup. */
+export function isKid(kid: string): boolean {
+  return KID.test(kid)
+}
+
 function checkKid(kid: string): void {
-  if (typeof kid !== "string" || !KID.test(kid)) {
+  if (typeof kid !== "string" || !isKid(kid)) {
     throw new TypeError("A kid must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_' and '-'.")
   }
 }

@@ -2,12 +2,13 @@
 import { isUtf8 } from "node:buffer"
 import { AuthError } from "../errors.ts"
 import { isBase64url } from "./base64url.ts"
-import { ALGORITHMS, type Algorithm, type Key, type KeyRing, type TokenType } from "./keys.ts"
+import { ALGORITHMS, isKid, type Algorithm, type Key, type KeyRing, type TokenType } from "./keys.ts"
 
 /** Larger tokens are refused before anything is decoded. */
 export const MAX_TOKEN_LENGTH = 8192
 const MAX_HEADER_LENGTH = 1024
 const SIGNING_INPUT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+const UNKNOWN_KEY = "The token was signed with an unknown key."
 
 export interface VerifiedToken {
   key: Key
@@ -53,12 +54,19 @@ function parseHeader(segment: string, ring: KeyRing): { key: Key; type: TokenTyp
   const { alg, kid, typ } = header
   if (typeof alg !== "string" || !ALGORITHMS.includes(alg as Algorithm)) throw invalid("The token algorithm is not accepted.")
   if (typeof kid !== "string") throw invalid("The token header has no kid.")
-  const key = ring.get(kid)
-  if (!key) throw invalid("The token was signed with an unknown key.")
-  if (key.alg !== alg) throw invalid("The token algorithm does not match its key.")
+  if (!isKid(kid)) throw invalid("The token kid is not one a key can have.")
+  // Checked before the key, so that only an otherwise acceptable header can make managed keys reload.
   const type = typeof typ === "string" ? tokenType(typ) : undefined
   if (!type) throw invalid("The token header has no accepted typ.")
+  const key = ring.get(kid)
+  if (!key) throw invalid(UNKNOWN_KEY)
+  if (key.alg !== alg) throw invalid("The token algorithm does not match its key.")
   return { key, type }
+}
+
+/** Whether verifySignature refused a well-formed kid only because the ring has no key with it. */
+export function isUnknownKey(error: unknown): boolean {
+  return error instanceof AuthError && error.message === UNKNOWN_KEY
 }
 
 function tokenType(typ: string): TokenType | undefined {

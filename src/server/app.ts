@@ -21,10 +21,12 @@ import { AuthError, isAuthError } from "../errors.ts"
 import type { Auth, VerifyOptions } from "../core/auth.ts"
 import { authenticate, requireClaims, sendAuthError, type CookieOptions } from "../adapters/fastify.ts"
 import type { Store } from "../stores/contract.ts"
+import type { RedisStore } from "../stores/redis.ts"
 import { clientDirectory } from "./clients.ts"
 import { ConfigError, createAuthFromConfig, openStore, type ServerConfig } from "./config.ts"
 import type { ServerContext } from "./context.ts"
 import { serverMetrics, type ServerMetrics } from "./metrics.ts"
+import { checkPasswordHashing } from "./password.ts"
 import { apiDocs } from "./openapi.ts"
 import { limiter } from "./ratelimit.ts"
 import { adminRoutes } from "./routes/admin.ts"
@@ -55,6 +57,7 @@ const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.me
 
 export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): Promise<FastifyInstance> {
   if (deps.auth !== undefined && deps.store === undefined) throw new TypeError("buildServer: pass the store the auth instance uses along with it.")
+  checkPasswordHashing()
   const store = deps.store ?? (await openStore(config))
   // A store the caller gave stays open when the server's own auth instance closes.
   const core = deps.auth ?? createAuthFromConfig(config, deps.store === undefined ? store : keepOpen(store))
@@ -82,6 +85,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     metrics.close()
     if (deps.auth === undefined) await core.close()
   })
+  // What the store found wrong at open (Redis without persistence, an evicting policy) goes to the log as well
+  // as to process warnings. A store the caller gave reported to the caller.
+  if (deps.store === undefined) {
+    for (const warning of (store as Partial<RedisStore>).warnings ?? []) app.log.warn({ code: warning.code }, warning.message)
+  }
   try {
     await bootstrapAdmin(config, users, app)
   } catch (error) {

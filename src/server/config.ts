@@ -103,7 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { file
 
   const port = read({ env: ["REVOCABLE_PORT", "PORT"], key: "port", parse: integer(0, 65535) }, () => 8000)
   const issuer = read({ env: "REVOCABLE_ISSUER", key: "issuer", parse: url }, () => `http://localhost:${port}`)
-  const refreshTtlMs = read({ env: "REVOCABLE_REFRESH_TTL", key: "refreshTtl", parse: duration(1000) }, () => 30 * 86_400_000)
+  const refreshTtlMs = read({ env: "REVOCABLE_REFRESH_TTL", key: "refreshTtl", parse: seconds }, () => 30 * 86_400_000)
   const maxSessionsLimit = read({ env: "REVOCABLE_MAX_SESSIONS", key: "maxSessions", parse: integer(0, 1_000_000) }, () => 0)
   const onExceed = read({ env: "REVOCABLE_MAX_SESSIONS_ON_EXCEED", key: "maxSessionsOnExceed", parse: oneOf(["evict-oldest", "reject"] as const) }, () => "evict-oldest" as const)
   const cookieSecure = read({ env: "REVOCABLE_COOKIE_SECURE", key: "cookieSecure", parse: boolean }, () => issuer.startsWith("https:"))
@@ -119,10 +119,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { file
     issuer,
     audience: read({ env: "REVOCABLE_AUDIENCE", key: "audience", parse: text(1, 1024) }, () => "api"),
     algorithm: read({ env: "REVOCABLE_ALGORITHM", key: "algorithm", parse: oneOf(ALGORITHMS.filter((alg) => alg !== "HS256")) }, () => "EdDSA" as const),
-    accessTtlMs: read({ env: "REVOCABLE_ACCESS_TTL", key: "accessTtl", parse: duration(1000) }, () => 15 * 60_000),
+    accessTtlMs: read({ env: "REVOCABLE_ACCESS_TTL", key: "accessTtl", parse: seconds }, () => 15 * 60_000),
     refreshTtlMs,
-    sessionTtlMs: read({ env: "REVOCABLE_SESSION_TTL", key: "sessionTtl", parse: duration(1000) }, () => 90 * 86_400_000),
-    idleTimeoutMs: read({ env: "REVOCABLE_IDLE_TIMEOUT", key: "idleTimeout", parse: duration(1000) }, () => null),
+    sessionTtlMs: read({ env: "REVOCABLE_SESSION_TTL", key: "sessionTtl", parse: seconds }, () => 90 * 86_400_000),
+    idleTimeoutMs: read({ env: "REVOCABLE_IDLE_TIMEOUT", key: "idleTimeout", parse: seconds }, () => null),
     leewayMs: read({ env: "REVOCABLE_LEEWAY", key: "leeway", parse: duration(0) }, () => 30_000),
     reuseGraceMs: read({ env: "REVOCABLE_REUSE_GRACE", key: "reuseGrace", parse: duration(0) }, () => 0),
     maxSessions: maxSessionsLimit === 0 ? null : { limit: maxSessionsLimit, onExceed },
@@ -221,8 +221,21 @@ function duration(minMs: number): Parser<number> {
   }
 }
 
+/** createAuth takes lifetimes and the purge interval in whole seconds. */
+function seconds(value: Raw): number {
+  const ms = duration(1000)(value)
+  if (ms % 1000 !== 0) fail("must be a whole number of seconds.")
+  return ms
+}
+
+// setInterval and setTimeout run a longer delay after 1 ms; createAuth refuses it.
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 function offOrDuration(value: Raw): number | null {
-  return value === "off" || value === false ? null : duration(1000)(value)
+  if (value === "off" || value === false) return null
+  const ms = seconds(value)
+  if (ms > MAX_TIMER_MS) fail("must be at most 24 days.")
+  return ms
 }
 
 function url(value: Raw): string {

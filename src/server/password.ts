@@ -1,6 +1,7 @@
 // Password hashing: argon2id from node:crypto, encoded in the PHC string format with its parameters, so that
 // they can be raised later (`needsRehash`) without invalidating stored hashes.
-import { argon2, randomBytes, timingSafeEqual } from "node:crypto"
+import * as crypto from "node:crypto"
+import { randomBytes, timingSafeEqual } from "node:crypto"
 
 export interface Argon2Params {
   /** Memory in KiB. */
@@ -20,9 +21,17 @@ const PHC = /^\$argon2id\$v=19\$m=(\d{1,7}),t=(\d{1,3}),p=(\d{1,2})\$([A-Za-z0-9
 /** Bounds on what a stored hash may ask of us, so that a tampered record cannot exhaust memory or time. */
 const MAX = { m: 1_048_576, t: 20, p: 16 }
 
+/**
+ * Throws unless this Node.js hashes passwords: argon2 came in 24.7. A namespace lookup, not a named import, so
+ * that on an older one the CLI still loads and can say why the server will not start.
+ */
+export function checkPasswordHashing(): void {
+  if (typeof crypto.argon2 !== "function") throw new Error(`Password hashing needs Node.js 24.7 or later (crypto.argon2); this is ${process.version}.`)
+}
+
 function derive(password: string, salt: Buffer, params: Argon2Params, tagLength: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    argon2(
+    crypto.argon2(
       "argon2id",
       { message: password, nonce: salt, memory: params.m, passes: params.t, parallelism: params.p, tagLength },
       (error, key) => (error ? reject(error) : resolve(key)),

@@ -9,8 +9,19 @@
  * LISTEN/NOTIFY on a dedicated connection, with a heartbeat, and a reconnect that makes subscribers reload their
  * snapshot. The schema (default `revocable`) is created and migrated on open.
  *
- * Given a pool of your own, the store never ends it; attach an `'error'` listener to it, as to any pg pool, so
- * that a connection lost while idle does not crash the process.
+ * No call waits forever. The store's own pool sets `statement_timeout` and `lock_timeout` (`statementTimeoutMs`,
+ * default 5 s) on each connection as it opens, with a `SET` (PgBouncer refuses them as startup parameters): a
+ * statement stuck behind a lock held elsewhere, or on a server too slow, is cancelled by the server, which frees
+ * the connection and the locks, and the call rejects (in `createAuth`, `store_unavailable`). A client-side
+ * `query_timeout` a second later covers a server that does not answer at all. Every statement is short by
+ * design: the snapshot is read in pages and the purge deletes in chunks, so that no large table trips the bound.
+ *
+ * Given a pool of your own, the store never ends it and sets nothing on it: bound it yourself, e.g. with pg's
+ * `statement_timeout`, `lock_timeout` and `query_timeout` options. Attach an `'error'` listener to it too, as to
+ * any pool: pg emits one when a connection dies while idle, and with no listener Node ends the process. While
+ * the store is open it keeps a listener of its own on the pool, so that the process lives on; that listener
+ * reports the loss as a warning (`process.emitWarning`, code `REVOCABLE_POSTGRES_POOL`) unless the pool has
+ * another listener.
  *
  * @example
  * import { createAuth } from "revocable"
@@ -52,6 +63,11 @@ export interface PostgresStoreOptions {
    * before it. Keep it well under the `maxStaleness` of `createAuth`. Default 1000.
    */
   heartbeatMs?: number
+  /**
+   * Bound, in milliseconds, on each statement and each lock wait of the connections the store makes (0: none).
+   * Not for a pool of your own, which keeps the settings you gave it. Default 5000.
+   */
+  statementTimeoutMs?: number
 }
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,47}$/
@@ -65,6 +81,10 @@ const MAX_BATCH = 500
  * that only the culprit fails.
  */
 const RETRY_ALONE = new Set(["22", "23", "40", "54"])
+/** How much longer than the server's own bound the client waits for an answer before giving the connection up. */
+const CLIENT_GRACE_MS = 1000
+/** Rows per statement of the snapshot and of the purge, each well within the statement bound. */
+const PAGE = 10_000
 
 const REVOCATION_COLUMNS = "kind, id, subject, reason, actor, created_at, expires_at, cutoff"
 const SESSION_COLUMNS = "sid, subject, gen, created_at, last_used_at, expires_at, device, claims, revoked_at"
@@ -130,11 +150,32 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
   if (!Number.isSafeInteger(heartbeatMs) || heartbeatMs < 10) {
     throw new TypeError("Option heartbeatMs must be an integer of at least 10.")
   }
+  if (given !== undefined && options.statementTimeoutMs !== undefined) {
+    throw new TypeError("Option statementTimeoutMs is for the store's own pool: set statement_timeout, lock_timeout and query_timeout on yours.")
+  }
+  const statementTimeoutMs = options.statementTimeoutMs ?? 5000
+  if (!Number.isSafeInteger(statementTimeoutMs) || statementTimeoutMs < 0 || statementTimeoutMs > 3_600_000) {
+    throw new TypeError("Option statementTimeoutMs must be an integer from 0 to 3600000.")
+  }
 
   const clientConfig: ClientConfig = given ? { ...given.options } : { connectionString, connectionTimeoutMillis: 10_000 }
-  const pool = given ?? new Pool({ ...clientConfig, keepAlive: true })
-  // An idle connection that dies is discarded by the pool; the event only needs a listener not to crash the process.
-  if (!given) pool.on("error", () => undefined)
+  const bounded = given === undefined && statementTimeoutMs > 0
+  const pool = given ?? new Pool({ ...clientConfig, keepAlive: true, ...(bounded ? { query_timeout: statementTimeoutMs + CLIENT_GRACE_MS } : {}) })
+  if (bounded) {
+    // Queued ahead of the query the connection was opened for. A connection that cannot take it is closed
+    // rather than used unbounded; the query waiting on it then fails.
+    pool.on("connect", (client) => {
+      client.query(`SET statement_timeout = ${statementTimeoutMs}; SET lock_timeout = ${statementTimeoutMs}`).catch(() => client.end())
+    })
+  }
+  // pg emits 'error' on the pool when an idle connection dies (a server restart); the pool discards it and
+  // connects again when needed. Without a listener Node would end the process.
+  const onIdleError = (error: Error) => {
+    if (given && pool.listenerCount("error") === 1) {
+      process.emitWarning(`A connection of the pool given to postgresStore was lost while idle: ${error.message}`, { code: "REVOCABLE_POSTGRES_POOL" })
+    }
+  }
+  pool.on("error", onIdleError)
 
   const s = `"${schema}"`
   const channel = `${schema}_changes`
@@ -186,8 +227,8 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     if (inputs.length === 1) return [await record(pool, inputs[0] as RevocationInput)]
     const plan = planBatch(inputs)
     try {
-      // Without subjects or sessions the batch is one statement, its own transaction. Otherwise every lock is
-      // taken in one order (subjects, revocations, sessions, each sorted), so concurrent batches cannot deadlock.
+      // Without subjects or sessions the batch is one statement, its own transaction. Otherwise it takes its
+      // locks in the store's one order (see statements()): subjects, sessions, revocations, each sorted.
       const rows =
         plan.subjects.size === 0 && plan.sessions.size === 0
           ? await insertRevocations(pool, plan.rows, new Map())
@@ -198,9 +239,8 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
                 const { rows: gens } = await client.query<{ subject: string; gen: string }>(sql.bumpSubjects, counts)
                 for (const row of gens) cutoffs.set(row.subject, Number(row.gen))
               }
-              const inserted = await insertRevocations(client, plan.rows, cutoffs)
               if (plan.sessions.size > 0) await client.query(sql.markSessions, [[...plan.sessions.keys()], [...plan.sessions.values()]])
-              return inserted
+              return insertRevocations(client, plan.rows, cutoffs)
             })
       return batchResults(inputs, new Map(rows.map((row) => [revocationKey(row.kind, row.id), row])), plan)
     } catch (error) {
@@ -245,7 +285,8 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
         await opening?.catch(() => undefined)
         await revocationBatches.idle()
         await feed.close()
-        if (!given) await pool.end()
+        if (given) pool.off("error", onIdleError)
+        else await pool.end()
       })()
       return closing
     },
@@ -264,9 +305,22 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
       return one(rows).revoked
     },
 
-    async snapshot(now) {
-      const { rows } = await pool.query<RevocationRow>(sql.snapshot, [now])
-      return rows.map(toRevocation)
+    snapshot(now) {
+      // Pages in one repeatable-read transaction: as consistent as one statement, each page short.
+      return transaction(
+        pool,
+        async (client) => {
+          const all: Revocation[] = []
+          for (let after = 0; ; ) {
+            const { rows } = await client.query<RevocationRow & { seq: string }>(sql.snapshot, [now, after, PAGE])
+            for (const row of rows) all.push(toRevocation(row))
+            const last = rows.at(-1)
+            if (rows.length < PAGE || last === undefined) return all
+            after = Number(last.seq)
+          }
+        },
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+      )
     },
 
     async listRevocations(query: ListRevocationsQuery): Promise<Page<Revocation>> {
@@ -290,16 +344,27 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
         // Locks the subject's row for the transaction: sessions of one subject are created, counted and evicted
         // one at a time, and a subject revocation (which updates the row) waits or is waited for.
         const { rows: subject } = await client.query<{ gen: string }>(sql.lockSubject, [session.subject])
-        const evicted: Revocation[] = []
+        let evicted: Revocation[] = []
         if (limit !== null) {
           const { rows: live } = await client.query<{ sid: string; expires_at: string }>(sql.liveSessions, [session.subject, now, input.idleSince])
           const excess = live.length + 1 - limit
           if (excess > 0 && input.onExceed === "reject") return { ok: false, reason: "limit" }
-          for (const row of live.slice(0, Math.max(0, excess))) {
-            const expiresAt = Number(row.expires_at) + input.leewayMs
-            evicted.push(await record(client, { ...input.evictTemplate, id: row.sid, subject: session.subject, expiresAt }))
+          const oldest = live.slice(0, Math.max(0, excess)).map((row) => ({
+            ...input.evictTemplate,
+            id: row.sid,
+            subject: session.subject,
+            expiresAt: Number(row.expires_at) + input.leewayMs,
+          }))
+          if (oldest.length > 0) {
+            // Oldest first is not key order: as a batch does, lock the sessions, then write their revocations, each
+            // statement in key order (see statements()).
+            await client.query(sql.markSessions, [oldest.map((row) => row.id), oldest.map((row) => row.createdAt)])
+            const written = new Map((await insertRevocations(client, oldest, new Map())).map((row) => [row.id, row]))
+            // Every input comes back: the insert updates on conflict.
+            evicted = oldest.map((row) => written.get(row.id) as Revocation)
           }
         }
+        // The new session's row is this transaction's own: no one else can be waiting for it.
         const { rows } = await client.query<SessionRow>(sql.insertSession, [
           session.sid,
           session.subject,
@@ -374,8 +439,15 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     },
 
     async purge(now) {
-      const { rows } = await pool.query<{ removed: string }>(sql.purge, [now])
-      return Number(one(rows).removed)
+      let removed = 0
+      for (const statement of [sql.purgeSessions, sql.purgeRevocations, sql.purgeWindows]) {
+        let count: number
+        do {
+          count = (await pool.query(statement, [now, PAGE])).rowCount ?? 0
+          removed += count
+        } while (count === PAGE)
+      }
+      return removed
     },
 
     async getDocument(collection, id) {
@@ -407,6 +479,23 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
   }
 }
 
+/**
+ * The store's SQL.
+ *
+ * Lock order. Whatever locks rows of more than one table, or more than one row of a table, locks subjects
+ * first, then sessions, then revocations, and the rows of one table in key order. No two writers can then each
+ * hold a row the other waits for, so none is ever aborted as a deadlock (40P01):
+ * - rotate, grace: one session. reuse: the session, then its revocation (the insert reads the update's rows).
+ * - record: one revocation. recordSession: the session, then its revocation, as reuse. recordSubject: the
+ *   subject, then its revocation. recordMany: revocations, sorted.
+ * - A group-commit batch: bumpSubjects, markSessions, recordMany, each sorted, in that order.
+ * - createSession: the subject (lockSubject), then the evicted sessions and their revocations as a batch does,
+ *   then the new session, which no one else can see, let alone wait for, before it commits.
+ * - unrevoke: the session, then the revocation.
+ * - Purge never waits (SKIP LOCKED). Keys, documents and windows: one row of a table nothing else locks.
+ * Each data-modifying WITH that is not read by the rest of its statement runs last, whatever its place: so
+ * where a revocation must wait for a session, its insert reads the session update's rows.
+ */
 function statements(s: string, channel: string) {
   /** Selects the revocation a CTE `r` wrote, and announces it in the same statement (sent on commit). */
   const announce = `
@@ -433,12 +522,17 @@ function statements(s: string, channel: string) {
       AND NOT EXISTS (SELECT 1 FROM ${s}.revocations AS cut
         WHERE cut.kind = 'subject' AND cut.id = x.subject AND cut.expires_at > $2 AND cut.cutoff > x.gen)`
   const announceKeys = `SELECT pg_notify('${channel}', '{"t":"k"}')`
+  const purgeChunk = (table: string, column: string) => `
+    DELETE FROM ${s}.${table} WHERE ctid = ANY (ARRAY(
+      SELECT ctid FROM ${s}.${table} WHERE ${column} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`
 
   return {
     record: `WITH ${insertRevocation(values)} ${announce}`,
+    // The insert reads a count of the update's rows, so that the session is locked before the revocation.
     recordSession: `
-      WITH marked AS (UPDATE ${s}.sessions SET revoked_at = $6 WHERE sid = $2 AND revoked_at IS NULL),
-      ${insertRevocation(values)} ${announce}`,
+      WITH marked AS (UPDATE ${s}.sessions SET revoked_at = $6 WHERE sid = $2 AND revoked_at IS NULL RETURNING sid),
+      ${insertRevocation("SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, 0 FROM (SELECT count(*) FROM marked) AS done")}
+      ${announce}`,
     // The generation moves under the subject row's lock, which createSession takes too.
     recordSubject: `
       WITH g AS (
@@ -479,16 +573,18 @@ function statements(s: string, channel: string) {
       ) AS locked
       WHERE target.sid = locked.sid AND target.revoked_at IS NULL`,
     readRevocation: `SELECT ${REVOCATION_COLUMNS} FROM ${s}.revocations WHERE kind = $1 AND id = $2`,
-    /** An unrevoked session's refresh token works again. */
+    /** An unrevoked session's refresh token works again. The session is locked first, as in recordSession. */
     unrevoke: `
-      WITH d AS (DELETE FROM ${s}.revocations WHERE kind = $1 AND id = $2 RETURNING kind, id),
-      cleared AS (UPDATE ${s}.sessions SET revoked_at = NULL WHERE $1 = 'session' AND sid = $2)
+      WITH cleared AS (UPDATE ${s}.sessions SET revoked_at = NULL WHERE $1::text = 'session' AND sid = $2::text RETURNING sid),
+      d AS (
+        DELETE FROM ${s}.revocations USING (SELECT count(*) FROM cleared) AS done WHERE kind = $1 AND id = $2 RETURNING kind, id
+      )
       SELECT pg_notify('${channel}', json_build_object('t', 'u', 'k', kind, 'i', id)::text) FROM d`,
     isRevoked: `
       SELECT EXISTS (SELECT 1 FROM ${s}.revocations WHERE expires_at > $6 AND (
         (kind = 'token' AND id = $1) OR (kind = 'session' AND id = $2) OR
         (kind = 'subject' AND id = $3 AND cutoff > $4) OR (kind = 'key' AND id = $5))) AS revoked`,
-    snapshot: `SELECT ${REVOCATION_COLUMNS} FROM ${s}.revocations WHERE expires_at > $1 ORDER BY seq`,
+    snapshot: `SELECT ${REVOCATION_COLUMNS}, seq FROM ${s}.revocations WHERE expires_at > $1 AND seq > $2 ORDER BY seq LIMIT $3`,
     listRevocations: `
       SELECT ${REVOCATION_COLUMNS}, seq FROM ${s}.revocations
       WHERE expires_at > $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR subject = $3)
@@ -545,11 +641,11 @@ function statements(s: string, channel: string) {
     retireKey: `WITH k AS (UPDATE ${s}.keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL) ${announceKeys}`,
     deleteKey: `WITH k AS (DELETE FROM ${s}.keys WHERE kid = $1) ${announceKeys}`,
 
-    purge: `
-      WITH r AS (DELETE FROM ${s}.revocations WHERE expires_at <= $1 RETURNING 1),
-        ss AS (DELETE FROM ${s}.sessions WHERE expires_at <= $1 RETURNING 1),
-        w AS (DELETE FROM ${s}.windows WHERE reset_at <= $1 RETURNING 1)
-      SELECT (SELECT count(*) FROM r) + (SELECT count(*) FROM ss) + (SELECT count(*) FROM w) AS removed`,
+    // At most $2 rows each. SKIP LOCKED: a purge never waits for a lock, so it can take part in no deadlock; a
+    // row someone holds is purged next time.
+    purgeSessions: purgeChunk("sessions", "expires_at"),
+    purgeRevocations: purgeChunk("revocations", "expires_at"),
+    purgeWindows: purgeChunk("windows", "reset_at"),
 
     getDocument: `SELECT json FROM ${s}.documents WHERE collection = $1 AND id = $2`,
     putDocument: `

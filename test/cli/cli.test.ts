@@ -221,6 +221,21 @@ describe("revocable keys", () => {
     failure(await runCli(["keys", "retire", "no-such-kid"], env), 1, /^revocable keys retire: no key has kid "no-such-kid"\n$/)
     failure(await runCli(["keys", "retire"], env), 2, /missing KID/)
   })
+
+  test("unrevoke key exits 1 with one line: a retired key cannot be restored, and it stays retired", async () => {
+    const env = newStore()
+    const { auth } = await openAuth(env)
+    const before = await auth.issue(unique("keys"))
+    const oldKid = kidOf(before.accessToken)
+    ok(await runCli(["keys", "rotate"], env))
+    ok(await runCli(["keys", "retire", oldKid], env))
+    failure(await runCli(["unrevoke", "key", oldKid], env), 1, /^revocable unrevoke: A retired key cannot be restored: rotate a new key instead\.\n$/)
+    const listed = JSON.parse(ok(await runCli(["keys", "list", "--json"], env))) as { kid: string; status: string }[]
+    assert.equal(listed.find((key) => key.kid === oldKid)?.status, "retired")
+    const { auth: fresh } = await openAuth(env)
+    await assert.rejects(fresh.verify(before.accessToken), { code: "token_revoked" })
+    assert.deepEqual((await fresh.listRevocations({ kind: "key" })).items.map((entry) => entry.id), [oldKid])
+  })
 })
 
 function kidOf(token: string): string {

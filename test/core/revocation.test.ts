@@ -1,6 +1,6 @@
 import assert from "node:assert/strict"
 import { afterEach, beforeEach, describe, mock, test } from "node:test"
-import { createAuth, type Auth, type AuthOptions, type Revocation } from "../../src/index.ts"
+import { AuthError, createAuth, type Auth, type AuthOptions, type Revocation } from "../../src/index.ts"
 import { memoryStore } from "../../src/stores/memory.ts"
 import { flakyStore } from "../helpers/flaky.ts"
 
@@ -87,6 +87,28 @@ describe("revoking", () => {
     assert.equal(await auth.unrevoke("token", jti), true)
     assert.equal((await auth.verify(pair.accessToken)).jti, jti)
     assert.equal(await auth.unrevoke("token", jti), false)
+  })
+
+  test("unrevoke refuses a key revocation with invalid_request: a retired key stays retired, nothing changes", async () => {
+    const store = memoryStore()
+    const auth = makeAuth({ store })
+    const before = await auth.issue("alice")
+    const oldKid = JSON.parse(Buffer.from(before.accessToken.split(".")[0] as string, "base64url").toString()).kid as string
+    mock.timers.tick(1000)
+    const { kid } = await auth.rotateKey()
+    const retired = await auth.retireKey(oldKid)
+    for (const target of [oldKid, kid]) {
+      await assert.rejects(auth.unrevoke("key", target), (error: unknown) => {
+        assert.ok(error instanceof AuthError)
+        assert.equal(error.code, "invalid_request")
+        assert.match(error.message, /retired key cannot be restored.*rotate a new key/)
+        return true
+      })
+    }
+    await assert.rejects(auth.verify(before.accessToken), { code: "token_revoked" })
+    assert.deepEqual((await auth.listRevocations({ kind: "key" })).items, [retired])
+    assert.deepEqual((await store.listKeys()).map((key) => [key.kid, key.retiredAt]).sort(), [[kid, null], [oldKid, retired.createdAt]].sort())
+    assert.deepEqual(auth.jwks().keys.map((key) => key.kid), [kid])
   })
 
   test("revocations carry reason, actor and times, and page with a cursor filtered by subject and kind", async () => {

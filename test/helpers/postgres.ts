@@ -1,5 +1,5 @@
 // A throwaway PostgreSQL cluster on a free port, for tests that stop, crash and restart the server mid-run, and
-// a TCP proxy in front of it that a test can cut, to isolate one client while the server stays up.
+// a TCP proxy in front of it that a test can cut or stall, to isolate one client while the server stays up.
 import { execFile, execFileSync } from "node:child_process"
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { createServer, connect, type Server, type Socket } from "node:net"
@@ -86,6 +86,8 @@ export interface Proxy {
   port: number
   /** Drops every connection through the proxy and refuses new ones, until restore(). */
   cut(): void
+  /** Passes no byte either way on any connection, new ones too, as a server that stopped answering, until restore(). */
+  stall(): void
   restore(): void
   close(): Promise<void>
 }
@@ -93,6 +95,7 @@ export interface Proxy {
 export async function createProxy(targetPort: number): Promise<Proxy> {
   const sockets = new Set<Socket>()
   let open = true
+  let stalled = false
   const track = (socket: Socket) => {
     sockets.add(socket)
     socket.on("close", () => sockets.delete(socket))
@@ -106,6 +109,7 @@ export async function createProxy(targetPort: number): Promise<Proxy> {
     client.pipe(upstream).pipe(client)
     client.on("close", () => upstream.destroy())
     upstream.on("close", () => client.destroy())
+    if (stalled) for (const socket of [client, upstream]) socket.pause()
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const address = server.address()
@@ -116,8 +120,14 @@ export async function createProxy(targetPort: number): Promise<Proxy> {
       open = false
       for (const socket of sockets) socket.destroy()
     },
+    stall() {
+      stalled = true
+      for (const socket of sockets) socket.pause()
+    },
     restore() {
       open = true
+      if (stalled) for (const socket of sockets) socket.resume()
+      stalled = false
     },
     async close() {
       for (const socket of sockets) socket.destroy()

@@ -235,4 +235,26 @@ describe("keys", () => {
     admin = (await signIn(url, "admin", ADMIN_PASSWORD, false)).access_token
     assert.equal((await as(admin, "DELETE", "/admin/keys/unknown-kid")).status, 404)
   })
+
+  test("DELETE /admin/revocations/key/{kid} is 400 invalid_request: a retired key stays retired", async () => {
+    const kidOf = (token: string): string => JSON.parse(Buffer.from(token.split(".")[0] as string, "base64url").toString()).kid
+    const oldKid = kidOf(admin)
+    const before = await signIn(url, "retiree")
+    await as(admin, "POST", "/admin/keys/rotate")
+    admin = (await signIn(url, "admin", ADMIN_PASSWORD, false)).access_token
+    assert.equal((await as(admin, "DELETE", `/admin/keys/${oldKid}`)).status, 200)
+
+    const undo = await as(admin, "DELETE", `/admin/revocations/key/${oldKid}`)
+    assert.equal(undo.status, 400)
+    assert.equal(undo.body.error, "invalid_request")
+    assert.match(undo.body.error_description, /retired key cannot be restored.*rotate a new key/)
+    assert.equal((await as(admin, "DELETE", `/admin/revocations/key/${kidOf(admin)}`)).status, 400)
+    assert.equal((await as(before.access_token, "GET", "/me")).body.error, "token_revoked")
+    const keys = await as(admin, "GET", "/admin/keys")
+    assert.notEqual(keys.body.find((key: { kid: string }) => key.kid === oldKid).retired_at, null)
+    const revocations = await as(admin, "GET", "/admin/revocations?kind=key")
+    assert.ok(revocations.body.items.some((entry: { id: string }) => entry.id === oldKid))
+    const jwks = await call(url, "GET", "/.well-known/jwks.json")
+    assert.ok(!jwks.body.keys.some((key: { kid: string }) => key.kid === oldKid))
+  })
 })

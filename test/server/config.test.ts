@@ -4,6 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, describe, test } from "node:test"
 import { ConfigError, createAuthFromConfig, loadConfig, openStore } from "../../src/server/config.ts"
+import { memoryStore } from "../../src/stores/memory.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "revocable-config-"))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -91,6 +92,34 @@ describe("loadConfig", () => {
     refused({ REVOCABLE_COOKIE_ORIGINS: "https://app.example/path" }, "REVOCABLE_COOKIE_ORIGINS")
     refused({ REVOCABLE_COOKIE_SAMESITE: "None" }, "REVOCABLE_COOKIE_SAMESITE")
     refused({ REVOCABLE_BODY_LIMIT: "10" }, "REVOCABLE_BODY_LIMIT")
+  })
+
+  test("a duration that feeds a timer is refused above 2^31-1 ms, the limit of setInterval", () => {
+    for (const value of ["25d", "2147484", "4w"]) {
+      assert.match(refused({ REVOCABLE_PURGE_INTERVAL: value }, "REVOCABLE_PURGE_INTERVAL").message, /^REVOCABLE_PURGE_INTERVAL must be at most 24 days\.$/)
+    }
+    const file = join(dir, "purge.json")
+    writeFileSync(file, JSON.stringify({ purgeInterval: "30d" }))
+    assert.match(refused({}, "REVOCABLE_PURGE_INTERVAL", { file }).message, /^purgeInterval in .* must be at most 24 days\.$/)
+    assert.equal(loadConfig({ REVOCABLE_PURGE_INTERVAL: "2147483" }).purgeIntervalMs, 2_147_483_000)
+  })
+
+  test("a lifetime createAuth takes in seconds is refused unless it is a whole number of seconds", () => {
+    const variables = ["REVOCABLE_ACCESS_TTL", "REVOCABLE_REFRESH_TTL", "REVOCABLE_SESSION_TTL", "REVOCABLE_IDLE_TIMEOUT", "REVOCABLE_PURGE_INTERVAL"]
+    for (const variable of variables) {
+      assert.match(refused({ [variable]: "1.5" }, variable).message, new RegExp(`^${variable} must be a whole number of seconds\\.$`))
+      refused({ [variable]: "1500ms" }, variable)
+    }
+  })
+
+  test("the server's auth instance starts with every duration loadConfig accepts at its limits", async () => {
+    const config = loadConfig({
+      REVOCABLE_ACCESS_TTL: "1", REVOCABLE_REFRESH_TTL: "1", REVOCABLE_SESSION_TTL: "1", REVOCABLE_IDLE_TIMEOUT: "1",
+      REVOCABLE_LEEWAY: "0.5", REVOCABLE_REUSE_GRACE: "1500ms", REVOCABLE_MAX_STALENESS: "0", REVOCABLE_PURGE_INTERVAL: "2147483",
+    })
+    const auth = createAuthFromConfig(config, memoryStore())
+    await auth.ready()
+    await auth.close()
   })
 
   test("a refused secret is never quoted in the message", () => {

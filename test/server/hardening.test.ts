@@ -1,10 +1,13 @@
 import assert from "node:assert/strict"
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { after, before, describe, mock, test } from "node:test"
+import { buildServer } from "../../src/server/app.ts"
+import { loadConfig } from "../../src/server/config.ts"
 import { memoryStore } from "../../src/stores/memory.ts"
 import type { ChangeListener, Store } from "../../src/stores/contract.ts"
 import { clientDirectory } from "../../src/server/clients.ts"
 import { flakyStore } from "../helpers/flaky.ts"
+import { deleteKeys, REDIS_URL } from "../helpers/redis.ts"
 import { call, PASSWORD, signIn, testServer, type TestServer } from "../helpers/server.ts"
 
 /** Every route of DESIGN.md "Auth server". */
@@ -170,6 +173,49 @@ describe("logs", () => {
       }
     } finally {
       await logged.close()
+    }
+  })
+})
+
+describe("start", () => {
+  test("building the server emits no warning: no Ajv strict-mode message, no process warning", async () => {
+    const warned = mock.method(console, "warn", () => undefined)
+    const warnings: Error[] = []
+    const onWarning = (warning: Error) => void warnings.push(warning)
+    process.on("warning", onWarning)
+    try {
+      const started = await testServer()
+      await started.close()
+      // process.emitWarning emits on the next tick.
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.deepEqual(warned.mock.calls.map((call) => call.arguments.join(" ")), [])
+      assert.deepEqual(warnings.map((warning) => warning.message), [])
+    } finally {
+      process.off("warning", onWarning)
+      warned.mock.restore()
+    }
+  })
+
+  test("the Redis store's warnings at open are logged once, at level warn, and still emitted as process warnings", async () => {
+    // The test Redis runs without persistence.
+    const prefix = `srv_warn_${process.pid}_${randomBytes(4).toString("hex")}`
+    const lines: string[] = []
+    const emitted: Array<Error & { code?: string }> = []
+    const onWarning = (warning: Error) => void emitted.push(warning)
+    process.on("warning", onWarning)
+    try {
+      const config = loadConfig({ REVOCABLE_PORT: "0", REVOCABLE_STORE: REDIS_URL, REVOCABLE_STORE_NAMESPACE: prefix })
+      const app = await buildServer(config, { logger: { level: "info", stream: { write: (line: string) => lines.push(line) } } })
+      await app.close()
+      await new Promise((resolve) => setImmediate(resolve))
+      const logged = lines.map((line) => JSON.parse(line) as { level: number; code?: string; msg: string }).filter((entry) => entry.code === "REVOCABLE_REDIS_PERSISTENCE")
+      assert.equal(logged.length, 1)
+      assert.equal(logged[0]?.level, 40)
+      assert.match(logged[0]?.msg ?? "", /^Redis persistence is off/)
+      assert.equal(emitted.filter((warning) => warning.code === "REVOCABLE_REDIS_PERSISTENCE").length, 1)
+    } finally {
+      process.off("warning", onWarning)
+      await deleteKeys(REDIS_URL, [prefix])
     }
   })
 })

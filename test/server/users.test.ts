@@ -6,7 +6,7 @@ import { createAuth, type Auth } from "../../src/index.ts"
 import { memoryStore } from "../../src/stores/memory.ts"
 import type { Store } from "../../src/stores/contract.ts"
 import { clientDirectory } from "../../src/server/clients.ts"
-import { hashPassword, verifyPassword } from "../../src/server/password.ts"
+import { checkPasswordHashing, hashPassword, verifyPassword } from "../../src/server/password.ts"
 import { userDirectory, type UserDirectory } from "../../src/server/users.ts"
 
 const PASSWORD = "correct horse battery staple"
@@ -23,6 +23,19 @@ beforeEach(() => {
 
 afterEach(async () => {
   await auth.close()
+})
+
+test("on a Node.js without crypto.argon2 (before 24.7) the server refuses to start, saying which version it needs", () => {
+  const original = crypto.argon2
+  Object.defineProperty(crypto, "argon2", { value: undefined, configurable: true, writable: true })
+  syncBuiltinESMExports()
+  try {
+    assert.throws(() => checkPasswordHashing(), /needs Node\.js 24\.7 or later/)
+  } finally {
+    Object.defineProperty(crypto, "argon2", { value: original, configurable: true, writable: true })
+    syncBuiltinESMExports()
+  }
+  checkPasswordHashing()
 })
 
 describe("userDirectory", () => {

@@ -2,9 +2,9 @@ import assert from "node:assert/strict"
 import { fork } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { after, describe, test } from "node:test"
-import { Pool } from "pg"
+import { Client, Pool } from "pg"
 import { createAuth } from "../../src/index.ts"
-import type { ChangeEvent, Revocation, RevocationInput, SessionInput, Store } from "../../src/stores/contract.ts"
+import type { ChangeEvent, CreateSessionInput, Revocation, RevocationInput, RotateResult, SessionInput, Store } from "../../src/stores/contract.ts"
 import { postgresStore } from "../../src/stores/postgres.ts"
 import { GroupCommit } from "../../src/stores/postgres/batch.ts"
 import { revocationKey } from "../../src/stores/shared.ts"
@@ -23,7 +23,7 @@ function newSchema(): string {
   return schema
 }
 
-async function openStore(schema: string, options: { heartbeatMs?: number; url?: string } = {}): Promise<Store> {
+async function openStore(schema: string, options: { heartbeatMs?: number; statementTimeoutMs?: number; url?: string } = {}): Promise<Store> {
   const { url = URL, ...rest } = options
   const store = postgresStore({ connectionString: url }, { schema, ...rest })
   schemaOf.set(store, schema)
@@ -52,6 +52,11 @@ describe("postgres store", () => {
     assert.throws(() => postgresStore({ connectionString: URL }, { schema: 'x"; DROP TABLE y; --' }), TypeError)
     assert.throws(() => postgresStore({ connectionString: URL }, { schema: "Upper" }), TypeError)
     assert.throws(() => postgresStore({ connectionString: URL }, { heartbeatMs: 0 }), TypeError)
+    for (const statementTimeoutMs of [-1, 1.5, Number.NaN, 3_600_001]) {
+      assert.throws(() => postgresStore({ connectionString: URL }, { statementTimeoutMs }), TypeError)
+    }
+    // A pool of the application's keeps the settings the application gave it.
+    assert.throws(() => postgresStore({ pool: admin }, { statementTimeoutMs: 1000 }), TypeError)
   })
 
   test("two stores opening one new schema at once migrate it exactly once", async () => {
@@ -158,6 +163,227 @@ describe("postgres store", () => {
     } finally {
       await Promise.all(children.map((child) => child.stop()))
       await auth.close()
+    }
+  })
+
+  test("refresh replays, revocations of the session and its subject, and evicting logins never deadlock: 200 rounds", async () => {
+    const schema = newSchema()
+    // Three instances, so that revocations are written both alone and in group-commit batches of each shape.
+    const [a, b, c] = [await openStore(schema), await openStore(schema), await openStore(schema)] as [Store, Store, Store]
+    const T0 = revocation().createdAt
+    const template = { kind: "session" as const, reason: "evicted", actor: "revocable", createdAt: T0 + 50 }
+    const create = (store: Store, session: SessionInput, limit: number | null) =>
+      store.createSession({ session, idleSince: 0, limit, onExceed: "evict-oldest", evictTemplate: template, leewayMs: 0 })
+    const rotate = (store: Store, sid: string, subject: string, presentedHash: string, nextHash: string) =>
+      store.rotate({
+        sid,
+        presentedHash,
+        nextHash,
+        now: T0 + 10,
+        graceMs: 0,
+        idleSince: 0,
+        reuseRevocation: revocation({ kind: "session", id: sid, subject, reason: "refresh token reused", createdAt: T0 + 10 }),
+      })
+    for (let round = 0; round < 200; round++) {
+      const subject = `user-${round}`
+      // Created oldest first in descending sid order, so that evicting them oldest first goes against key order.
+      const sids = ["c", "b", "a"].map((letter) => `${round}-${letter}`)
+      for (const [i, sid] of sids.entries()) assert.ok((await create(a, sessionInput({ sid, subject, createdAt: T0 + i }), null)).ok)
+      const [main, second] = sids as [string, string]
+      assert.equal((await rotate(a, main, subject, "hash-0", "hash-1")).status, "rotated")
+
+      // Each instance writes its first revocation alone, and those that follow it together, as one batch: b two
+      // sessions, c the subject and a session.
+      const fillers = [b, c].map((store) => store.revoke(revocation({ id: `filler-${round}` })))
+      const outcomes = await Promise.allSettled([
+        rotate(a, main, subject, "hash-0", "hash-x"),
+        rotate(b, main, subject, "hash-0", "hash-y"),
+        rotate(a, main, subject, "hash-1", "hash-2"),
+        a.revoke(revocation({ kind: "session", id: main, subject, createdAt: T0 + 20 })),
+        a.revoke(revocation({ kind: "subject", id: subject, subject, createdAt: T0 + 20 })),
+        ...fillers,
+        b.revoke(revocation({ kind: "session", id: second, subject, createdAt: T0 + 30 })),
+        b.revoke(revocation({ kind: "session", id: main, subject, createdAt: T0 + 30 })),
+        c.revoke(revocation({ kind: "subject", id: subject, subject, createdAt: T0 + 30 })),
+        c.revoke(revocation({ kind: "session", id: main, subject, createdAt: T0 + 30 })),
+        create(a, sessionInput({ sid: `${round}-new`, subject, createdAt: T0 + 40 }), 1),
+      ])
+      const failures = outcomes.flatMap((outcome) => (outcome.status === "rejected" ? [outcome.reason as { code?: string; message?: string }] : []))
+      assert.deepEqual(failures.map((error) => `${error.code ?? "no SQLSTATE"}: ${error.message}`), [], `round ${round}`)
+
+      const statuses = outcomes.slice(0, 3).map((outcome) => (outcome.status === "fulfilled" ? (outcome.value as RotateResult).status : "rejected"))
+      assert.ok(statuses.filter((status) => status === "reused").length <= 1, `round ${round}: ${statuses.join(" ")}`)
+      for (const status of statuses) assert.ok(["rotated", "reused", "revoked"].includes(status), `round ${round}: ${status}`)
+      // The session table and the revocations agree: a session is marked revoked exactly when it is revoked.
+      const { rows: sessions } = await admin.query<{ sid: string; revoked: boolean; listed: boolean }>(
+        `SELECT x.sid, x.revoked_at IS NOT NULL AS revoked, EXISTS (SELECT 1 FROM "${schema}".revocations AS r WHERE r.kind = 'session' AND r.id = x.sid) AS listed
+         FROM "${schema}".sessions AS x WHERE x.subject = $1 ORDER BY x.sid`,
+        [subject],
+      )
+      for (const row of sessions) assert.equal(row.revoked, row.listed, `round ${round}: ${row.sid}`)
+      assert.deepEqual(
+        sessions.filter((row) => row.sid === main || row.sid === second).map((row) => row.revoked),
+        [true, true],
+        `round ${round}: the revoked sessions`,
+      )
+      const { rows: cut } = await admin.query<{ matches: boolean }>(
+        `SELECT r.cutoff = s.gen AS matches FROM "${schema}".revocations AS r JOIN "${schema}".subjects AS s ON s.subject = r.id WHERE r.kind = 'subject' AND r.id = $1`,
+        [subject],
+      )
+      assert.deepEqual(cut, [{ matches: true }], `round ${round}: the subject's cut-off is its generation`)
+    }
+  })
+
+  describe("bounded waits", () => {
+    function createInput(session: SessionInput): CreateSessionInput {
+      const evictTemplate = { kind: "session" as const, reason: "evicted", actor: "revocable", createdAt: session.createdAt }
+      return { session, idleSince: 0, limit: null, onExceed: "reject", evictTemplate, leewayMs: 0 }
+    }
+
+    function errorOf(promise: Promise<unknown>): Promise<{ code?: string; cause?: { code?: string } }> {
+      return promise.then(
+        () => assert.fail("The call was expected to fail."),
+        (error: unknown) => error as { code?: string; cause?: { code?: string } },
+      )
+    }
+
+    test("a call stuck behind a lock held elsewhere fails as store_unavailable when the server cancels it; released, the store works again", async (t) => {
+      t.mock.timers.enable({ apis: ["Date"], now: Date.now() })
+      const schema = newSchema()
+      const store = await openStore(schema, { statementTimeoutMs: 200 })
+      const auth = createAuth({ issuer: "https://issuer.test", audience: "api", store, purgeInterval: false })
+      await auth.ready()
+      const pair = await auth.issue("alice")
+      const { sid } = await auth.verify(pair.accessToken)
+      const holder = new Client({ connectionString: URL })
+      await holder.connect()
+      try {
+        const held = async (lock: string, values: unknown[], calls: Record<string, () => Promise<unknown>>) => {
+          await holder.query("BEGIN")
+          await holder.query(lock, values)
+          for (const [name, call] of Object.entries(calls)) {
+            const error = await errorOf(call())
+            assert.equal(error.code, "store_unavailable", name)
+            // 55P03: lock_timeout; 57014: statement_timeout. Either way the server gave up, not the client.
+            assert.ok(["55P03", "57014"].includes(error.cause?.code ?? ""), `${name}: ${error.cause?.code}`)
+          }
+          await holder.query("ROLLBACK")
+        }
+        await held(`SELECT 1 FROM "${schema}".sessions WHERE sid = $1 FOR UPDATE`, [sid], {
+          refresh: () => auth.refresh(pair.refreshToken),
+          logout: () => auth.logout(pair.accessToken),
+        })
+        await held(`SELECT 1 FROM "${schema}".subjects WHERE subject = $1 FOR UPDATE`, ["alice"], {
+          login: () => auth.issue("alice"),
+          "revoke the subject": () => auth.revokeSubject("alice"),
+        })
+        await held(`LOCK TABLE "${schema}".revocations IN ACCESS EXCLUSIVE MODE`, [], {
+          revoke: () => auth.revoke(pair.accessToken),
+          "verify in the store": () => {
+            // Past maxStaleness the replica may not answer: the verify asks the store.
+            t.mock.timers.tick(60_000)
+            return auth.verify(pair.accessToken)
+          },
+        })
+
+        const next = await auth.refresh(pair.refreshToken)
+        assert.equal((await auth.verify(next.accessToken)).sub, "alice")
+        await auth.logout(next.accessToken)
+        await assert.rejects(auth.verify(next.accessToken), { code: "token_revoked" })
+        const again = await auth.issue("alice")
+        assert.equal((await auth.revokeSubject("alice")).kind, "subject")
+        await assert.rejects(auth.refresh(again.refreshToken), { code: "token_revoked" })
+      } finally {
+        await holder.query("ROLLBACK").catch(() => undefined)
+        await holder.end()
+        await auth.close()
+      }
+    })
+
+    test("a server that stops answering: calls fail a second after the bound instead of hanging, and the store recovers", async () => {
+      const target = new globalThis.URL(URL)
+      const proxy = await createProxy(Number(target.port || 5432))
+      try {
+        target.hostname = "127.0.0.1"
+        target.port = String(proxy.port)
+        const store = await openStore(newSchema(), { statementTimeoutMs: 200, url: target.href })
+        await store.revoke(revocation())
+        const query = { jti: "jti-1", sid: "s", subject: "s", gen: 0, kid: "k", now: revocation().createdAt }
+        // Two connections in the pool, each to be stuck on a call.
+        await Promise.all([store.isRevoked(query), store.isRevoked(query)])
+        proxy.stall()
+        const [single, transaction] = await Promise.all([errorOf(store.isRevoked(query)), errorOf(store.createSession(createInput(sessionInput())))])
+        for (const error of [single, transaction]) assert.match(String((error as Error).message), /Query read timeout/)
+        proxy.restore()
+        assert.equal(await store.isRevoked(query), true)
+        assert.ok((await store.createSession(createInput(sessionInput()))).ok)
+      } finally {
+        await proxy.close()
+      }
+    })
+
+    test("the snapshot and the purge go by pages: more rows than one page come back whole, in order", async () => {
+      const schema = newSchema()
+      const store = await openStore(schema)
+      const T0 = revocation().createdAt
+      await admin.query(
+        `INSERT INTO "${schema}".revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
+         SELECT 'token', 'jti-' || n, 'alice', NULL, NULL, $1::bigint, $1::bigint + n % 2, 0 FROM generate_series(1, 25001) AS n`,
+        [T0],
+      )
+      const live = await store.snapshot(T0)
+      assert.equal(live.length, 12_501)
+      assert.deepEqual(live.slice(0, 2).map((row) => row.id), ["jti-1", "jti-3"])
+      assert.equal(live.at(-1)?.id, "jti-25001")
+      assert.equal(await store.purge(T0), 12_500)
+      assert.equal(await store.purge(T0 + 1), 12_501)
+      assert.deepEqual(await store.snapshot(T0), [])
+    })
+  })
+
+  test("a pool given with no 'error' listener: its idle connections killed by the server do not crash the process, the store goes on", async () => {
+    const application_name = `revocable test ${randomBytes(4).toString("hex")}`
+    const pool = new Pool({ connectionString: URL, max: 2, application_name })
+    const store = postgresStore({ pool }, { schema: newSchema() })
+    const warnings: Error[] = []
+    let warnedTwice!: () => void
+    const onWarning = (warning: Error) => {
+      if ((warning as { code?: string }).code === "REVOCABLE_POSTGRES_POOL" && warnings.push(warning) === 2) warnedTwice()
+    }
+    process.on("warning", onWarning)
+    try {
+      await store.open()
+      const terminate = async () => {
+        // Both connections of the pool, idle.
+        for (const client of [await pool.connect(), await pool.connect()]) client.release()
+        const { rowCount } = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [application_name])
+        assert.equal(rowCount, 2)
+      }
+      const twoWarnings = new Promise<void>((resolve) => (warnedTwice = resolve))
+      await terminate()
+      await twoWarnings
+      assert.equal(pool.totalCount, 0, "the pool dropped both")
+      assert.equal((await store.revoke(revocation({ id: "after" }))).id, "after")
+
+      // Once the application listens itself, the store leaves the reporting to it.
+      let erredTwice!: () => void
+      const twoErrors = new Promise<void>((resolve) => (erredTwice = resolve))
+      let errors = 0
+      pool.on("error", () => {
+        if (++errors === 2) erredTwice()
+      })
+      await terminate()
+      await twoErrors
+      // Warnings are emitted on the next tick: any would be in by the time setImmediate runs.
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.equal(warnings.length, 2)
+      assert.equal((await store.revoke(revocation({ id: "later" }))).id, "later")
+      await store.close()
+      assert.equal(pool.listenerCount("error"), 1, "the store takes its listener away on close")
+    } finally {
+      process.off("warning", onWarning)
+      await store.close()
+      await pool.end()
     }
   })
 

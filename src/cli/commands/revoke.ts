@@ -55,7 +55,7 @@ export const unrevoke = command({
   summary: "Lift a revocation: the tokens it refused are accepted again until they expire.",
   args: ["KIND", "ID"],
   options: {},
-  description: `KIND is one of ${REVOCATION_KINDS.join(", ")}; ID is the jti, sid, subject or kid, as 'revocable revocations' lists them. Exits 1 when there is no such revocation.`,
+  description: `KIND is one of ${REVOCATION_KINDS.join(", ")}; ID is the jti, sid, subject or kid, as 'revocable revocations' lists them. Exits 1 when there is no such revocation, and for a key: a retired key cannot be restored ('revocable keys rotate' makes a new one).`,
   examples: ["revocable unrevoke subject 4f1c9a", "revocable unrevoke session Xq3v0R8b"],
   async run({ positionals }, context) {
     const [kind = "", id = ""] = positionals

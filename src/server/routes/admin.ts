@@ -78,7 +78,8 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     ...guarded,
     schema: {
       summary: "Un-revoke: remove a revocation (what it revoked is accepted again).",
-      description: "A suspended user's subject revocation cannot be removed: unsuspend first (tokens from before the suspension stay revoked).",
+      description:
+        "A suspended user's subject revocation cannot be removed: unsuspend first (tokens from before the suspension stay revoked). A key revocation cannot be removed either (400): a retired key stays retired, rotate a new key instead.",
       tags,
       security: "admin",
       params: { type: "object", properties: { kind: { type: "string", enum: KINDS }, id }, required: ["kind", "id"] },
