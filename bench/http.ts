@@ -1,7 +1,8 @@
 /**
  * HTTP throughput of a protected route: revocable's Fastify and Express adapters on the Redis store against
  * @fastify/jwt (without revocation, and with a Redis EXISTS in `trusted`) and express-jwt (with a Redis EXISTS
- * in `isRevoked`), with each framework's bare route as a ceiling. Same HS256 secret, same token, same Redis.
+ * in `isRevoked`), with each framework's bare route as a ceiling and, for Express, a minimal hand-written HS256
+ * check as the floor of what verifying at all costs. Same HS256 secret, same token, same Redis.
  * Each server runs in its own process (bench/fixtures/http-*.ts); autocannon runs here, so the load generator
  * shares no event loop with a server.
  *
@@ -51,6 +52,7 @@ const REVOCABLE_EXPRESS = "revocable Express adapter, Redis store"
 const EXPRESS_JWT_REDIS = "express-jwt + Redis EXISTS"
 const BARE_FASTIFY = "Fastify, no authentication (ceiling)"
 const BARE_EXPRESS = "Express, no authentication (ceiling)"
+const FLOOR_EXPRESS = "Express, minimal HS256 check, no revocation (floor)"
 
 const SPECS: readonly Spec[] = [
   { name: REVOCABLE_FASTIFY, fixture: "http-revocable-fastify.ts", authenticates: true, revokes: true },
@@ -59,6 +61,7 @@ const SPECS: readonly Spec[] = [
   { name: BARE_FASTIFY, fixture: "http-bare.ts", args: ["fastify"], authenticates: false, revokes: false },
   { name: REVOCABLE_EXPRESS, fixture: "http-revocable-express.ts", authenticates: true, revokes: true },
   { name: EXPRESS_JWT_REDIS, fixture: "http-express-jwt.ts", authenticates: true, revokes: true },
+  { name: FLOOR_EXPRESS, fixture: "http-express-floor.ts", authenticates: true, revokes: false },
   { name: BARE_EXPRESS, fixture: "http-bare.ts", args: ["express"], authenticates: false, revokes: false },
 ]
 
@@ -72,6 +75,8 @@ const TARGETS: readonly [string, string, number][] = [
 const REFERENCES: readonly [string, string][] = [
   [REVOCABLE_FASTIFY, BARE_FASTIFY],
   [REVOCABLE_EXPRESS, BARE_EXPRESS],
+  [REVOCABLE_EXPRESS, FLOOR_EXPRESS],
+  [FLOOR_EXPRESS, EXPRESS_JWT_REDIS],
   [BARE_EXPRESS, EXPRESS_JWT_REDIS],
 ]
 
@@ -323,6 +328,7 @@ function report(samples: Map<string, Sample[]>, warnings: readonly RedisWarning[
     "- @fastify/jwt 10 (fast-jwt, no verify cache): `await request.jwtVerify()` in an `onRequest` hook, given the secret's bytes; with Redis, `trusted` awaits one `EXISTS <prefix><jti>` (node-redis, one connection, auto-pipelined).",
     "- express-jwt 8 (jsonwebtoken), given a secret KeyObject made once; `isRevoked` awaits the same `EXISTS`. The peers' check covers the token's `jti` only; revoking a session or a user would cost them more lookups, where revocable's one local check covers all four grains.",
     "- Ceilings: the same route with no authentication at all, on each framework; what no middleware can exceed.",
+    "- Floor (Express): a hand-written middleware that only checks the HS256 MAC with the secret KeyObject, parses the payload and compares `exp`, `iss` and `aud`: no header check, no other claim, no revocation. What verifying a JWT at all costs in Express, below any library.",
     `- The store holds ${formatOps(REVOCATIONS + 1)} live revocations (half tokens, half sessions), and Redis as many revoked-jti keys for the peers. Before the load, every server must answer the token 200; every authenticating server a bad signature and a missing token 401, and a revoked token 401 (200 for @fastify/jwt without revocation, which cannot know).`,
     `- Redis is the machine's shared instance${warned === "" ? "" : ` (the store warned at open: ${warned})`}; persistence does not change reads.`,
     "",
@@ -339,7 +345,7 @@ function report(samples: Map<string, Sample[]>, warnings: readonly RedisWarning[
     `A target is met when even the first quartile of its per-round req/s ratios reaches it, not met when the third quartile stays below it, and uncertain in between (the run was too noisy to tell); with ${ROUNDS} rounds the quartiles lie halfway between the median and the extreme rounds.`,
     "",
     met === verdicts.length ? "All targets are met in this run." : `${met} of ${verdicts.length} targets met in this run.`,
-    `For scale: Express with no authentication at all runs at ${describe(ratio(rps, BARE_EXPRESS, EXPRESS_JWT_REDIS))} the req/s of express-jwt + Redis here, which bounds what any Express middleware can reach against it; revocable keeps ${describe(ratio(rps, REVOCABLE_EXPRESS, BARE_EXPRESS))} of bare Express's req/s and ${describe(ratio(rps, REVOCABLE_FASTIFY, BARE_FASTIFY))} of bare Fastify's.`,
+    `For scale: Express with no authentication at all runs at ${describe(ratio(rps, BARE_EXPRESS, EXPRESS_JWT_REDIS))} the req/s of express-jwt + Redis here, which bounds what any Express middleware can reach against it; the minimal HS256 check alone, with no revocation, reaches ${describe(ratio(rps, FLOOR_EXPRESS, EXPRESS_JWT_REDIS))} of it, which bounds what any JWT check in Express can reach; revocable keeps ${describe(ratio(rps, REVOCABLE_EXPRESS, FLOOR_EXPRESS))} of that floor, ${describe(ratio(rps, REVOCABLE_EXPRESS, BARE_EXPRESS))} of bare Express's req/s and ${describe(ratio(rps, REVOCABLE_FASTIFY, BARE_FASTIFY))} of bare Fastify's.`,
     "",
     `Noise: 2 cores shared with other work carry autocannon, the server under load and Redis at once, so no server has a core to itself, and ${ROUNDS} rounds of ${ROUND_SECONDS} s give coarse medians. Read ratios within this run, with their quartiles; CPU per request, which does not depend on how much of a core a server got, is the steadiest figure. Never compare req/s across runs.`,
   ].join("\n")
