@@ -12,6 +12,8 @@ import { createAuthFromConfig, loadConfig, openStore } from "../../src/server/co
 import { userDirectory, type User } from "../../src/server/users.ts"
 import { cliEnv, MAIN, runCli, type CliResult } from "../fixtures/cli-run.ts"
 
+const PASSWORD = "correct horse battery staple"
+
 const ACTOR = `cli:${userInfo().username}`
 const dirs: string[] = []
 const opened: Auth[] = []
@@ -107,7 +109,7 @@ describe("revocable revoke", () => {
     const subject = unique("mallory")
     const pairs = [await auth.issue(subject), await auth.issue(subject)]
     const out = ok(await runCli(["revoke", "--user", subject, "--reason", "incident 42"], SQLITE))
-    assert.match(out, new RegExp(`^revoked every token of subject ${subject} issued until \\d{4}-\\d\\d-\\d\\dT`))
+    assert.match(out, new RegExp(`^revoked every token of subject ${subject}, issued until \\d{4}-\\d\\d-\\d\\dT`))
     const { auth: fresh } = await openAuth(SQLITE)
     for (const pair of pairs) {
       await assert.rejects(fresh.verify(pair.accessToken), { code: "token_revoked" })
@@ -120,6 +122,23 @@ describe("revocable revoke", () => {
       listed.items.map(({ kind, id, reason, actor }) => ({ kind, id, reason, actor })),
       [{ kind: "subject", id: subject, reason: "incident 42", actor: ACTOR }],
     )
+  })
+
+  test("--user takes the server's usernames: revoke, sessions and revocations act on that user's subject", async () => {
+    const username = unique("dave")
+    ok(await runCli(["users", "add", username, "--password-stdin"], SQLITE, `${PASSWORD}\n`))
+    const { auth, store } = await openAuth(SQLITE)
+    const user = await userDirectory(store, auth).authenticate(username, PASSWORD)
+    const pair = await auth.issue(user.sub, { device: "laptop" })
+    const sessions = JSON.parse(ok(await runCli(["sessions", username, "--json"], SQLITE))) as Session[]
+    assert.deepEqual(sessions.map((session) => session.sid), [pair.sessionId])
+    const out = ok(await runCli(["revoke", "--user", username, "--reason", "laptop stolen"], SQLITE))
+    assert.match(out, new RegExp(`^revoked every token of ${username}, subject ${user.sub}, issued until `))
+    const { auth: fresh } = await openAuth(SQLITE)
+    await assert.rejects(fresh.verify(pair.accessToken), { code: "token_revoked" })
+    const listed = JSON.parse(ok(await runCli(["revocations", "--user", username, "--json"], SQLITE))) as { items: Revocation[] }
+    assert.deepEqual(listed.items.map(({ kind, id }) => ({ kind, id })), [{ kind: "subject", id: user.sub }])
+    assert.equal(ok(await runCli(["sessions", username], SQLITE)), "no live sessions\n")
   })
 
   test("unrevoke lifts a session revocation, and exits 1 when there is none", async () => {
@@ -247,7 +266,6 @@ function escape(text: string): string {
 }
 
 describe("revocable users and clients", () => {
-  const PASSWORD = "correct horse battery staple"
 
   test("users add with --password-stdin creates a user who can log in, and users list shows it", async () => {
     const username = unique("carol")
@@ -381,7 +399,7 @@ describe("revocable usage and failures", () => {
       [["revoke", "--session", "a", "--user", "b"], /^revocable revoke: give only one of/],
       [["revoke", "--user"], /^revocable revoke: option --user needs a value/],
       [["revocations", "--bogus"], /^revocable revocations: unknown option --bogus/],
-      [["sessions"], /^revocable sessions: missing SUB/],
+      [["sessions"], /^revocable sessions: missing USER/],
       [["unrevoke", "session"], /^revocable unrevoke: missing ID/],
       [["unrevoke", "user", "x"], /^revocable unrevoke: KIND must be one of token, session, subject, key/],
       [["purge", "now"], /^revocable purge: unexpected argument "now"/],

@@ -2,6 +2,7 @@
 import { REVOCATION_KINDS, type RevocationKind } from "../../stores/contract.ts"
 import { command, integer, UsageError } from "../args.ts"
 import { json, printable, table, time } from "./context.ts"
+import { subjectOf } from "./users.ts"
 
 const MAX_LIMIT = 1000
 
@@ -9,14 +10,14 @@ export const revocations = command({
   name: "revocations",
   summary: "List live revocations, newest first.",
   options: {
-    user: { type: "string", value: "SUB", help: "only those of this subject" },
+    user: { type: "string", value: "USER", help: "only those of this user (a username or a subject)" },
     kind: { type: "string", value: "KIND", help: `only this kind: ${REVOCATION_KINDS.join(", ")}` },
     limit: { type: "string", value: "N", help: `at most N per page, 1 to ${MAX_LIMIT} (default 50)` },
     cursor: { type: "string", value: "CURSOR", help: "the page after the one that printed this cursor" },
     json: { type: "boolean", help: "print {items, next} as JSON (times in milliseconds since the epoch)" },
   },
   description: "Expired revocations are not listed: they have nothing left to refuse.",
-  examples: ["revocable revocations --user 4f1c9a", "revocable revocations --kind session --limit 20"],
+  examples: ["revocable revocations --user alice", "revocable revocations --kind session --limit 20"],
   async run({ values }, context) {
     const kind = values.kind
     if (kind !== undefined && !REVOCATION_KINDS.includes(kind as RevocationKind)) {
@@ -24,8 +25,9 @@ export const revocations = command({
     }
     const limit = integer(values.limit, "limit", 1, MAX_LIMIT, "revocations")
     const { auth } = await context.runtime()
+    const subject = values.user === undefined ? undefined : (await subjectOf(context, values.user)).subject
     const page = await auth.listRevocations({
-      ...(values.user === undefined ? {} : { subject: values.user }),
+      ...(subject === undefined ? {} : { subject }),
       ...(kind === undefined ? {} : { kind: kind as RevocationKind }),
       ...(values.cursor === undefined ? {} : { cursor: values.cursor }),
       ...(limit === undefined ? {} : { limit }),

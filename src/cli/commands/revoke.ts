@@ -3,23 +3,24 @@ import { REVOCATION_KINDS, type Revocation, type RevocationKind } from "../../st
 import { command, oneOf, UsageError } from "../args.ts"
 import { CliError, json, printable, time } from "./context.ts"
 import { readStdin } from "./prompt.ts"
+import { subjectOf } from "./users.ts"
 
 const JSON_OPTION = { type: "boolean", help: "print the revocation as JSON" } as const
 
 export const revoke = command({
   name: "revoke",
   summary: "Revoke a token, a session, or every token of a user, on every instance.",
-  usage: "revoke (--token TOKEN | --session SID | --user SUB) [--reason TEXT] [options]",
+  usage: "revoke (--token TOKEN | --session SID | --user USER) [--reason TEXT] [options]",
   options: {
     token: { type: "string", value: "TOKEN", help: "an access token (revokes it) or a refresh token (revokes its session); - reads it from stdin" },
     session: { type: "string", value: "SID", help: "a session: its access and refresh tokens" },
-    user: { type: "string", value: "SUB", help: "a subject: every token issued to it until now (later logins still work)" },
+    user: { type: "string", value: "USER", help: "a username or a subject: every token issued to it until now (later logins still work)" },
     reason: { type: "string", value: "TEXT", help: "why, kept with the revocation" },
     json: JSON_OPTION,
   },
   description: "The revocation is recorded with the actor cli:<os user>, and reaches running servers through the store's change feed.",
   examples: [
-    "revocable revoke --user 4f1c9a --reason \"laptop stolen\"",
+    "revocable revoke --user alice --reason \"laptop stolen\"",
     "revocable revoke --session Xq3v0R8b",
     "pbpaste | revocable revoke --token -",
   ],
@@ -36,16 +37,22 @@ export const revoke = command({
       const id = (grain === "session" ? values.session : values.user) ?? ""
       if (id === "") throw new UsageError(`--${grain} needs a non-empty value`, "revoke")
       const { auth } = await context.runtime()
-      revocation = grain === "session" ? await auth.revokeSession(id, meta) : await auth.revokeSubject(id, meta)
+      if (grain === "session") {
+        revocation = await auth.revokeSession(id, meta)
+      } else {
+        const { subject, username } = await subjectOf(context, id)
+        revocation = await auth.revokeSubject(subject, meta)
+        if (!values.json) return context.out(revokedLine(revocation, username))
+      }
     }
     context.out(values.json ? json(revocation) : revokedLine(revocation))
   },
 })
 
-function revokedLine(revocation: Revocation): string {
+function revokedLine(revocation: Revocation, username: string | null = null): string {
   const what =
     revocation.kind === "subject"
-      ? `every token of subject ${revocation.id} issued until ${time(revocation.createdAt)}`
+      ? `every token of ${username === null ? "" : `${username}, `}subject ${revocation.id}, issued until ${time(revocation.createdAt)}`
       : `${revocation.kind} ${revocation.id}${revocation.subject === null ? "" : ` of subject ${revocation.subject}`}`
   return `${printable(`revoked ${what}`)}\n${printable(`undo: revocable unrevoke ${revocation.kind} ${revocation.id}`)}`
 }

@@ -71,14 +71,28 @@ function status(user: User): string {
 }
 
 /** A user named by username or by subject; a name that is both (for two users) is refused, not guessed. */
-async function findUser(users: ReturnType<typeof userDirectory>, name: string): Promise<User> {
+async function lookUpUser(users: ReturnType<typeof userDirectory>, name: string): Promise<User | null> {
   const [bySub, byName] = await Promise.all([users.get(name), users.findByUsername(name)])
   if (bySub !== null && byName !== null && bySub.sub !== byName.sub) {
     throw new CliError(printable(`${name} is the subject of ${bySub.username} and the username of another user: give that user's subject`))
   }
-  const user = bySub ?? byName
+  return bySub ?? byName
+}
+
+async function findUser(users: ReturnType<typeof userDirectory>, name: string): Promise<User> {
+  const user = await lookUpUser(users, name)
   if (user === null) throw new CliError(printable(`no user ${name}`))
   return user
+}
+
+/**
+ * The subject that a `--user` value names: a user's username or subject. Any other value is taken as a subject
+ * as it is: an application may issue tokens with the library to subjects the server has no account for.
+ */
+export async function subjectOf(context: Context, name: string): Promise<{ subject: string; username: string | null }> {
+  const { store, auth } = await context.runtime()
+  const user = await lookUpUser(userDirectory(store, auth), name)
+  return user === null ? { subject: name, username: null } : { subject: user.sub, username: user.username }
 }
 
 const suspend = command({
