@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net"
 import { after, before, describe, mock, test } from "node:test"
 import type { Browser, BrowserContext, Page } from "playwright-core"
 import { createClient, type Client, type ClientOptions } from "../../src/client/index.ts"
-import { ADMIN_PASSWORD, atOnce, consoleServer, launchChromium, PASSWORD, withoutChromium, type ConsoleServer } from "../helpers/browser.ts"
+import { atOnce, consoleServer, launchChromium, PASSWORD, withoutChromium, type ConsoleServer } from "../helpers/browser.ts"
 
 const ACCESS_TTL_S = 30
 const MODULE = "/assets/client/index.ts"
@@ -29,34 +29,6 @@ after(async () => {
 interface Tab {
   client: Client
   events: string[]
-}
-
-async function api(method: string, path: string, options: { json?: unknown; token?: string } = {}): Promise<{ status: number; body: any }> {
-  const headers: Record<string, string> = {}
-  if (options.json !== undefined) headers["content-type"] = "application/json"
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
-  const response = await fetch(server.url + path, { method, headers, ...(options.json === undefined ? {} : { body: JSON.stringify(options.json) }) })
-  const text = await response.text()
-  return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
-}
-
-async function register(username: string): Promise<string> {
-  const answer = await api("POST", "/auth/register", { json: { username, password: PASSWORD } })
-  assert.equal(answer.status, 201)
-  return answer.body.sub as string
-}
-
-async function adminToken(): Promise<string> {
-  const answer = await api("POST", "/auth/login", { json: { username: "admin", password: ADMIN_PASSWORD } })
-  assert.equal(answer.status, 200)
-  return answer.body.access_token as string
-}
-
-async function reuseDetected(): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text()
-  const line = text.split("\n").find((entry) => entry.startsWith("revocable_refresh_reuse_detected_total"))
-  assert.ok(line !== undefined)
-  return Number(line.split(" ").at(-1))
 }
 
 /** A tab of `context` on the server's origin with a client made with `options` on `window`. */
@@ -96,7 +68,7 @@ function counter(context: BrowserContext, path: string): { requests: number; sta
 
 describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
   test("localStorage mode: tokens kept in localStorage; after expiry, five concurrent calls share one refresh and are retried", async () => {
-    const sub = await register("gina")
+    const sub = await server.register("gina")
     const context = await browser.newContext()
     const refreshes = counter(context, "/auth/refresh")
     mock.timers.enable({ apis: ["Date"], now: Date.now() })
@@ -129,7 +101,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
   })
 
   test("localStorage mode: three tabs meeting an expired token at once refresh without reuse; a logout in one tab signs the others out", async () => {
-    await register("hugo")
+    await server.register("hugo")
     const context = await browser.newContext()
     const refreshes = counter(context, "/auth/refresh")
     mock.timers.enable({ apis: ["Date"], now: Date.now() })
@@ -137,7 +109,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
       const tabs = [await tab(context, { storage: "local" }), await tab(context, { storage: "local" }), await tab(context, { storage: "local" })]
       await tabs[0]?.evaluate((password) => (window as unknown as Tab).client.login("hugo", password), PASSWORD)
       for (const page of tabs) assert.equal(await page.evaluate(() => (window as unknown as Tab).client.restore()), true)
-      const reusedBefore = await reuseDetected()
+      const reusedBefore = await server.reuseDetected()
 
       for (let expiry = 1; expiry <= 5; expiry++) {
         mock.timers.tick((ACCESS_TTL_S + 1) * 1000)
@@ -153,7 +125,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
       }
       assert.ok(refreshes.statuses.length >= 5)
       assert.deepEqual(refreshes.statuses.filter((status) => status !== 200), [], "every refresh succeeded")
-      assert.equal(await reuseDetected(), reusedBefore, "no refresh token was presented twice")
+      assert.equal(await server.reuseDetected(), reusedBefore, "no refresh token was presented twice")
 
       await tabs[0]?.evaluate(() => (window as unknown as Tab).client.logout())
       for (const page of tabs.slice(1)) {
@@ -169,7 +141,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
   })
 
   test("cookie mode: no token in script-readable storage; a reload resumes the session from the refresh cookie; after logout there is nothing to resume", async () => {
-    const sub = await register("iris")
+    const sub = await server.register("iris")
     const context = await browser.newContext()
     const refreshes = counter(context, "/auth/refresh")
     try {
@@ -202,7 +174,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
       await install(page)
       await page.evaluate(() => (window as unknown as Tab).client.logout())
       assert.equal(refreshes.requests, 2)
-      const sessions = await api("GET", `/admin/users/${sub}/sessions`, { token: await adminToken() })
+      const sessions = await server.api("GET", `/admin/users/${sub}/sessions`, { token: await server.adminToken() })
       assert.deepEqual(sessions.body, [])
       const third = await tab(context)
       assert.equal(await third.evaluate(() => (window as unknown as Tab).client.restore()), false)
@@ -213,7 +185,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
   })
 
   test("a session revoked on the server: the next call answers 401 token_revoked, 'logged-out' says so, and no refresh is tried", async () => {
-    await register("jack")
+    await server.register("jack")
     const context = await browser.newContext()
     const refreshes = counter(context, "/auth/refresh")
     try {
@@ -223,7 +195,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
         await client.login("jack", password)
         return client.sessionId
       }, PASSWORD)
-      const revoked = await api("POST", "/admin/revocations", { token: await adminToken(), json: { kind: "session", id: sessionId, reason: "test" } })
+      const revoked = await server.api("POST", "/admin/revocations", { token: await server.adminToken(), json: { kind: "session", id: sessionId, reason: "test" } })
       assert.equal(revoked.status, 201)
       const outcome = await page.evaluate(async () => {
         const { client, events } = window as unknown as Tab
@@ -241,7 +213,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
   })
 
   test("a stolen refresh token used first by the thief: the client's refresh is refused as reuse, the session ends, the thief's tokens die with it", async () => {
-    await register("kate")
+    await server.register("kate")
     const context = await browser.newContext()
     mock.timers.enable({ apis: ["Date"], now: Date.now() })
     try {
@@ -250,7 +222,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
         await (window as unknown as Tab).client.login("kate", password)
         return JSON.parse(localStorage.getItem(`revocable:${location.origin}/`) ?? "null").refreshToken as string
       }, PASSWORD)
-      const thief = await api("POST", "/auth/refresh", { json: { refresh_token: stolen } })
+      const thief = await server.api("POST", "/auth/refresh", { json: { refresh_token: stolen } })
       assert.equal(thief.status, 200)
 
       mock.timers.tick((ACCESS_TTL_S + 1) * 1000)
@@ -263,7 +235,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
         return { code, events, signedIn: client.signedIn, stored: localStorage.length }
       })
       assert.deepEqual(outcome, { code: "refresh_token_reused", events: ["logged-in", "logged-out:refresh_token_reused"], signedIn: false, stored: 0 })
-      const thiefRefresh = await api("POST", "/auth/refresh", { json: { refresh_token: thief.body.refresh_token } })
+      const thiefRefresh = await server.api("POST", "/auth/refresh", { json: { refresh_token: thief.body.refresh_token } })
       assert.equal(thiefRefresh.status, 401)
       assert.equal(thiefRefresh.body.error, "token_revoked")
     } finally {
@@ -273,7 +245,7 @@ describe("revocable/client in Chromium", { skip: withoutChromium }, () => {
   })
 
   test("the access token goes to the server and the listed apiOrigins only", async () => {
-    await register("liam")
+    await server.register("liam")
     const seen: Array<string | null> = []
     const other: Server = createServer((request, response) => {
       response.setHeader("access-control-allow-origin", "*")

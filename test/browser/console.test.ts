@@ -25,38 +25,10 @@ after(async () => {
 })
 afterEach(() => assert.deepEqual(pageErrors.splice(0), [], "no script error in the pages"))
 
-async function api(method: string, path: string, options: { json?: unknown; token?: string } = {}): Promise<{ status: number; body: any }> {
-  const headers: Record<string, string> = {}
-  if (options.json !== undefined) headers["content-type"] = "application/json"
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
-  const response = await fetch(server.url + path, { method, headers, ...(options.json === undefined ? {} : { body: JSON.stringify(options.json) }) })
-  const text = await response.text()
-  return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
-}
-
-async function register(username: string): Promise<string> {
-  const answer = await api("POST", "/auth/register", { json: { username, password: PASSWORD } })
-  assert.equal(answer.status, 201)
-  return answer.body.sub as string
-}
-
-async function adminToken(): Promise<string> {
-  const answer = await api("POST", "/auth/login", { json: { username: "admin", password: ADMIN_PASSWORD } })
-  assert.equal(answer.status, 200)
-  return answer.body.access_token as string
-}
-
 async function sessionsOf(sub: string): Promise<Array<{ session_id: string; device: string }>> {
-  const answer = await api("GET", `/admin/users/${sub}/sessions`, { token: await adminToken() })
+  const answer = await server.api("GET", `/admin/users/${sub}/sessions`, { token: await server.adminToken() })
   assert.equal(answer.status, 200)
   return answer.body
-}
-
-async function reuseDetected(): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text()
-  const line = text.split("\n").find((entry) => entry.startsWith("revocable_refresh_reuse_detected_total"))
-  assert.ok(line !== undefined, "the metric is exported")
-  return Number(line.split(" ").at(-1))
 }
 
 /** A device: its own cookies, storage and tabs. */
@@ -104,7 +76,7 @@ describe("the web console", { skip: withoutChromium }, () => {
       await page.getByRole("button", { name: "Create account" }).click()
       await heading(page, "My account").waitFor()
 
-      const me = await api("GET", "/admin/users?limit=1000", { token: await adminToken() })
+      const me = await server.api("GET", "/admin/users?limit=1000", { token: await server.adminToken() })
       const alice = (me.body.items as Array<{ sub: string; username: string }>).find((user) => user.username === "alice")
       assert.ok(alice)
       assert.equal(await text(page, "#me-sub"), alice.sub)
@@ -139,7 +111,7 @@ describe("the web console", { skip: withoutChromium }, () => {
   })
 
   test("a wrong password is refused with a message, and the form stays", async () => {
-    await register("erin")
+    await server.register("erin")
     const context = await device("Laptop")
     try {
       const page = await open(context)
@@ -154,7 +126,7 @@ describe("the web console", { skip: withoutChromium }, () => {
   })
 
   test("two devices: signing out everywhere on one signs the other out at its next call", async () => {
-    await register("bob")
+    await server.register("bob")
     const laptop = await device("Laptop")
     const phone = await device("Phone")
     try {
@@ -181,7 +153,7 @@ describe("the web console", { skip: withoutChromium }, () => {
   })
 
   test("signing out another session from the list ends that session only", async () => {
-    const sub = await register("olga")
+    const sub = await server.register("olga")
     const laptop = await device("Laptop")
     const phone = await device("Phone")
     try {
@@ -203,7 +175,7 @@ describe("the web console", { skip: withoutChromium }, () => {
   })
 
   test("changing the password signs the other sessions out and keeps this one", async () => {
-    const sub = await register("pavel")
+    const sub = await server.register("pavel")
     const laptop = await device("Laptop")
     const phone = await device("Phone")
     try {
@@ -223,7 +195,7 @@ describe("the web console", { skip: withoutChromium }, () => {
   })
 
   test("access tokens expiring: the page keeps working across several expiries, three tabs refresh at once, and no refresh is taken for reuse", async () => {
-    const sub = await register("carol")
+    const sub = await server.register("carol")
     const context = await device("Laptop")
     const logins: string[] = []
     const refreshes: number[] = []
@@ -239,7 +211,7 @@ describe("the web console", { skip: withoutChromium }, () => {
       // The other tabs resume the session from the refresh cookie, one after the other.
       const tabs = [first, await open(context), await open(context)]
       for (const tab of tabs) await heading(tab, "My account").waitFor()
-      const reusedBefore = await reuseDetected()
+      const reusedBefore = await server.reuseDetected()
 
       for (let expiry = 1; expiry <= 3; expiry++) {
         const before = await Promise.all(tabs.map((tab) => text(tab, "#me-jti")))
@@ -270,7 +242,7 @@ describe("the web console", { skip: withoutChromium }, () => {
         [],
         "every refresh succeeded",
       )
-      assert.equal(await reuseDetected(), reusedBefore, "no refresh token was presented twice")
+      assert.equal(await server.reuseDetected(), reusedBefore, "no refresh token was presented twice")
       assert.equal(logins.length, 1, "signed in once")
       assert.equal((await sessionsOf(sub)).length, 1, "the tabs share one session")
     } finally {
@@ -280,7 +252,7 @@ describe("the web console", { skip: withoutChromium }, () => {
   })
 
   test("an admin suspends a user: the user's open page is signed out at its next call, and the revocation is listed", async () => {
-    const sub = await register("dave")
+    const sub = await server.register("dave")
     const daves = await device("Dave's laptop")
     const admins = await device("Admin desk")
     try {
@@ -337,7 +309,7 @@ describe("the web console", { skip: withoutChromium }, () => {
   })
 
   test("an admin lists a user's sessions and revokes one", async () => {
-    const sub = await register("frank")
+    const sub = await server.register("frank")
     const franks = await device("Frank's phone")
     const admins = await device("Admin desk")
     try {

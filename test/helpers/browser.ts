@@ -1,5 +1,6 @@
 // Chromium (Debian's package) driven by playwright-core, and the auth server it talks to: started in this
 // process on a free port, on a SQLite file in a temporary directory; it serves the web console at `/`.
+import assert from "node:assert/strict"
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -24,6 +25,14 @@ export function launchChromium(): Promise<Browser> {
 
 export interface ConsoleServer extends RunningServer {
   config: ServerConfig
+  /** A JSON call from outside the browser (set-up and checks); body undefined when empty. */
+  api(method: string, path: string, options?: { json?: unknown; token?: string }): Promise<{ status: number; body: any }>
+  /** Registers a user with PASSWORD; resolves their subject. */
+  register(username: string): Promise<string>
+  /** Logs the admin in; resolves an access token. */
+  adminToken(): Promise<string>
+  /** The server's count of refresh tokens taken for reuse (from /metrics). */
+  reuseDetected(): Promise<number>
 }
 
 /** The server with an admin account ("admin"); `env` adds to the defaults fit for tests. */
@@ -44,9 +53,34 @@ export async function consoleServer(env: Record<string, string> = {}): Promise<C
     rmSync(dir, { recursive: true, force: true })
     throw error
   }
+  async function api(method: string, path: string, options: { json?: unknown; token?: string } = {}): Promise<{ status: number; body: any }> {
+    const headers: Record<string, string> = {}
+    if (options.json !== undefined) headers["content-type"] = "application/json"
+    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
+    const response = await fetch(server.url + path, { method, headers, ...(options.json === undefined ? {} : { body: JSON.stringify(options.json) }) })
+    const text = await response.text()
+    return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
+  }
   return {
     ...server,
     config,
+    api,
+    async register(username) {
+      const answer = await api("POST", "/auth/register", { json: { username, password: PASSWORD } })
+      assert.equal(answer.status, 201)
+      return answer.body.sub as string
+    },
+    async adminToken() {
+      const answer = await api("POST", "/auth/login", { json: { username: "admin", password: ADMIN_PASSWORD } })
+      assert.equal(answer.status, 200)
+      return answer.body.access_token as string
+    },
+    async reuseDetected() {
+      const text = await (await fetch(`${server.url}/metrics`)).text()
+      const line = text.split("\n").find((entry) => entry.startsWith("revocable_refresh_reuse_detected_total"))
+      assert.ok(line !== undefined, "the metric is exported")
+      return Number(line.split(" ").at(-1))
+    },
     async close() {
       await server.close()
       rmSync(dir, { recursive: true, force: true })
