@@ -7,6 +7,17 @@ export function isBase64url(text: string): boolean {
   return SEGMENT.test(text)
 }
 
+/**
+ * The bytes of a strict base64url text, or null. Cheaper than the pattern on long segments: every character
+ * Node's decoder skips or stops at shortens the result, "+" and "/" (which it accepts) are looked for, and a
+ * character above U+007F (which it may alias to an ASCII one) makes the UTF-8 length differ.
+ */
+export function decodeBase64url(text: string): Buffer | null {
+  if (text.length % 4 === 1 || Buffer.byteLength(text, "utf8") !== text.length || text.includes("+") || text.includes("/")) return null
+  const bytes = Buffer.from(text, "base64url")
+  return bytes.length === Math.floor((text.length * 3) / 4) ? bytes : null
+}
+
 export function base64urlLength(bytes: number): number {
   return Math.ceil((bytes * 4) / 3)
 }

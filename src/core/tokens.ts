@@ -1,7 +1,7 @@
 // JWS compact serialization: signing, and the strict decode-and-verify every token goes through.
 import { isUtf8 } from "node:buffer"
 import { AuthError } from "../errors.ts"
-import { isBase64url } from "./base64url.ts"
+import { decodeBase64url, isBase64url } from "./base64url.ts"
 import { ALGORITHMS, isKid, type Algorithm, type Key, type KeyRing, type TokenType } from "./keys.ts"
 
 /** Larger tokens are refused before anything is decoded. */
@@ -75,8 +75,8 @@ function tokenType(typ: string): TokenType | undefined {
 }
 
 function parseJsonObject(segment: string, part: "header" | "payload"): Record<string, unknown> {
-  if (!isBase64url(segment)) throw malformed(`The token ${part} is not base64url.`)
-  const bytes = Buffer.from(segment, "base64url")
+  const bytes = decodeBase64url(segment)
+  if (bytes === null) throw malformed(`The token ${part} is not base64url.`)
   if (!isUtf8(bytes)) throw malformed(`The token ${part} is not valid UTF-8.`)
   const text = bytes.toString()
   let value: unknown
