@@ -69,6 +69,8 @@ export function userDirectory(store: Store, auth: Auth): UserDirectory {
   // Hashed once, so that a login for an unknown user does the same argon2id work as a wrong password.
   const dummyHash = hashPassword(randomBytes(16).toString("base64url"))
   dummyHash.catch(() => undefined)
+  // A subject no user has: 128 random bits, like every real one.
+  const absentSub = randomId()
 
   async function record(sub: string): Promise<UserRecord | null> {
     if (typeof sub !== "string" || sub === "" || sub.length > 1024) return null
@@ -80,9 +82,9 @@ export function userDirectory(store: Store, auth: Auth): UserDirectory {
     const name = normalise(username)
     if (name === null) return null
     const index = await storeOperation(() => store.getDocument("usernames", name))
-    if (index === null) return null
-    const found = await record((JSON.parse(index) as { sub: string }).sub)
-    return found !== null && found.username === name ? found : null
+    // An unknown name still reads a user record (one that never exists), so that it costs what a known one does.
+    const found = await record(index === null ? absentSub : (JSON.parse(index) as { sub: string }).sub)
+    return index !== null && found !== null && found.username === name ? found : null
   }
 
   /** Compare-and-set update; resolves null when the user does not exist. */

@@ -41,6 +41,23 @@ describe("revoking", () => {
     assert.equal((await auth.verify(other.accessToken)).sid, other.sessionId)
   })
 
+  test("a token, a session and a subject revoked on one instance are refused at once on another of the same store", async () => {
+    const store = memoryStore()
+    const one = makeAuth({ store })
+    const two = makeAuth({ store })
+    const token = await two.issue("alice")
+    const session = await two.issue("bob")
+    const subject = [await two.issue("carol"), await two.issue("carol")]
+    await one.revoke(token.accessToken)
+    await one.revoke(session.refreshToken)
+    await one.revokeSubject("carol")
+    await assert.rejects(two.verify(token.accessToken), { code: "token_revoked" })
+    await assert.rejects(two.verify(session.accessToken), { code: "token_revoked" })
+    await assert.rejects(two.refresh(session.refreshToken), { code: "token_revoked" })
+    for (const pair of subject) await assert.rejects(two.verify(pair.accessToken), { code: "token_revoked" })
+    assert.equal((await two.verify((await two.refresh(token.refreshToken)).accessToken)).sub, "alice", "only the access token was revoked")
+  })
+
   test("revoking twice succeeds and keeps the first record", async () => {
     const auth = makeAuth()
     const pair = await auth.issue("alice")
@@ -49,6 +66,23 @@ describe("revoking", () => {
     assert.equal(second?.reason, "first")
     assert.equal(second?.createdAt, first?.createdAt)
     assert.equal((await auth.listRevocations()).items.length, 1)
+  })
+
+  test("revoking a refresh token twice, or a session or a key twice, succeeds and keeps the first record", async () => {
+    const auth = makeAuth()
+    const pair = await auth.issue("alice")
+    const first = await auth.revoke(pair.refreshToken, { reason: "first" })
+    mock.timers.tick(1000)
+    assert.deepEqual(await auth.revoke(pair.refreshToken, { reason: "second" }), first)
+    assert.deepEqual(await auth.revokeSession(pair.sessionId, { reason: "third" }), first)
+    const other = await auth.issue("alice")
+    const kid = JSON.parse(Buffer.from(other.accessToken.split(".")[0] as string, "base64url").toString()).kid as string
+    await auth.rotateKey()
+    const retired = await auth.retireKey(kid)
+    mock.timers.tick(1000)
+    assert.deepEqual(await auth.retireKey(kid), retired)
+    await assert.rejects(auth.verify(other.accessToken), { code: "token_revoked" })
+    assert.equal((await auth.listRevocations()).items.length, 2)
   })
 
   test("revoking an expired, foreign or garbage token succeeds and revokes nothing", async () => {

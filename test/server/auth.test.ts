@@ -1,6 +1,8 @@
 import assert from "node:assert/strict"
+import crypto from "node:crypto"
 import { request as httpRequest } from "node:http"
-import { after, before, describe, test } from "node:test"
+import { syncBuiltinESMExports } from "node:module"
+import { after, before, describe, mock, test } from "node:test"
 import { call, PASSWORD, signIn, testServer, type TestServer } from "../helpers/server.ts"
 
 let server: TestServer
@@ -89,6 +91,40 @@ describe("POST /auth/login and GET /me", () => {
     assert.equal(unknown.text, wrong.text)
     assert.deepEqual(wrong.body, { error: "invalid_credentials", error_description: "Invalid username or password." })
     assert.equal(unknown.headers.get("www-authenticate"), wrong.headers.get("www-authenticate"))
+  })
+
+  test("an unknown user and a wrong password cost the same: one argon2id derivation of the same cost, at /auth/login and /oauth/token", async () => {
+    const quiet = await testServer({ REVOCABLE_LOGIN_LIMIT_ACCOUNT: "1000", REVOCABLE_LOGIN_LIMIT_IP: "1000" })
+    const calls: { memory: number; passes: number; parallelism: number; tagLength: number }[] = []
+    try {
+      await call(quiet.url, "POST", "/auth/register", { json: { username: "existing", password: PASSWORD } })
+      const original = crypto.argon2
+      mock.method(crypto, "argon2", (algorithm: string, params: crypto.Argon2Parameters, callback: (error: Error | null, key: Buffer) => void) => {
+        assert.equal(algorithm, "argon2id")
+        calls.push({ memory: params.memory, passes: params.passes, parallelism: params.parallelism, tagLength: params.tagLength })
+        return original(algorithm as "argon2id", params, callback)
+      })
+      syncBuiltinESMExports()
+      const attempts = {
+        login: (username: string) => call(quiet.url, "POST", "/auth/login", { json: { username, password: "not the password" } }),
+        grant: (username: string) => call(quiet.url, "POST", "/oauth/token", { form: { grant_type: "password", username, password: "not the password" } }),
+      }
+      for (const [endpoint, attempt] of Object.entries(attempts)) {
+        const wrong = await attempt("existing")
+        const wrongCalls = calls.splice(0)
+        const unknown = await attempt("nobody-here")
+        const unknownCalls = calls.splice(0)
+        assert.equal(unknown.status, wrong.status, endpoint)
+        assert.equal(unknown.text, wrong.text, endpoint)
+        assert.equal(unknown.headers.get("www-authenticate"), wrong.headers.get("www-authenticate"), endpoint)
+        assert.deepEqual(wrongCalls, [{ memory: 19_456, passes: 2, parallelism: 1, tagLength: 32 }], endpoint)
+        assert.deepEqual(unknownCalls, wrongCalls, endpoint)
+      }
+    } finally {
+      mock.restoreAll()
+      syncBuiltinESMExports()
+      await quiet.close()
+    }
   })
 
   test("/me without a token: 401 token_missing; with garbage: 401 token_malformed", async () => {
@@ -294,6 +330,39 @@ describe("cookie mode", () => {
     assert.ok(logout.headers.getSetCookie().every((line) => line.includes("Max-Age=0")))
     const after = await call(url, "POST", "/auth/refresh", { headers: { cookie: header(next), "x-csrf-token": refreshed.body.csrf_token } })
     assert.equal(after.body.error, "token_revoked")
+  })
+
+  test("every state-changing request authenticated by the cookie needs the CSRF header and an allowed Origin: 403 csrf_failed, nothing changed", async () => {
+    const strict = await testServer({ REVOCABLE_COOKIE_ORIGINS: "https://app.example" })
+    try {
+      await call(strict.url, "POST", "/auth/register", { json: { username: "csrfvictim", password: PASSWORD } })
+      const other = await signIn(strict.url, "csrfvictim", PASSWORD, false)
+      const login = await call(strict.url, "POST", "/auth/login", { json: { username: "csrfvictim", password: PASSWORD, cookie: true } })
+      const jar = cookiesOf(login.headers)
+      const csrf = login.body.csrf_token as string
+      const requests: [string, string, unknown][] = [
+        ["POST", "/auth/logout", undefined],
+        ["POST", "/auth/logout-all", undefined],
+        ["POST", "/auth/password", { current_password: PASSWORD, new_password: "a brand new passphrase" }],
+        ["DELETE", `/auth/sessions/${other.session_id}`, undefined],
+      ]
+      const forged: Record<string, string>[] = [{}, { "x-csrf-token": "forged" }, { "x-csrf-token": csrf, origin: "https://evil.example" }]
+      for (const [method, path, json] of requests) {
+        for (const headers of forged) {
+          const answer = await call(strict.url, method, path, { ...(json === undefined ? {} : { json }), headers: { cookie: header(jar), ...headers } })
+          assert.equal(answer.status, 403, `${method} ${path} ${JSON.stringify(headers)}`)
+          assert.equal(answer.body.error, "csrf_failed", `${method} ${path} ${JSON.stringify(headers)}`)
+        }
+      }
+      assert.equal((await call(strict.url, "GET", "/me", { headers: { cookie: header(jar) } })).status, 200, "a safe request needs no CSRF header")
+      assert.equal((await call(strict.url, "GET", "/me", { token: other.access_token })).status, 200, "the other session lives on")
+      assert.equal((await call(strict.url, "POST", "/auth/login", { json: { username: "csrfvictim", password: PASSWORD } })).status, 200, "the password is unchanged")
+      const allowed = await call(strict.url, "POST", "/auth/logout-all", { headers: { cookie: header(jar), "x-csrf-token": csrf, origin: "https://app.example" } })
+      assert.equal(allowed.status, 204)
+      assert.equal((await call(strict.url, "GET", "/me", { token: other.access_token })).body.error, "token_revoked")
+    } finally {
+      await strict.close()
+    }
   })
 
   test("a token in the Authorization header wins over the cookie, which is then ignored", async () => {

@@ -82,7 +82,7 @@ describe("loadConfig", () => {
     refused({ PORT: "70000" }, "PORT")
     refused({ REVOCABLE_ACCESS_TTL: "soon" }, "REVOCABLE_ACCESS_TTL")
     refused({ REVOCABLE_ACCESS_TTL: "0s" }, "REVOCABLE_ACCESS_TTL")
-    refused({ REVOCABLE_LEEWAY: "-1s" }, "REVOCABLE_LEEWAY")
+    for (const leeway of ["-1s", "-30", "NaN", "NaNs", "Infinity", "-Infinity"]) refused({ REVOCABLE_LEEWAY: leeway }, "REVOCABLE_LEEWAY")
     refused({ REVOCABLE_STORE: "mysql://db" }, "REVOCABLE_STORE")
     refused({ REVOCABLE_STORE_NAMESPACE: "Bad-Name" }, "REVOCABLE_STORE_NAMESPACE")
     refused({ REVOCABLE_ISSUER: "ftp://auth" }, "REVOCABLE_ISSUER")

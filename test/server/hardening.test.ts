@@ -3,6 +3,8 @@ import { createHash, randomBytes } from "node:crypto"
 import { after, before, describe, mock, test } from "node:test"
 import { buildServer } from "../../src/server/app.ts"
 import { loadConfig } from "../../src/server/config.ts"
+import { serverMetrics } from "../../src/server/metrics.ts"
+import { createAuth } from "../../src/index.ts"
 import { memoryStore } from "../../src/stores/memory.ts"
 import type { ChangeListener, Store } from "../../src/stores/contract.ts"
 import { clientDirectory } from "../../src/server/clients.ts"
@@ -114,6 +116,52 @@ describe("the store unreachable", () => {
     } finally {
       store.down = false
       await flaky.close()
+    }
+  })
+
+  test("fail-closed by default: a stale replica and an unreachable store answer 503 store_unavailable, not the token's claims", async () => {
+    const store = flakyStore(1000)
+    const flaky = await testServer({ REVOCABLE_MAX_STALENESS: "5s" }, { store })
+    try {
+      const pair = await signIn(flaky.url, "closed")
+      store.down = true
+      mock.timers.enable({ apis: ["Date"], now: Date.now() + 60_000 })
+      const me = await call(flaky.url, "GET", "/me", { token: pair.access_token })
+      assert.equal(me.status, 503)
+      assert.equal(me.body.error, "store_unavailable")
+      const metrics = (await call(flaky.url, "GET", "/metrics")).text
+      assert.match(metrics, /^revocable_verifications_total\{outcome="store_unavailable"\} 1$/m, "the verify itself refused")
+      const grant = await call(flaky.url, "POST", "/oauth/token", { form: { grant_type: "password", username: "closed", password: PASSWORD } })
+      assert.equal(grant.status, 503)
+      assert.equal(grant.headers.get("cache-control"), "no-store")
+    } finally {
+      mock.timers.reset()
+      store.down = false
+      await flaky.close()
+    }
+  })
+
+  test("with fail-open, each verify answered from a stale replica is counted in the metrics; what the replica holds revoked stays refused", async () => {
+    // Through the server's own routes the store is needed anyway (users, clients): the count is the core's.
+    const store = flakyStore(1000)
+    const core = createAuth({ issuer: "https://issuer.test", audience: "api", store, maxStaleness: "5s", onStoreUnavailable: "fail-open" })
+    const metrics = serverMetrics(core)
+    const coreErrors = async () => Number(/^revocable_store_errors_total\{source="core"\} (\d+)$/m.exec(await metrics.registry.metrics())?.[1] ?? 0)
+    try {
+      const pair = await core.issue("alice")
+      const revoked = await core.issue("alice")
+      await core.revoke(revoked.accessToken)
+      const before = await coreErrors()
+      store.down = true
+      mock.timers.enable({ apis: ["Date"], now: Date.now() + 60_000 })
+      for (let i = 0; i < 3; i++) assert.equal((await core.verify(pair.accessToken)).sub, "alice")
+      await assert.rejects(core.verify(revoked.accessToken), { code: "token_revoked" })
+      assert.equal(await coreErrors(), before + 4)
+    } finally {
+      mock.timers.reset()
+      store.down = false
+      metrics.close()
+      await core.close()
     }
   })
 

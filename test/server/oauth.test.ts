@@ -70,15 +70,57 @@ describe("POST /oauth/token", () => {
     assert.equal(unknown.text, wrong.text)
   })
 
-  test("only POST with a form body: JSON is 400 invalid_request, GET is 405 with Allow: POST", async () => {
-    const json = await call(url, "POST", "/oauth/token", { json: { grant_type: "password", username: "olivia", password: PASSWORD } })
-    assert.equal(json.status, 400)
-    assert.equal(json.body.error, "invalid_request")
+  test("only POST with a form body, on every token endpoint: other bodies 400 or 415, other methods 405 with Allow: POST", async () => {
+    const pair = (await passwordGrant()).body
+    const fields = { grant_type: "password", username: "olivia", password: PASSWORD, token: pair.access_token, client_id: client.clientId, client_secret: client.clientSecret }
+    const multipart = Object.entries(fields).map(([name, value]) => `--b\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`).join("") + "--b--\r\n"
+    const bodies: { body?: string; type?: string; status: number }[] = [
+      { body: JSON.stringify(fields), type: "application/json", status: 400 },
+      { body: new URLSearchParams(fields).toString(), type: "text/plain", status: 400 },
+      { body: new URLSearchParams(fields).toString(), type: "application/x-www-form-urlencoded-but-not", status: 415 },
+      { body: multipart, type: "multipart/form-data; boundary=b", status: 415 },
+      { body: new URLSearchParams(fields).toString(), type: "", status: 415 },
+      { status: 400 },
+    ]
     for (const path of ["/oauth/token", "/oauth/revoke", "/oauth/introspect"]) {
-      const get = await call(url, "GET", `${path}?grant_type=password&username=olivia&password=x`)
-      assert.equal(get.status, 405, path)
-      assert.equal(get.headers.get("allow"), "POST")
+      for (const { body, type, status } of bodies) {
+        const answer = await call(url, "POST", path, { ...(body === undefined ? {} : { body }), headers: type === undefined ? {} : { "content-type": type } })
+        assert.equal(answer.status, status, `${path} ${type}`)
+        assert.equal(answer.body.error, "invalid_request", `${path} ${type}`)
+      }
+      for (const method of ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]) {
+        const answer = await call(url, method, `${path}?${new URLSearchParams(fields)}`, method === "GET" || method === "HEAD" ? {} : { form: fields })
+        assert.equal(answer.status, 405, `${method} ${path}`)
+        assert.equal(answer.headers.get("allow"), "POST", `${method} ${path}`)
+      }
     }
+    assert.equal((await call(url, "GET", "/me", { token: pair.access_token })).status, 200, "nothing above revoked the token")
+  })
+
+  test("every answer of the token endpoints carries Cache-Control: no-store, errors included", async () => {
+    const pair = (await passwordGrant()).body
+    const formType = { "content-type": "application/x-www-form-urlencoded" }
+    const answers: [string, () => ReturnType<typeof call>][] = [
+      ["token: a pair", () => passwordGrant()],
+      ["token: invalid_grant", () => grant({ grant_type: "password", username: "olivia", password: "wrong password" })],
+      ["token: unsupported_grant_type", () => grant({ grant_type: "client_credentials" })],
+      ["token: invalid_client", () => grant({ grant_type: "password" }, { authorization: `Basic ${Buffer.from("x:y").toString("base64")}` })],
+      ["token: a JSON body", () => call(url, "POST", "/oauth/token", { json: { grant_type: "password" } })],
+      ["token: a repeated parameter", () => call(url, "POST", "/oauth/token", { body: "grant_type=password&grant_type=password", headers: formType })],
+      ["token: a body too large", () => grant({ grant_type: "password", username: "olivia", password: "x".repeat(40_000) })],
+      ["token: an unsupported content type", () => call(url, "POST", "/oauth/token", { body: "--b--\r\n", headers: { "content-type": "multipart/form-data; boundary=b" } })],
+      ["token: GET", () => call(url, "GET", "/oauth/token")],
+      ["revoke: 200", () => call(url, "POST", "/oauth/revoke", { form: { token: "garbage" } })],
+      ["revoke: no token", () => call(url, "POST", "/oauth/revoke", { form: {} })],
+      ["revoke: a repeated parameter", () => call(url, "POST", "/oauth/revoke", { body: "token=a&token=b", headers: formType })],
+      ["revoke: GET", () => call(url, "GET", "/oauth/revoke")],
+      ["introspect: active", () => introspect(pair.access_token)],
+      ["introspect: inactive", () => introspect("garbage")],
+      ["introspect: no client", () => introspect(pair.access_token, {})],
+      ["introspect: a body too large", () => introspect("x".repeat(40_000))],
+      ["introspect: GET", () => call(url, "GET", "/oauth/introspect")],
+    ]
+    for (const [name, answer] of answers) assert.equal((await answer()).headers.get("cache-control"), "no-store", name)
   })
 
   test("a repeated parameter is 400 invalid_request (RFC 6749 §3.2)", async () => {

@@ -91,6 +91,28 @@ describe("userDirectory", () => {
     }
   })
 
+  test("an unknown user and a wrong password read the store alike: the same calls, in the same order", async () => {
+    const calls: string[] = []
+    const counted = new Proxy(store, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver)
+        if (typeof value !== "function") return value
+        return (...args: unknown[]) => {
+          calls.push(`${String(property)}:${String(args[0])}`)
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    })
+    const directory = userDirectory(counted, auth)
+    await directory.create({ username: "alice", password: PASSWORD })
+    calls.length = 0
+    await assert.rejects(directory.authenticate("alice", "not the password"), { code: "invalid_credentials" })
+    const wrong = calls.splice(0)
+    await assert.rejects(directory.authenticate("nobody", "not the password"), { code: "invalid_credentials" })
+    assert.deepEqual(calls, wrong)
+    assert.deepEqual(wrong, ["getDocument:usernames", "getDocument:users"])
+  })
+
   test("create() refuses a taken username (in any case), a malformed one, a weak password and bad roles", async () => {
     await users.create({ username: "alice", password: PASSWORD })
     await assert.rejects(users.create({ username: "ALICE", password: PASSWORD }), { code: "invalid_request", message: "That username is taken." })

@@ -93,6 +93,24 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
         assert.equal((await store.snapshot(T0)).length, 1)
       })
 
+      test("revoking a session or a key twice is idempotent too; a session the store never saw can be revoked", async () => {
+        const store = await fresh()
+        await store.createSession(createInput(sessionInput({ sid: "s-1" })))
+        const first = await store.revoke(revocation({ kind: "session", id: "s-1", createdAt: T0 + 10 }))
+        const again = await store.revoke(revocation({ kind: "session", id: "s-1", createdAt: T0 + 20, reason: "second", actor: "other" }))
+        assert.deepEqual(again, first)
+        assert.equal((await store.getSession("s-1"))?.revokedAt, T0 + 10, "the session keeps its first revocation time")
+        await store.revoke(revocation({ kind: "key", id: "k-1", subject: null }))
+        const key = await store.revoke(revocation({ kind: "key", id: "k-1", subject: null, createdAt: T0 + 5, reason: "second" }))
+        assert.equal(key.createdAt, T0)
+        assert.equal(key.reason, "test")
+        const unknown = await store.revoke(revocation({ kind: "session", id: "never-created" }))
+        assert.equal(unknown.id, "never-created")
+        assert.equal(await store.getSession("never-created"), null)
+        assert.equal(await store.isRevoked(query({ sid: "never-created" })), true)
+        assert.deepEqual((await store.snapshot(T0)).map((row) => `${row.kind}:${row.id}`).sort(), ["key:k-1", "session:never-created", "session:s-1"])
+      })
+
       test("each grain matches only what it revokes", async () => {
         const store = await fresh()
         await store.revoke(revocation({ kind: "session", id: "s-1" }))

@@ -130,6 +130,46 @@ describe("postgres store faults", { skip }, () => {
     await assert.rejects(restarted.verify(pair.accessToken), { code: "token_revoked" })
   })
 
+  test("what a process revoked stays refused after it exits and PostgreSQL crashes: a new instance refuses it until exp + leeway", async () => {
+    const name = schema()
+    const writer = spawnApp(cluster.port, name)
+    closing.push(() => writer.stop())
+    await writer.ready
+    const token = (await writer.call("issue", "alice")) as TokenPair
+    const session = (await writer.call("issue", "bob")) as TokenPair
+    const subject = [(await writer.call("issue", "carol")) as TokenPair, (await writer.call("issue", "carol")) as TokenPair]
+    const kept = (await writer.call("issue", "dave")) as TokenPair
+    await writer.call("revoke", token.accessToken)
+    await writer.call("logout", session.accessToken, false)
+    await writer.call("logout", (subject[0] as TokenPair).accessToken, true)
+    await writer.stop()
+    await cluster.stop("immediate")
+    await cluster.start()
+
+    // The default leeway, 30 s: a revoked access token is refused until exp + 30 s, then it is simply expired.
+    const reader = makeAuth(makeStore(cluster.port, name))
+    await reader.ready()
+    mock.timers.enable({ apis: ["Date"], now: Date.now() })
+    try {
+      await assert.rejects(reader.verify(token.accessToken), { code: "token_revoked" })
+      await assert.rejects(reader.verify(session.accessToken), { code: "token_revoked" })
+      await assert.rejects(reader.refresh(session.refreshToken), { code: "token_revoked" })
+      for (const pair of subject) {
+        await assert.rejects(reader.verify(pair.accessToken), { code: "token_revoked" })
+        await assert.rejects(reader.refresh(pair.refreshToken), { code: "token_revoked" })
+      }
+      assert.equal((await reader.verify(kept.accessToken)).sub, "dave")
+      assert.equal((await reader.verify(token.refreshToken, { type: "refresh" })).sub, "alice", "only the access token was revoked")
+      const { exp } = JSON.parse(Buffer.from(token.accessToken.split(".")[1] as string, "base64url").toString()) as { exp: number }
+      mock.timers.tick(exp * 1000 + 30_000 - 1 - Date.now())
+      await assert.rejects(reader.verify(token.accessToken), { code: "token_revoked" })
+      mock.timers.tick(1)
+      await assert.rejects(reader.verify(token.accessToken), { code: "token_expired" })
+    } finally {
+      mock.timers.reset()
+    }
+  })
+
   test("two application processes: a revoke, a logout everywhere and a retired key in A are refused in B", async () => {
     const name = schema()
     const a = spawnApp(cluster.port, name)

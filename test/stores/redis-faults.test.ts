@@ -231,6 +231,43 @@ describe("redis store durability", () => {
   }
 })
 
+describe("redis store durability, seen by the application", () => {
+  test("what a process revoked stays refused after it exits and Redis restarts (AOF): a new instance refuses it until exp + leeway", async () => {
+    const redis = await server()
+    const prefix = uniquePrefix("restart")
+    const writer = await startApp(redis.url, prefix)
+    const token = await writer.call<TokenPair>("issue", "alice")
+    const session = await writer.call<TokenPair>("issue", "bob")
+    const subject = [await writer.call<TokenPair>("issue", "carol"), await writer.call<TokenPair>("issue", "carol")]
+    const kept = await writer.call<TokenPair>("issue", "dave")
+    assert.equal(await writer.call("revoke", token.accessToken), true)
+    assert.equal(await writer.call("logout", session.accessToken, false), "session")
+    assert.equal(await writer.call("revokeSubject", "carol"), "subject")
+    await writer.stop()
+    await redis.kill("SIGKILL")
+    await redis.start()
+
+    // The default leeway, 30 s: a revoked access token is refused until exp + 30 s, then it is simply expired.
+    const reader = auth(redis.url, prefix)
+    await reader.ready()
+    mock.timers.enable({ apis: ["Date"], now: Date.now() })
+    await assert.rejects(reader.verify(token.accessToken), { code: "token_revoked" })
+    await assert.rejects(reader.verify(session.accessToken), { code: "token_revoked" })
+    await assert.rejects(reader.refresh(session.refreshToken), { code: "token_revoked" })
+    for (const pair of subject) {
+      await assert.rejects(reader.verify(pair.accessToken), { code: "token_revoked" })
+      await assert.rejects(reader.refresh(pair.refreshToken), { code: "token_revoked" })
+    }
+    assert.equal((await reader.verify(kept.accessToken)).sub, "dave")
+    assert.equal((await reader.verify(token.refreshToken, { type: "refresh" })).sub, "alice", "only the access token was revoked")
+    const { exp } = JSON.parse(Buffer.from(token.accessToken.split(".")[1] as string, "base64url").toString()) as { exp: number }
+    mock.timers.tick(exp * 1000 + 30_000 - 1 - Date.now())
+    await assert.rejects(reader.verify(token.accessToken), { code: "token_revoked" })
+    mock.timers.tick(1)
+    await assert.rejects(reader.verify(token.accessToken), { code: "token_expired" })
+  })
+})
+
 describe("redis store configuration warnings", () => {
   test("open() warns when persistence is off or the eviction policy can drop revocations", async () => {
     const redis = await server(["--save", "", "--appendonly", "no", "--maxmemory-policy", "volatile-lru"])

@@ -94,6 +94,34 @@ describe("sqlite store shared by several processes", () => {
     }
   })
 
+  test("what a killed process revoked is refused by the next one until exp + leeway, then the token is simply expired", async (t) => {
+    const path = freshPath()
+    const writer = await startWorker(path)
+    const token = await writer.call<TokenPair>("issue", "alice")
+    const subject = [await writer.call<TokenPair>("issue", "carol"), await writer.call<TokenPair>("issue", "carol")]
+    assert.equal(await writer.call("revoke", token.accessToken), true)
+    assert.equal(await writer.call("revokeSubject", "carol"), "subject")
+    assert.equal(await writer.kill(), "SIGKILL")
+
+    // The default leeway, 30 s.
+    const auth = createAuth({ issuer: "https://issuer.test", audience: "api", store: sqliteStore({ path }), purgeInterval: false })
+    try {
+      await auth.ready()
+      t.mock.timers.enable({ apis: ["Date"], now: Date.now() })
+      for (const pair of subject) {
+        await assert.rejects(auth.verify(pair.accessToken), { code: "token_revoked" })
+        await assert.rejects(auth.refresh(pair.refreshToken), { code: "token_revoked" })
+      }
+      const { exp } = JSON.parse(Buffer.from(token.accessToken.split(".")[1] as string, "base64url").toString()) as { exp: number }
+      t.mock.timers.tick(exp * 1000 + 30_000 - 1 - Date.now())
+      await assert.rejects(auth.verify(token.accessToken), { code: "token_revoked" })
+      t.mock.timers.tick(1)
+      await assert.rejects(auth.verify(token.accessToken), { code: "token_expired" })
+    } finally {
+      await auth.close()
+    }
+  })
+
   test("a revocation in one process is refused in the other, both ways", async () => {
     const path = freshPath()
     const a = await startWorker(path)

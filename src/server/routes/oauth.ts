@@ -102,9 +102,11 @@ export async function oauthRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   const tags = ["oauth"]
   const notAllowed = async (_request: FastifyRequest, reply: FastifyReply) =>
     reply.code(405).header("allow", "POST").send({ error: "invalid_request", error_description: "Use POST with a form body." })
+  // Set before the body is read, so that the answers of the parser (413, 415, a repeated parameter) carry it too.
+  const onRequest = async (_request: FastifyRequest, reply: FastifyReply) => void noStore(reply)
 
   for (const url of ["/oauth/token", "/oauth/revoke", "/oauth/introspect"]) {
-    app.route({ method: ["GET", "PUT", "PATCH", "DELETE"], url, schema: { hide: true }, handler: notAllowed })
+    app.route({ method: ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"], url, schema: { hide: true }, onRequest, handler: notAllowed })
   }
 
   /** Form bodies only; OAuth errors in the OAuth shape whatever went wrong. */
@@ -121,6 +123,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   }
 
   app.post("/oauth/token", {
+    onRequest,
     schema: {
       summary: "Token endpoint: grant_type=password (RFC 6749 §4.3) or refresh_token (§6).",
       description: "Public clients need no client authentication; the client_id given becomes the access token's client_id claim (RFC 9068). Errors as RFC 6749 §5.2.",
@@ -163,6 +166,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   })
 
   app.post("/oauth/revoke", {
+    onRequest,
     schema: {
       summary: "Token revocation (RFC 7009): an access token its own jti, a refresh token its whole session.",
       description: "200 for tokens that are unknown, expired or not tokens at all (RFC 7009 §2.2).",
@@ -182,6 +186,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: ServerContext): Pro
   })
 
   app.post("/oauth/introspect", {
+    onRequest,
     schema: {
       summary: "Token introspection (RFC 7662) for resource servers, with client credentials.",
       description: 'Access tokens only: a revoked, expired, unknown or refresh token answers exactly {"active":false}.',
