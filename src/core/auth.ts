@@ -63,6 +63,7 @@ export interface AuthEvents {
   revoked: [Revocation]
   unrevoked: [{ kind: RevocationKind; id: string }]
   "reuse-detected": [{ sessionId: string; subject: string }]
+  /** A store operation failed; `failOpen` is true when a verify was answered from the stale replica regardless. */
   "store-unavailable": [{ error: unknown; failOpen: boolean }]
 }
 
@@ -202,7 +203,7 @@ export function createAuth(options: AuthOptions): Auth {
         emit("unrevoked", { kind: event.kind, id: event.id })
         break
       case "keys":
-        if (config.staticKeys === null) loadKeys(false).catch((error: unknown) => emit("store-unavailable", { error, failOpen: config.failOpen }))
+        if (config.staticKeys === null) loadKeys(false).catch((error: unknown) => emit("store-unavailable", { error, failOpen: false }))
         break
       case "sync":
         // A heartbeat after a reset proves the feed is back, not that the missed changes are loaded.
@@ -231,7 +232,7 @@ export function createAuth(options: AuthOptions): Auth {
     const previous = resyncing ?? Promise.resolve()
     const next: Promise<void> = previous
       .then(resync)
-      .catch((error: unknown) => emit("store-unavailable", { error, failOpen: config.failOpen }))
+      .catch((error: unknown) => emit("store-unavailable", { error, failOpen: false }))
       .finally(() => {
         if (resyncing === next) resyncing = undefined
       })
@@ -288,7 +289,7 @@ export function createAuth(options: AuthOptions): Auth {
         }
       }
     } catch (error) {
-      emit("store-unavailable", { error, failOpen: config.failOpen })
+      emit("store-unavailable", { error, failOpen: false })
     }
   }
 
@@ -303,7 +304,7 @@ export function createAuth(options: AuthOptions): Auth {
 
   function unavailable(cause: unknown): AuthError {
     if (cause instanceof AuthError) return cause
-    emit("store-unavailable", { error: cause, failOpen: config.failOpen })
+    emit("store-unavailable", { error: cause, failOpen: false })
     return new AuthError("store_unavailable", undefined, { cause })
   }
 
@@ -351,7 +352,7 @@ export function createAuth(options: AuthOptions): Auth {
     if (kidReload !== undefined) return kidReload
     if (Date.now() - kidReloadEnded < UNKNOWN_KID_RELOAD_MS) return undefined
     const reload: Promise<void> = loadKeys(false)
-      .catch((error: unknown) => emit("store-unavailable", { error, failOpen: config.failOpen }))
+      .catch((error: unknown) => emit("store-unavailable", { error, failOpen: false }))
       .finally(() => {
         kidReloadEnded = Date.now()
         kidReload = undefined

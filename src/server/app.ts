@@ -279,7 +279,7 @@ const CLIENT_DESCRIPTIONS: Record<number, string> = {
   400: "The request is invalid.",
   404: "No such endpoint: GET / lists them.",
   413: "The request body is too large.",
-  415: "Unsupported content type: send application/json or application/x-www-form-urlencoded.",
+  415: "Unsupported content type: the /oauth endpoints take application/x-www-form-urlencoded, the others application/json.",
 }
 
 function errorHandler(error: FastifyError, request: FastifyRequest, reply: import("fastify").FastifyReply) {

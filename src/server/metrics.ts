@@ -46,6 +46,11 @@ export function serverMetrics(auth: Auth): ServerMetrics {
     labelNames: ["source"],
     registers: [registry],
   })
+  const failOpen = new Counter({
+    name: "revocable_fail_open_total",
+    help: "Verifies answered from a stale replica because the store failed and onStoreUnavailable is fail-open.",
+    registers: [registry],
+  })
   const loginFailures = new Counter({
     name: "revocable_login_failures_total",
     help: "Refused logins and password grants, by reason.",
@@ -83,7 +88,10 @@ export function serverMetrics(auth: Auth): ServerMetrics {
     auth.on("revoked", (revocation) => revocations.inc({ kind: revocation.kind })),
     auth.on("unrevoked", ({ kind }) => unrevocations.inc({ kind })),
     auth.on("reuse-detected", () => reuse.inc()),
-    auth.on("store-unavailable", () => storeErrors.inc({ source: "core" })),
+    auth.on("store-unavailable", (event) => {
+      storeErrors.inc({ source: "core" })
+      if (event.failOpen) failOpen.inc()
+    }),
   ]
 
   return {

@@ -147,16 +147,19 @@ describe("the store unreachable", () => {
     const core = createAuth({ issuer: "https://issuer.test", audience: "api", store, maxStaleness: "5s", onStoreUnavailable: "fail-open" })
     const metrics = serverMetrics(core)
     const coreErrors = async () => Number(/^revocable_store_errors_total\{source="core"\} (\d+)$/m.exec(await metrics.registry.metrics())?.[1] ?? 0)
+    const failedOpen = async () => Number(/^revocable_fail_open_total (\d+)$/m.exec(await metrics.registry.metrics())?.[1])
     try {
       const pair = await core.issue("alice")
       const revoked = await core.issue("alice")
       await core.revoke(revoked.accessToken)
       const before = await coreErrors()
+      assert.equal(await failedOpen(), 0)
       store.down = true
       mock.timers.enable({ apis: ["Date"], now: Date.now() + 60_000 })
       for (let i = 0; i < 3; i++) assert.equal((await core.verify(pair.accessToken)).sub, "alice")
       await assert.rejects(core.verify(revoked.accessToken), { code: "token_revoked" })
       assert.equal(await coreErrors(), before + 4)
+      assert.equal(await failedOpen(), 4, "every verify answered open is counted as such")
     } finally {
       mock.timers.reset()
       store.down = false
