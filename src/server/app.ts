@@ -15,6 +15,7 @@
  */
 import { readFileSync } from "node:fs"
 import type { AddressInfo, Socket } from "node:net"
+import type { Duplex } from "node:stream"
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify"
 import { consoleRoutes } from "../console/serve.ts"
 import { AuthError, isAuthError } from "../errors.ts"
@@ -75,12 +76,21 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   const app = Fastify({
     logger: loggerOptions(config, deps.logger),
     bodyLimit: config.bodyLimit,
-    http: { maxHeaderSize: config.maxHeaderSize },
+    // Node would answer a request without Host with an empty 400: the onRequest hook below answers it in JSON.
+    http: { maxHeaderSize: config.maxHeaderSize, requireHostHeader: false },
     // A hop count is valid for proxy-addr, which Fastify hands it to, though Fastify's types omit it.
     trustProxy: config.trustProxy as boolean | string[],
     clientErrorHandler,
+    // A URL the router cannot decode, or a path parameter too long for it: Fastify's own answer quotes the URL.
+    frameworkErrors: errorHandler,
     return503OnClosing: true,
   })
+  // Requests Node answers on its own with no body (an Expect other than 100-continue: 417) or not at all (CONNECT).
+  app.server.on("checkExpectation", (_request, response) => {
+    const body = errorBody("Only Expect: 100-continue is supported.")
+    response.writeHead(417, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" }).end(body)
+  })
+  app.server.on("connect", (_request, socket) => endWithError(socket, 405, "Method Not Allowed", "CONNECT is not supported."))
   app.addHook("onClose", async () => {
     metrics.close()
     if (deps.auth === undefined) await core.close()
@@ -131,6 +141,12 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       Object.defineProperty(parsed, name, { value, enumerable: true, writable: true, configurable: true })
     }
     done(null, parsed)
+  })
+  // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+  app.addHook("onRequest", async (request, reply) => {
+    if (request.headers.host === undefined && request.raw.httpVersion === "1.1") {
+      return reply.code(400).send({ error: "invalid_request", error_description: "The request has no Host header." })
+    }
   })
   // A request without a body is validated as an empty one: "username is required", not "body must be object".
   app.addHook("preValidation", async (request) => {
@@ -279,6 +295,7 @@ const CLIENT_DESCRIPTIONS: Record<number, string> = {
   400: "The request is invalid.",
   404: "No such endpoint: GET / lists them.",
   413: "The request body is too large.",
+  414: "A path parameter is too long.",
   415: "Unsupported content type: the /oauth endpoints take application/x-www-form-urlencoded, the others application/json.",
 }
 
@@ -308,7 +325,16 @@ function clientErrorHandler(error: Error & { code?: string }, socket: Socket): v
       : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
         ? [408, "Request Timeout", "The request took too long."]
         : [400, "Bad Request", "The request is not valid HTTP."]
-  const body = JSON.stringify({ error: "invalid_request", error_description: description })
   if (!socket.writable) return void socket.destroy(error)
+  endWithError(socket, status, text, description)
+}
+
+function errorBody(description: string): string {
+  return JSON.stringify({ error: "invalid_request", error_description: description })
+}
+
+/** An error answer written on the connection itself, then closed. */
+function endWithError(socket: Duplex, status: number, text: string, description: string): void {
+  const body = errorBody(description)
   socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict"
 import { createHash, randomBytes } from "node:crypto"
+import { connect } from "node:net"
 import { after, before, describe, mock, test } from "node:test"
 import { buildServer } from "../../src/server/app.ts"
 import { loadConfig } from "../../src/server/config.ts"
@@ -73,6 +74,31 @@ describe("bad requests are answered, never with a 500", () => {
     assert.equal(missing.body.error, "not_found")
   })
 
+  test("a URL the router cannot decode: 400; a path parameter longer than it takes: 414; both in JSON, the URL not quoted", async () => {
+    const undecodable = await call(url, "DELETE", "/auth/sessions/%zz?access_token=not-to-be-echoed")
+    assert.equal(undecodable.status, 400)
+    assert.deepEqual(undecodable.body, { error: "invalid_request", error_description: "The request is invalid." })
+    const long = await call(url, "GET", `/admin/users/${"x".repeat(101)}`)
+    assert.equal(long.status, 414)
+    assert.deepEqual(long.body, { error: "invalid_request", error_description: "A path parameter is too long." })
+  })
+
+  test("what Node would answer with an empty body, or not at all, is answered in JSON: no Host, an unmet Expect, CONNECT", async () => {
+    const port = Number(new URL(url).port)
+    for (const [request, status, description] of [
+      ["GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", 400, "The request has no Host header."],
+      ["POST /auth/login HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", 417, "Only Expect: 100-continue is supported."],
+      ["CONNECT evil.test:443 HTTP/1.1\r\nHost: evil.test:443\r\n\r\n", 405, "CONNECT is not supported."],
+    ] as const) {
+      const answer = await rawRequest(port, request)
+      assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), request)
+      assert.match(answer, /\r\ncontent-type: application\/json/i, request)
+      assert.deepEqual(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)), { error: "invalid_request", error_description: description })
+    }
+    // HTTP/1.0 needs no Host.
+    assert.match(await rawRequest(port, "GET /healthz HTTP/1.0\r\n\r\n"), /^HTTP\/1\.1 200 /)
+  })
+
   test("hostile ids in paths and queries are refused cleanly", async () => {
     const pair = await signIn(url, "pathological")
     for (const path of ["/auth/sessions/..%2F..%2Fetc", `/auth/sessions/${"x".repeat(300)}`, "/auth/sessions/%00"]) {
@@ -82,6 +108,18 @@ describe("bad requests are answered, never with a 500", () => {
     }
   })
 })
+
+/** Sends the bytes as they are; resolves all the server answers until it closes the connection. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1")
+    const chunks: Buffer[] = []
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk))
+    socket.on("error", reject)
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("latin1")))
+    socket.write(text)
+  })
+}
 
 describe("the store unreachable", () => {
   test("logins, grants and introspection answer 503, never 500; /readyz says so, /healthz stays up", async () => {
