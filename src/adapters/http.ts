@@ -23,6 +23,12 @@
  * had no token); 400 carries `error="invalid_request"`; 403 `forbidden` carries `error="insufficient_scope"`
  * (and `scope="..."` from a scope guard); 429 carries `Retry-After`.
  *
+ * The claim guard compares each claim with the values it expects: a claim that is an array matches when one of
+ * its items does. `roles`, `groups` and `entitlements` (RFC 9068 §2.2.3.1, multi-valued after SCIM, RFC 7643)
+ * count only as arrays of strings: such a claim in any other shape (a lone string, an object, an array holding
+ * anything but strings) grants nothing, as if absent. The auth server reads `roles` by the same rule
+ * (`listClaim`) for its admin guard, `/me` and introspection.
+ *
  * @example
  * // how an adapter uses it (users import revocable/express, revocable/fastify or revocable/hono)
  * const read = tokenReader(view, { cookie: { origins: ["https://app.example"] } })
@@ -88,9 +94,15 @@ export interface ErrorAnswer {
   body: { error: AuthErrorCode; error_description: string }
 }
 
-/** A claim's expected value, or a list of values any one of which will do; a function for anything else. */
+/**
+ * A claim's expected value, or a list of values any one of which will do; a function for anything else. The
+ * values expected of `roles`, `groups` and `entitlements` are strings (see `listClaim`).
+ */
 export type ClaimsRequirement = Readonly<Record<string, ClaimValue | readonly ClaimValue[]>> | ((claims: Claims) => boolean)
 type ClaimValue = string | number | boolean
+
+/** The claims of RFC 9068 §2.2.3.1 whose values are JSON arrays of strings. */
+const LIST_CLAIMS: ReadonlySet<string> = new Set(["roles", "groups", "entitlements"])
 
 interface ResolvedCookies {
   accessName: string
@@ -342,16 +354,28 @@ export function claimsGuard(requirement: ClaimsRequirement): (claims: Claims | u
     if (values.length === 0 || !values.every(isClaimValue)) {
       throw new TypeError(`requireClaims: the value of ${name} must be a string, number, boolean or a non-empty array of them.`)
     }
+    if (LIST_CLAIMS.has(name) && !values.every((item) => typeof item === "string")) {
+      throw new TypeError(`requireClaims: ${name} holds strings (RFC 9068 §2.2.3.1): expect a string or a non-empty array of strings.`)
+    }
     return [name, values]
   })
   return (claims) => {
     if (claims === undefined) throw new AuthError("token_missing")
     for (const [name, values] of expected) {
-      const actual = Object.hasOwn(claims, name) ? claims[name] : undefined
+      const actual = LIST_CLAIMS.has(name) ? listClaim(claims, name) : Object.hasOwn(claims, name) ? claims[name] : undefined
       const matches = Array.isArray(actual) ? actual.some((item) => values.includes(item as ClaimValue)) : values.includes(actual as ClaimValue)
       if (!matches) throw new AuthError("forbidden")
     }
   }
+}
+
+/**
+ * The strings of a multi-valued claim (`roles`, `groups`, `entitlements`: RFC 9068 §2.2.3.1); null when the
+ * claim is absent or is not an array of strings, which grants nothing.
+ */
+export function listClaim(claims: Claims, name: string): string[] | null {
+  const value = Object.hasOwn(claims, name) ? claims[name] : undefined
+  return Array.isArray(value) && value.every((item) => typeof item === "string") ? value : null
 }
 
 /** Every scope must be in the token's `scope` claim (space-separated, RFC 9068 §2.2.3) or its array form. */

@@ -29,6 +29,7 @@ import type { ServerContext } from "./context.ts"
 import { serverMetrics, type ServerMetrics } from "./metrics.ts"
 import { checkPasswordHashing } from "./password.ts"
 import { apiDocs } from "./openapi.ts"
+import { refuseUnstorable } from "./input.ts"
 import { limiter } from "./ratelimit.ts"
 import { adminRoutes } from "./routes/admin.ts"
 import { authRoutes } from "./routes/auth.ts"
@@ -53,6 +54,12 @@ export interface RunningServer {
 }
 
 const FORM = "application/x-www-form-urlencoded"
+/**
+ * The longest path parameter the router takes: the longest id the core accepts (1024 characters, as a subject).
+ * find-my-way measures a parameter once percent-decoded, in UTF-16 code units as String.length counts them, so an
+ * id of that length fits however it is encoded; a longer one is answered 414.
+ */
+const MAX_PARAM_LENGTH = 1024
 const DRAIN_MS = 10_000
 const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version
 
@@ -83,6 +90,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     clientErrorHandler,
     // A URL the router cannot decode, or a path parameter too long for it: Fastify's own answer quotes the URL.
     frameworkErrors: errorHandler,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     return503OnClosing: true,
   })
   // Requests Node answers on its own with no body (an Expect other than 100-continue: 417) or not at all (CONNECT).
@@ -152,6 +160,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   app.addHook("preValidation", async (request) => {
     if (request.body === undefined || request.body === null) request.body = {}
   })
+  // NUL and unpaired surrogates, in any field of any route: 400, never a store error (see input.ts).
+  app.addHook("preValidation", refuseUnstorable)
   // While draining, a response to a request in flight also closes its connection, so the close need not wait
   // for keep-alive connections to time out.
   let draining = false
@@ -295,7 +305,7 @@ const CLIENT_DESCRIPTIONS: Record<number, string> = {
   400: "The request is invalid.",
   404: "No such endpoint: GET / lists them.",
   413: "The request body is too large.",
-  414: "A path parameter is too long.",
+  414: `A path parameter is longer than ${MAX_PARAM_LENGTH} characters.`,
   415: "Unsupported content type: the /oauth endpoints take application/x-www-form-urlencoded, the others application/json.",
 }
 

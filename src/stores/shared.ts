@@ -53,10 +53,24 @@ export function decodeCursor(cursor: string | null | undefined): number | null {
 }
 
 /** Cursors over ids (documents) carry the last id seen. */
+/**
+ * Whether every store keeps this text as given. PostgreSQL refuses NUL (U+0000) in text (SQLSTATE 22021), and an
+ * unpaired surrogate has no UTF-8 form (PostgreSQL and SQLite would keep U+FFFD, another id). The core and the
+ * server refuse such text before any store sees it, so that every store agrees.
+ */
+export function isStorable(text: string): boolean {
+  return !UNSTORABLE.test(text)
+}
+
+const UNSTORABLE = /[\0\p{Cs}]/u
+
 export function decodeIdCursor(cursor: string | null | undefined): string | null {
   if (cursor === undefined || cursor === null || cursor === "") return null
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new AuthError("invalid_request", "Invalid cursor.")
-  return Buffer.from(cursor, "base64url").toString()
+  const id = Buffer.from(cursor, "base64url").toString()
+  // No store made it, and PostgreSQL would refuse it (an outage, were it sent).
+  if (!isStorable(id)) throw new AuthError("invalid_request", "Invalid cursor.")
+  return id
 }
 
 /** Runs a store operation; a failure of the backend becomes `store_unavailable` (an AuthError passes as is). */

@@ -8,6 +8,7 @@ import {
   claimsGuard,
   cookieValues,
   errorAnswer,
+  listClaim,
   loginCookies,
   logoutCookies,
   scopeGuard,
@@ -133,6 +134,34 @@ describe("guards", () => {
     assert.throws(() => claimsGuard({ role: [] }), TypeError)
     assert.throws(() => claimsGuard({ role: { admin: true } as never }), TypeError)
     assert.throws(() => claimsGuard(null as never), TypeError)
+  })
+
+  test("requireClaims reads roles, groups and entitlements only as arrays of strings (RFC 9068 §2.2.3.1)", () => {
+    const guard = claimsGuard({ roles: "admin" })
+    guard(claims({ roles: ["reader", "admin"] }))
+    for (const roles of ["admin", { admin: true }, { 0: "admin", length: 1 }, ["admin", 1], ["admin", null], [["admin"]], 1, true, null]) {
+      assert.throws(() => guard(claims({ roles })), { code: "forbidden" }, JSON.stringify(roles))
+    }
+    claimsGuard({ groups: ["ops", "sre"] })(claims({ groups: ["sre"] }))
+    assert.throws(() => claimsGuard({ groups: "ops" })(claims({ groups: "ops" })), { code: "forbidden" })
+    assert.throws(() => claimsGuard({ entitlements: "x" })(claims({ entitlements: "x" })), { code: "forbidden" })
+    // Any other claim keeps its scalar match.
+    claimsGuard({ role: "admin" })(claims({ role: "admin" }))
+  })
+
+  test("requireClaims refuses a value other than a string for roles, groups or entitlements at construction", () => {
+    assert.throws(() => claimsGuard({ roles: 1 }), TypeError)
+    assert.throws(() => claimsGuard({ groups: ["ops", true] }), TypeError)
+    assert.throws(() => claimsGuard({ entitlements: false }), TypeError)
+  })
+
+  test("listClaim: the strings of an array of strings; null for an absent, inherited or other claim", () => {
+    assert.deepEqual(listClaim(claims({ roles: ["admin", "ops"] }), "roles"), ["admin", "ops"])
+    assert.deepEqual(listClaim(claims({ roles: [] }), "roles"), [])
+    for (const roles of [undefined, "admin", { admin: true }, ["admin", 1], [{}], 7]) {
+      assert.equal(listClaim(claims(roles === undefined ? {} : { roles }), "roles"), null, JSON.stringify(roles))
+    }
+    assert.equal(listClaim(claims({}), "constructor"), null)
   })
 
   test("requireClaims with a predicate passes only on true", () => {

@@ -406,6 +406,35 @@ describe("sessions", () => {
     await assert.rejects(auth.issue(42 as unknown as string), { code: "invalid_request" })
     await assert.rejects(auth.issue("x".repeat(2000)), { code: "invalid_request" })
   })
+
+  test("ids, reasons, actors and devices with NUL or an unpaired surrogate are invalid_request, and nothing is stored", async () => {
+    const auth = makeAuth()
+    const pair = await auth.issue("alice")
+    const refused = { code: "invalid_request", message: /must not contain NUL \(U\+0000\) or an unpaired surrogate/ }
+    for (const bad of ["a\u0000b", "\u0000", "a\ud800", "\udc00b", "\ud83d"]) {
+      const label = JSON.stringify(bad)
+      await assert.rejects(auth.revokeSubject(bad), refused, label)
+      await assert.rejects(auth.revokeSession(bad), refused, label)
+      await assert.rejects(auth.revokeToken(bad), refused, label)
+      await assert.rejects(auth.revokeToken("some-jti", { subject: bad }), refused, label)
+      await assert.rejects(auth.unrevoke("token", bad), refused, label)
+      await assert.rejects(auth.listSessions(bad), refused, label)
+      await assert.rejects(auth.listRevocations({ subject: bad }), refused, label)
+      await assert.rejects(auth.issue(bad), refused, label)
+      await assert.rejects(auth.issue("alice", { device: bad }), refused, label)
+      for (const meta of [{ reason: bad }, { actor: bad }]) {
+        await assert.rejects(auth.revokeSubject("bob", meta), refused, label)
+        await assert.rejects(auth.revokeSession(pair.sessionId, meta), refused, label)
+        await assert.rejects(auth.revokeToken("some-jti", meta), refused, label)
+        await assert.rejects(auth.revoke(pair.accessToken, meta), refused, label)
+      }
+    }
+    assert.deepEqual((await auth.listRevocations()).items, [])
+    assert.equal((await auth.verify(pair.accessToken)).sub, "alice")
+    // Well-formed text outside ASCII, a surrogate pair included, is kept as given.
+    const revocation = await auth.revokeSubject("bob 😀 é", { reason: "naïve ☃", actor: "ops 😀" })
+    assert.deepEqual([revocation.id, revocation.reason, revocation.actor], ["bob 😀 é", "naïve ☃", "ops 😀"])
+  })
 })
 
 describe("when the store is unreachable", () => {

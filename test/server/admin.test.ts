@@ -1,5 +1,8 @@
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
+import { createAuthFromConfig } from "../../src/server/config.ts"
+import { clientDirectory } from "../../src/server/clients.ts"
+import { memoryStore } from "../../src/stores/memory.ts"
 import { call, PASSWORD, signIn, testServer, type TestServer } from "../helpers/server.ts"
 
 const ADMIN_PASSWORD = "the admin's long passphrase"
@@ -141,6 +144,61 @@ describe("revocations", () => {
     assert.equal(again.status, 404)
     assert.equal(again.body.error, "not_found")
     assert.equal((await as(admin, "DELETE", "/admin/revocations/planet/x")).status, 400)
+  })
+
+  test("a subject of 1024 characters, the longest the core takes, is revoked and un-revoked by its path; a longer one is a JSON 4xx", async () => {
+    // The router measures a parameter once decoded: "€" is 9 characters percent-encoded, 1 decoded.
+    for (const subject of ["s".repeat(1024), "€".repeat(1024), "😀".repeat(512)]) {
+      const label = `${subject.slice(0, 2)}… (${subject.length})`
+      const created = await as(admin, "POST", "/admin/revocations", { kind: "subject", id: subject })
+      assert.equal(created.status, 201, label)
+      assert.equal(created.body.id, subject, label)
+      const path = `/admin/revocations/subject/${encodeURIComponent(subject)}`
+      assert.equal((await as(admin, "DELETE", path)).status, 204, label)
+      assert.equal((await as(admin, "DELETE", path)).status, 404, label)
+    }
+    for (const subject of ["s".repeat(1025), "€".repeat(1025)]) {
+      const label = `${subject.slice(0, 2)}… (${subject.length})`
+      const removed = await as(admin, "DELETE", `/admin/revocations/subject/${encodeURIComponent(subject)}`)
+      assert.equal(removed.status, 414, label)
+      assert.deepEqual(removed.body, { error: "invalid_request", error_description: "A path parameter is longer than 1024 characters." }, label)
+      const created = await as(admin, "POST", "/admin/revocations", { kind: "subject", id: subject })
+      assert.equal(created.status, 400, label)
+      assert.equal(created.body.error, "invalid_request", label)
+    }
+    assert.equal((await call(url, "GET", "/healthz")).status, 200)
+  })
+})
+
+describe("roles claims", () => {
+  test("a roles claim that is not an array of strings grants no role: the admin guard, /me and introspection agree", async () => {
+    const store = memoryStore()
+    const odd = await testServer({}, { store })
+    // Signs with the server's own keys, which live in the store.
+    const issuer = createAuthFromConfig(odd.config, store)
+    try {
+      const client = await clientDirectory(store).create("resource-server")
+      const introspect = (token: string) =>
+        call(odd.url, "POST", "/oauth/introspect", { form: { token, client_id: client.clientId, client_secret: client.clientSecret } })
+      for (const roles of ["admin", { admin: true }, { 0: "admin", length: 1 }, ["admin", 1], [{ name: "admin" }], ["admin", null], 7, null]) {
+        const label = JSON.stringify(roles)
+        const { accessToken } = await issuer.issue("odd-roles", { claims: { roles } })
+        const guarded = await call(odd.url, "GET", "/admin/users", { token: accessToken })
+        assert.deepEqual([guarded.status, guarded.body.error], [403, "forbidden"], label)
+        const me = await call(odd.url, "GET", "/me", { token: accessToken })
+        assert.deepEqual([me.status, me.body.roles], [200, []], label)
+        const active = await introspect(accessToken)
+        assert.equal(active.body.active, true, label)
+        assert.ok(!Object.hasOwn(active.body, "roles"), `${label}: ${active.text}`)
+      }
+      const { accessToken } = await issuer.issue("real-admin", { claims: { roles: ["reader", "admin"] } })
+      assert.equal((await call(odd.url, "GET", "/admin/users", { token: accessToken })).status, 200)
+      assert.deepEqual((await call(odd.url, "GET", "/me", { token: accessToken })).body.roles, ["reader", "admin"])
+      assert.deepEqual((await introspect(accessToken)).body.roles, ["reader", "admin"])
+    } finally {
+      await odd.close()
+      await issuer.close()
+    }
   })
 })
 

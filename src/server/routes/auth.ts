@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify"
 import { AuthError, isAuthError } from "../../errors.ts"
 import type { TokenPair } from "../../core/auth.ts"
 import { clearAuthCookies, readToken, setAuthCookies } from "../../adapters/fastify.ts"
+import { listClaim } from "../../adapters/http.ts"
 import type { ServerContext } from "../context.ts"
 import * as schemas from "../schemas.ts"
 import { PASSWORD_RULE, USERNAME_RULE, type User } from "../users.ts"
@@ -278,7 +279,8 @@ export async function authRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       return {
         sub: claims.sub,
         username: user?.username ?? null,
-        roles: Array.isArray(claims.roles) ? claims.roles : [],
+        // The admin guard's rule: an array of strings, else no roles.
+        roles: listClaim(claims, "roles") ?? [],
         session_id: claims.sid,
         jti: claims.jti,
         expires_at: schemas.iso(claims.exp * 1000),

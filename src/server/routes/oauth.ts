@@ -3,8 +3,10 @@
 // metadata (RFC 8414) and the JWKS. Requests are forms (application/x-www-form-urlencoded) and POST only.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify"
 import { isAuthError, RateLimitedError } from "../../errors.ts"
+import { listClaim } from "../../adapters/http.ts"
 import type { ServerContext } from "../context.ts"
 import type { Client } from "../clients.ts"
+import { checkStorable } from "../input.ts"
 import * as schemas from "../schemas.ts"
 import { noStore, pairBody, passwordLogin } from "./auth.ts"
 
@@ -86,6 +88,9 @@ async function clientOf(ctx: ServerContext, request: FastifyRequest, body: Form)
     } catch {
       id = undefined
     }
+    // The form's fields were checked by the server's preValidation hook; the header's are checked here.
+    if (id !== undefined) checkStorable(id, "The client id")
+    if (secret !== undefined) checkStorable(secret, "The client secret")
   } else {
     id = field(body, "client_id")
     secret = inForm
@@ -233,11 +238,13 @@ export async function oauthRoutes(app: FastifyInstance, ctx: ServerContext): Pro
         throw error
       }
       const user = await users.get(claims.sub)
+      // The admin guard's rule: an array of strings, else no roles (the member is left out).
+      const roles = listClaim(claims, "roles")
       return {
         active: true,
         sub: claims.sub,
         ...(user === null ? {} : { username: user.username }),
-        ...(Array.isArray(claims.roles) ? { roles: claims.roles } : {}),
+        ...(roles === null ? {} : { roles }),
         token_type: "Bearer",
         exp: claims.exp,
         iat: claims.iat,
