@@ -4,8 +4,10 @@
  *
  * Every write is one transaction, durable once acknowledged (keep `synchronous_commit` on). Revocations made
  * while another is being written wait for it, then are written together in one transaction (group commit), so
- * that a burst costs a few transactions rather than one each. Refresh rotation is one conditional
- * `UPDATE … RETURNING`, atomic across instances. Changes reach every instance through
+ * that a burst costs a few transactions rather than one each. A revocation reaches other instances as soon as
+ * it commits, before the server has flushed it to disk, and its call resolves once it is flushed (`unflushed`
+ * in statements()): propagation does not wait for the disk, and no acknowledged write is lost. Refresh rotation
+ * is one conditional `UPDATE … RETURNING`, atomic across instances. Changes reach every instance through
  * LISTEN/NOTIFY on a dedicated connection, with a heartbeat, and a reconnect that makes subscribers reload their
  * snapshot. The schema (default `revocable`) is created and migrated on open.
  *
@@ -29,7 +31,7 @@
  * const store = postgresStore({ connectionString: process.env.DATABASE_URL }, { schema: "auth" })
  * const auth = createAuth({ issuer: "https://auth.example", audience: "api", store })
  */
-import { Client, DatabaseError, Pool, type ClientConfig, type PoolClient } from "pg"
+import { Client, DatabaseError, Pool, type ClientBase, type ClientConfig, type PoolClient } from "pg"
 import { GroupCommit, batchResults, planBatch } from "./postgres/batch.ts"
 import { Feed, type Decoded } from "./postgres/feed.ts"
 import { migrate } from "./postgres/migrations.ts"
@@ -160,14 +162,22 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
 
   const clientConfig: ClientConfig = given ? { ...given.options } : { connectionString, connectionTimeoutMillis: 10_000 }
   const bounded = given === undefined && statementTimeoutMs > 0
-  const pool = given ?? new Pool({ ...clientConfig, keepAlive: true, ...(bounded ? { query_timeout: statementTimeoutMs + CLIENT_GRACE_MS } : {}) })
-  if (bounded) {
-    // Queued ahead of the query the connection was opened for. A connection that cannot take it is closed
-    // rather than used unbounded; the query waiting on it then fails.
-    pool.on("connect", (client) => {
-      client.query(`SET statement_timeout = ${statementTimeoutMs}; SET lock_timeout = ${statementTimeoutMs}`).catch(() => client.end())
+  const pool =
+    given ??
+    new Pool({
+      ...clientConfig,
+      keepAlive: true,
+      ...(bounded
+        ? {
+            query_timeout: statementTimeoutMs + CLIENT_GRACE_MS,
+            // Before the connection serves its first query (pg >= 8.20). One that cannot take the bounds is
+            // closed rather than used unbounded, and the query waiting on it fails.
+            onConnect: async (client: ClientBase) => {
+              await client.query(`SET statement_timeout = ${statementTimeoutMs}; SET lock_timeout = ${statementTimeoutMs}`)
+            },
+          }
+        : {}),
     })
-  }
   // pg emits 'error' on the pool when an idle connection dies (a server restart); the pool discards it and
   // connects again when needed. Without a listener Node would end the process.
   const onIdleError = (error: Error) => {
@@ -222,8 +232,20 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     return toRevocation(one(rows))
   }
 
-  /** One group-commit batch: revocations in (kind, id) order, and their NOTIFYs in that order, in one transaction. */
+  /**
+   * One group-commit batch: revocations in (kind, id) order, and their NOTIFYs in that order, in one transaction.
+   * Other instances hear of it as soon as it commits, which does not wait for the disk (see `unflushed` in
+   * statements()); its callers are answered once it is on disk, while the next batch is already being written.
+   */
   async function recordBatch(inputs: RevocationInput[]): Promise<Array<Revocation | Promise<Revocation>>> {
+    const committed = await commitBatch(inputs)
+    const durable = flushWal()
+    flushes.add(durable)
+    void durable.finally(() => flushes.delete(durable)).catch(() => undefined)
+    return committed.map((result) => durable.then(() => result))
+  }
+
+  async function commitBatch(inputs: RevocationInput[]): Promise<Array<Revocation | Promise<Revocation>>> {
     if (inputs.length === 1) return [await record(pool, inputs[0] as RevocationInput)]
     const plan = planBatch(inputs)
     try {
@@ -251,8 +273,24 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     }
   }
 
-  async function insertRevocations(db: Pool | PoolClient, rows: RevocationInput[], cutoffs: Map<string, number>): Promise<Revocation[]> {
-    const { rows: inserted } = await db.query<RevocationRow>(sql.recordMany, [
+  /**
+   * Resolves once everything committed before the call is on disk (and on synchronous replicas, if any): a
+   * transaction that waits for its own flush (`synchronous_commit`, on by default) covers every commit before
+   * it, as the WAL is flushed in order. A transaction waits only if it wrote WAL besides its commit record (an
+   * xid alone does not): a transactional logical message is the smallest such write, and needs no table
+   * (logical decoding, if any, sees an empty message with the prefix "revocable").
+   */
+  async function flushWal(): Promise<void> {
+    await pool.query("SELECT pg_logical_emit_message(true, 'revocable', '')")
+  }
+
+  async function insertRevocations(
+    db: Pool | PoolClient,
+    rows: RevocationInput[],
+    cutoffs: Map<string, number>,
+    statement = sql.recordMany,
+  ): Promise<Revocation[]> {
+    const { rows: inserted } = await db.query<RevocationRow>(statement, [
       rows.map((row) => row.kind),
       rows.map((row) => row.id),
       rows.map((row) => row.subject),
@@ -266,6 +304,8 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
   }
 
   const revocationBatches = new GroupCommit(recordBatch, MAX_BATCH)
+  /** Flushes in flight, each answering a committed batch's callers: close waits for them. */
+  const flushes = new Set<Promise<void>>()
 
   return {
     name: "postgres",
@@ -284,6 +324,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
       closing ??= (async () => {
         await opening?.catch(() => undefined)
         await revocationBatches.idle()
+        await Promise.allSettled(flushes)
         await feed.close()
         if (given) pool.off("error", onIdleError)
         else await pool.end()
@@ -359,7 +400,8 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
             // Oldest first is not key order: as a batch does, lock the sessions, then write their revocations, each
             // statement in key order (see statements()).
             await client.query(sql.markSessions, [oldest.map((row) => row.id), oldest.map((row) => row.createdAt)])
-            const written = new Map((await insertRevocations(client, oldest, new Map())).map((row) => [row.id, row]))
+            // Written as any other write is, waiting for the disk: createSession is answered at its commit.
+            const written = new Map((await insertRevocations(client, oldest, new Map(), sql.recordEvictions)).map((row) => [row.id, row]))
             // Every input comes back: the insert updates on conflict.
             evicted = oldest.map((row) => written.get(row.id) as Revocation)
           }
@@ -497,13 +539,33 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
  * where a revocation must wait for a session, its insert reads the session update's rows.
  */
 function statements(s: string, channel: string) {
+  /**
+   * A revocation's transaction commits without waiting for its WAL to be flushed (`synchronous_commit` off for
+   * that transaction alone, set from within its statement): its rows are visible and its NOTIFYs delivered at
+   * once, and the NOTIFY queue, shared by the whole database, is not held up behind the flush either. Its callers
+   * are answered only after flushWal, so that nothing acknowledged is lost; a server crash in between loses a
+   * revocation no caller was told of, which the instances that heard of it drop when their feed resets.
+   */
+  const unflushed = "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed"
   /** Selects the revocation a CTE `r` wrote, and announces it in the same statement (sent on commit). */
-  const announce = `
+  const announce = (commit: "flushed" | "unflushed" = "unflushed") => `
     SELECT r.*, pg_notify('${channel}', CASE WHEN octet_length(p.body) <= ${MAX_PAYLOAD} THEN p.body
       ELSE json_build_object('t', 'r', 'k', r.kind, 'i', r.id)::text END)
     FROM r CROSS JOIN LATERAL (SELECT json_build_object('t', 'r', 'r', json_build_object('kind', r.kind, 'id', r.id,
       'subject', r.subject, 'reason', r.reason, 'actor', r.actor, 'createdAt', r.created_at, 'expiresAt', r.expires_at,
-      'cutoff', r.cutoff))::text AS body) AS p`
+      'cutoff', r.cutoff))::text AS body) AS p ${commit === "unflushed" ? unflushed : ""}`
+  /** A batch of revocations, one per kind and id, written and announced in (kind, id) order. */
+  const recordMany = (commit: "flushed" | "unflushed") => `
+      WITH r AS (
+        INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
+          AS t(kind, id, subject, reason, actor, created_at, expires_at, cutoff)
+        ORDER BY kind, id COLLATE "C"
+        ON CONFLICT (kind, id) DO UPDATE SET ${["subject", "reason", "actor", "created_at", "cutoff"].map(latestForSubject).join(", ")},
+          expires_at = GREATEST(old.expires_at, excluded.expires_at)
+        RETURNING ${REVOCATION_COLUMNS}
+      ) ${announce(commit)}
+      ORDER BY r.kind, r.id`
   /** Idempotent insert of a token, session or key revocation: the first record stands, the latest expiry wins. */
   const insertRevocation = (source: string) => `
     r AS (
@@ -527,12 +589,12 @@ function statements(s: string, channel: string) {
       SELECT ctid FROM ${s}.${table} WHERE ${column} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`
 
   return {
-    record: `WITH ${insertRevocation(values)} ${announce}`,
+    record: `WITH ${insertRevocation(values)} ${announce()}`,
     // The insert reads a count of the update's rows, so that the session is locked before the revocation.
     recordSession: `
       WITH marked AS (UPDATE ${s}.sessions SET revoked_at = $6 WHERE sid = $2 AND revoked_at IS NULL RETURNING sid),
       ${insertRevocation("SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, 0 FROM (SELECT count(*) FROM marked) AS done")}
-      ${announce}`,
+      ${announce()}`,
     // The generation moves under the subject row's lock, which createSession takes too.
     recordSubject: `
       WITH g AS (
@@ -545,19 +607,10 @@ function statements(s: string, channel: string) {
         ON CONFLICT (kind, id) DO UPDATE SET subject = excluded.subject, reason = excluded.reason, actor = excluded.actor,
           created_at = excluded.created_at, cutoff = excluded.cutoff, expires_at = GREATEST(old.expires_at, excluded.expires_at)
         RETURNING ${REVOCATION_COLUMNS}
-      ) ${announce}`,
-    /** A batch of revocations, one per kind and id, written and announced in (kind, id) order. */
-    recordMany: `
-      WITH r AS (
-        INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
-          AS t(kind, id, subject, reason, actor, created_at, expires_at, cutoff)
-        ORDER BY kind, id COLLATE "C"
-        ON CONFLICT (kind, id) DO UPDATE SET ${["subject", "reason", "actor", "created_at", "cutoff"].map(latestForSubject).join(", ")},
-          expires_at = GREATEST(old.expires_at, excluded.expires_at)
-        RETURNING ${REVOCATION_COLUMNS}
-      ) ${announce}
-      ORDER BY r.kind, r.id`,
+      ) ${announce()}`,
+    recordMany: recordMany("unflushed"),
+    /** The sessions a login evicts: part of the login's transaction, which is answered at its commit. */
+    recordEvictions: recordMany("flushed"),
     /** Moves each subject's generation by its count, in subject order; the new generation is the cut-off. */
     bumpSubjects: `
       INSERT INTO ${s}.subjects AS old (subject, gen)
@@ -628,7 +681,7 @@ function statements(s: string, channel: string) {
         RETURNING sid
       ),
       ${insertRevocation("SELECT $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint, $12::bigint, 0 FROM marked")}
-      ${announce}`,
+      ${announce("flushed")}`,
     sessionState: `SELECT revoked_at FROM ${s}.sessions WHERE sid = $1`,
 
     listKeys: `SELECT kid, alg, private_jwk, created_at, retired_at FROM ${s}.keys ORDER BY created_at, kid`,

@@ -40,10 +40,11 @@ export interface Cluster {
 }
 
 /**
- * Makes a cluster in a temporary directory (initdb) and starts it. PostgreSQL refuses to run as root, so under
+ * Makes a cluster in a temporary directory (initdb) and starts it, with `settings` (`name=value`) besides the
+ * usual ones. PostgreSQL refuses to run as root, so under
  * root every command runs as the `postgres` user, which owns the directory.
  */
-export async function createCluster(bin: string): Promise<Cluster> {
+export async function createCluster(bin: string, settings: readonly string[] = []): Promise<Cluster> {
   const asRoot = process.getuid?.() === 0
   const dir = mkdtempSync(join(tmpdir(), "revocable-pg-"))
   if (asRoot) {
@@ -65,7 +66,7 @@ export async function createCluster(bin: string): Promise<Cluster> {
     }
   }
 
-  const options = [`-p ${port}`, `-k ${dir}`, "-c listen_addresses=127.0.0.1", "-c max_connections=50", "-c shared_buffers=16MB"]
+  const options = [`-p ${port}`, `-k ${dir}`, "-c listen_addresses=127.0.0.1", "-c max_connections=50", "-c shared_buffers=16MB", ...settings.map((setting) => `-c ${setting}`)]
   const cluster: Cluster = {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,

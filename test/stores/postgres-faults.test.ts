@@ -7,6 +7,7 @@ import { setTimeout as delay } from "node:timers/promises"
 import { after, before, describe, mock, test } from "node:test"
 import { createAuth, type Auth, type TokenPair } from "../../src/index.ts"
 import type { Store } from "../../src/stores/contract.ts"
+import { Client } from "pg"
 import { postgresStore } from "../../src/stores/postgres.ts"
 import { createCluster, createProxy, postgresBinaries, type Cluster, type Proxy } from "../helpers/postgres.ts"
 import { assertStillRevoked } from "../helpers/restart.ts"
@@ -129,6 +130,54 @@ describe("postgres store faults", { skip }, () => {
     assert.ok(live.has("subject:bob"))
     const restarted = makeAuth(reopened)
     await assert.rejects(restarted.verify(pair.accessToken), { code: "token_revoked" })
+  })
+
+  test("a revocation reaches another instance before it is durable; its call resolves only once it is", async () => {
+    // A synchronous standby that never comes holds every commit that waits for durability, for as long as the
+    // test wants: sessions here commit with synchronous_commit = local (no wait), the writer's with on.
+    const held = await createCluster(bin as string, ["synchronous_standby_names=nobody", "synchronous_commit=local"])
+    try {
+      const name = schema()
+      const reader = makeAuth(makeStore(held.port, name))
+      await reader.ready()
+      const pair = await reader.issue("alice")
+      const writerStore = postgresStore(
+        { connectionString: `${held.url}?options=${encodeURIComponent("-c synchronous_commit=on")}` },
+        { schema: name, heartbeatMs: HEARTBEAT_MS },
+      )
+      closing.push(() => writerStore.close())
+      const writer = makeAuth(writerStore)
+      await writer.ready()
+      const { jti } = await writer.verify(pair.accessToken)
+
+      const heard = new Promise((resolve) => reader.on("revoked", resolve))
+      let acknowledged = false
+      const revoking = writer.revoke(pair.accessToken).then((revocation) => {
+        acknowledged = true
+        return revocation
+      })
+      await heard
+      await assert.rejects(reader.verify(pair.accessToken), { code: "token_revoked" })
+      assert.equal(acknowledged, false, "the writer's call waits for durability")
+
+      // Cancelled, the wait for the standby ends with the commit kept: it is on the local disk by then.
+      const admin = new Client({ connectionString: held.url })
+      await admin.connect()
+      let released = 0
+      while (released === 0) {
+        ;({ rowCount: released } = (await admin.query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")) as { rowCount: number })
+      }
+      await admin.end()
+      assert.equal((await revoking)?.id, jti)
+      // Acknowledged means on disk: a crash now keeps it.
+      await held.stop("immediate")
+      await held.start()
+      const after = makeStore(held.port, name)
+      await after.open()
+      assert.deepEqual((await after.snapshot(Date.now())).map((row) => row.id), [jti])
+    } finally {
+      await held.destroy()
+    }
   })
 
   test("what a process revoked stays refused after it exits and PostgreSQL crashes: a new instance refuses it until exp + leeway", async () => {
