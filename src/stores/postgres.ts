@@ -548,7 +548,7 @@ function statements(s: string, channel: string) {
    */
   const unflushed = "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed"
   /** Selects the revocation a CTE `r` wrote, and announces it in the same statement (sent on commit). */
-  const announce = (commit: "flushed" | "unflushed" = "unflushed") => `
+  const announce = (commit: "flushed" | "unflushed") => `
     SELECT r.*, pg_notify('${channel}', CASE WHEN octet_length(p.body) <= ${MAX_PAYLOAD} THEN p.body
       ELSE json_build_object('t', 'r', 'k', r.kind, 'i', r.id)::text END)
     FROM r CROSS JOIN LATERAL (SELECT json_build_object('t', 'r', 'r', json_build_object('kind', r.kind, 'id', r.id,
@@ -589,12 +589,12 @@ function statements(s: string, channel: string) {
       SELECT ctid FROM ${s}.${table} WHERE ${column} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`
 
   return {
-    record: `WITH ${insertRevocation(values)} ${announce()}`,
+    record: `WITH ${insertRevocation(values)} ${announce("unflushed")}`,
     // The insert reads a count of the update's rows, so that the session is locked before the revocation.
     recordSession: `
       WITH marked AS (UPDATE ${s}.sessions SET revoked_at = $6 WHERE sid = $2 AND revoked_at IS NULL RETURNING sid),
       ${insertRevocation("SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, 0 FROM (SELECT count(*) FROM marked) AS done")}
-      ${announce()}`,
+      ${announce("unflushed")}`,
     // The generation moves under the subject row's lock, which createSession takes too.
     recordSubject: `
       WITH g AS (
@@ -607,7 +607,7 @@ function statements(s: string, channel: string) {
         ON CONFLICT (kind, id) DO UPDATE SET subject = excluded.subject, reason = excluded.reason, actor = excluded.actor,
           created_at = excluded.created_at, cutoff = excluded.cutoff, expires_at = GREATEST(old.expires_at, excluded.expires_at)
         RETURNING ${REVOCATION_COLUMNS}
-      ) ${announce()}`,
+      ) ${announce("unflushed")}`,
     recordMany: recordMany("unflushed"),
     /** The sessions a login evicts: part of the login's transaction, which is answered at its commit. */
     recordEvictions: recordMany("flushed"),
