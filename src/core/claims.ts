@@ -1,5 +1,6 @@
 // Registered-claim validation, after the signature and before revocation.
 import { AuthError } from "../errors.ts"
+import { isStorable } from "../stores/shared.ts"
 
 /** The claims of a verified token: the registered ones, revocable's own, and the application's. */
 export interface Claims {
@@ -40,6 +41,8 @@ export function checkClaims(payload: Record<string, unknown>, rules: ClaimRules,
   if (typeof sub !== "string" || sub === "") throw invalid("The token has no subject.")
   if (typeof jti !== "string" || jti === "") throw invalid("The token has no jti.")
   if (typeof sid !== "string" || sid === "") throw invalid("The token has no session id.")
+  // Ids no store keeps exactly: a revocation of them could never match the token (see isStorable).
+  if (!isStorable(sub) || !isStorable(jti) || !isStorable(sid)) throw invalid("The token has an id no store can keep (NUL or an unpaired surrogate).")
   if (typeof gen !== "number" || !Number.isSafeInteger(gen) || gen < 0) throw invalid("The token has no valid gen.")
   if (exp - iat > rules.maxLifetime) throw invalid("The token lifetime exceeds the maximum.")
   if (now >= exp + rules.leeway) throw new AuthError("token_expired")
