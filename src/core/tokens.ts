@@ -77,8 +77,9 @@ function tokenType(typ: string): TokenType | undefined {
 function parseJsonObject(segment: string, part: "header" | "payload"): Record<string, unknown> {
   const bytes = decodeBase64url(segment)
   if (bytes === null) throw malformed(`The token ${part} is not base64url.`)
-  if (!isUtf8(bytes)) throw malformed(`The token ${part} is not valid UTF-8.`)
   const text = bytes.toString()
+  // Invalid UTF-8 decodes to U+FFFD: only a text holding one needs the full check (the common case skips it).
+  if (text.includes("\uFFFD") && !isUtf8(bytes)) throw malformed(`The token ${part} is not valid UTF-8.`)
   let value: unknown
   try {
     value = JSON.parse(text)

@@ -189,6 +189,9 @@ describe("verify() refuses tokens that are not well formed", () => {
       const payload = Buffer.concat([Buffer.from(JSON.stringify(claims()).slice(0, -1)), Buffer.from(',"x":"'), bytes, Buffer.from('"}')])
       await refused(forge(header(), payload, SIGNER.hs), "token_malformed")
     }
+    // U+FFFD itself is valid UTF-8, in a header member as in a claim.
+    assert.equal((await auth.verify<{ x: string }>(good({ x: "\uFFFD" }))).x, "\uFFFD")
+    assert.equal((await auth.verify(forge(header("hs", { x: "\uFFFD" }), claims(), SIGNER.hs))).sub, "alice")
   })
 
   test("a header that is not JSON or not a JSON object is token_malformed", async () => {
