@@ -337,8 +337,13 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     },
 
     async unrevoke(kind, id) {
-      const { rowCount } = await pool.query(sql.unrevoke, [kind, id])
-      return rowCount === 1
+      if (kind !== "session") return (await pool.query(sql.unrevoke, [kind, id])).rowCount === 1
+      // The session's row first, as revoking takes it. Once it is ours, the next statement's snapshot holds any
+      // revocation committed while we waited: in one statement the delete could miss it and leave them apart.
+      return transaction(pool, async (client) => {
+        await client.query(sql.lockSession, [id])
+        return (await client.query(sql.unrevokeSession, [id])).rowCount === 1
+      })
     },
 
     async isRevoked(query: RevocationQuery) {
@@ -433,33 +438,39 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
 
     async rotate(input: RotateInput): Promise<RotateResult> {
       const { sid, presentedHash, nextHash, now, idleSince, graceMs } = input
-      const rotated = await pool.query<SessionRow>(sql.rotate, [sid, presentedHash, nextHash, now, idleSince])
-      if (rotated.rows[0]) return { status: "rotated", session: toSession(rotated.rows[0]) }
-      // Not the current token. Each branch below is one conditional statement re-checked under the row lock, and
-      // a token that is not current never becomes current again, so no branch can race another.
-      if (graceMs > 0) {
-        const grace = await pool.query<SessionRow>(sql.grace, [sid, presentedHash, nextHash, now, idleSince, graceMs])
-        if (grace.rows[0]) return { status: "grace", session: toSession(grace.rows[0]) }
+      for (let attempt = 1; ; attempt++) {
+        const rotated = await pool.query<SessionRow>(sql.rotate, [sid, presentedHash, nextHash, now, idleSince])
+        if (rotated.rows[0]) return { status: "rotated", session: toSession(rotated.rows[0]) }
+        // Not the current token. Each branch below is one conditional statement re-checked under the row lock,
+        // and a token that is not current never becomes current again, so no branch can race another.
+        if (graceMs > 0) {
+          const grace = await pool.query<SessionRow>(sql.grace, [sid, presentedHash, nextHash, now, idleSince, graceMs])
+          if (grace.rows[0]) return { status: "grace", session: toSession(grace.rows[0]) }
+        }
+        const reuse = input.reuseRevocation
+        const reused = await pool.query<RevocationRow>(sql.reuse, [
+          sid,
+          presentedHash,
+          now,
+          idleSince,
+          graceMs,
+          reuse.kind,
+          reuse.id,
+          reuse.subject,
+          reuse.reason,
+          reuse.actor,
+          reuse.createdAt,
+          reuse.expiresAt,
+        ])
+        if (reused.rows[0]) return { status: "reused", revocation: toRevocation(reused.rows[0]) }
+        const { rows } = await pool.query<{ revoked_at: string | null; live: boolean }>(sql.sessionState, [sid, now, idleSince])
+        if (!rows[0]) return { status: "missing" }
+        if (rows[0].revoked_at !== null) return { status: "revoked" }
+        // Live, yet neither rotated nor reused: unrevoked since the first statement, when it was revoked. Once
+        // more settles it; were it revoked and unrevoked again meanwhile, it counts as revoked.
+        if (!rows[0].live) return { status: "expired" }
+        if (attempt === 2) return { status: "revoked" }
       }
-      const reuse = input.reuseRevocation
-      const reused = await pool.query<RevocationRow>(sql.reuse, [
-        sid,
-        presentedHash,
-        now,
-        idleSince,
-        graceMs,
-        reuse.kind,
-        reuse.id,
-        reuse.subject,
-        reuse.reason,
-        reuse.actor,
-        reuse.createdAt,
-        reuse.expiresAt,
-      ])
-      if (reused.rows[0]) return { status: "reused", revocation: toRevocation(reused.rows[0]) }
-      const { rows } = await pool.query<{ revoked_at: string | null }>(sql.sessionState, [sid])
-      if (!rows[0]) return { status: "missing" }
-      return { status: rows[0].revoked_at !== null ? "revoked" : "expired" }
     },
 
     async listKeys() {
@@ -533,7 +544,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
  * - A group-commit batch: bumpSubjects, markSessions, recordMany, each sorted, in that order.
  * - createSession: the subject (lockSubject), then the evicted sessions and their revocations as a batch does,
  *   then the new session, which no one else can see, let alone wait for, before it commits.
- * - unrevoke: the session, then the revocation.
+ * - unrevoke of a session: the session (lockSession, a statement of its own), then the revocation.
  * - Purge never waits (SKIP LOCKED). Keys, documents and windows: one row of a table nothing else locks.
  * Each data-modifying WITH that is not read by the rest of its statement runs last, whatever its place: so
  * where a revocation must wait for a session, its insert reads the session update's rows.
@@ -590,9 +601,10 @@ function statements(s: string, channel: string) {
 
   return {
     record: `WITH ${insertRevocation(values)} ${announce("unflushed")}`,
-    // The insert reads a count of the update's rows, so that the session is locked before the revocation.
+    // The insert reads a count of the update's rows, so that the session is locked before the revocation; it is
+    // locked even when revoked already, as markSessions does.
     recordSession: `
-      WITH marked AS (UPDATE ${s}.sessions SET revoked_at = $6 WHERE sid = $2 AND revoked_at IS NULL RETURNING sid),
+      WITH marked AS (UPDATE ${s}.sessions SET revoked_at = COALESCE(revoked_at, $6) WHERE sid = $2 RETURNING sid),
       ${insertRevocation("SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, 0 FROM (SELECT count(*) FROM marked) AS done")}
       ${announce("unflushed")}`,
     // The generation moves under the subject row's lock, which createSession takes too.
@@ -617,21 +629,27 @@ function statements(s: string, channel: string) {
       SELECT subject, n FROM unnest($1::text[], $2::bigint[]) AS t(subject, n) ORDER BY subject COLLATE "C"
       ON CONFLICT (subject) DO UPDATE SET gen = old.gen + excluded.gen
       RETURNING subject, gen`,
-    /** Marks sessions revoked, locking them in sid order first. */
+    /**
+     * Marks sessions revoked, locking them in sid order first: each of them, revoked already or not, so that an
+     * unrevoke of one (which takes the row too) comes wholly before or wholly after this revocation.
+     */
     markSessions: `
-      UPDATE ${s}.sessions AS target SET revoked_at = locked.at
+      UPDATE ${s}.sessions AS target SET revoked_at = COALESCE(target.revoked_at, locked.at)
       FROM (
         SELECT x.sid, input.at FROM ${s}.sessions AS x JOIN unnest($1::text[], $2::bigint[]) AS input(sid, at) ON x.sid = input.sid
-        WHERE x.revoked_at IS NULL ORDER BY x.sid FOR UPDATE OF x
+        ORDER BY x.sid FOR UPDATE OF x
       ) AS locked
-      WHERE target.sid = locked.sid AND target.revoked_at IS NULL`,
+      WHERE target.sid = locked.sid`,
     readRevocation: `SELECT ${REVOCATION_COLUMNS} FROM ${s}.revocations WHERE kind = $1 AND id = $2`,
-    /** An unrevoked session's refresh token works again. The session is locked first, as in recordSession. */
+    /** Any kind but a session (see unrevokeSession). */
     unrevoke: `
-      WITH cleared AS (UPDATE ${s}.sessions SET revoked_at = NULL WHERE $1::text = 'session' AND sid = $2::text RETURNING sid),
-      d AS (
-        DELETE FROM ${s}.revocations USING (SELECT count(*) FROM cleared) AS done WHERE kind = $1 AND id = $2 RETURNING kind, id
-      )
+      WITH d AS (DELETE FROM ${s}.revocations WHERE kind = $1 AND id = $2 RETURNING kind, id)
+      SELECT pg_notify('${channel}', json_build_object('t', 'u', 'k', kind, 'i', id)::text) FROM d`,
+    lockSession: `SELECT 1 FROM ${s}.sessions WHERE sid = $1 FOR UPDATE`,
+    /** After lockSession: an unrevoked session's refresh token works again. */
+    unrevokeSession: `
+      WITH cleared AS (UPDATE ${s}.sessions SET revoked_at = NULL WHERE sid = $1),
+      d AS (DELETE FROM ${s}.revocations WHERE kind = 'session' AND id = $1 RETURNING kind, id)
       SELECT pg_notify('${channel}', json_build_object('t', 'u', 'k', kind, 'i', id)::text) FROM d`,
     isRevoked: `
       SELECT EXISTS (SELECT 1 FROM ${s}.revocations WHERE expires_at > $6 AND (
@@ -682,7 +700,7 @@ function statements(s: string, channel: string) {
       ),
       ${insertRevocation("SELECT $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint, $12::bigint, 0 FROM marked")}
       ${announce("flushed")}`,
-    sessionState: `SELECT revoked_at FROM ${s}.sessions WHERE sid = $1`,
+    sessionState: `SELECT revoked_at, expires_at > $2 AND last_used_at > $3 AS live FROM ${s}.sessions WHERE sid = $1`,
 
     listKeys: `SELECT kid, alg, private_jwk, created_at, retired_at FROM ${s}.keys ORDER BY created_at, kid`,
     saveKey: `

@@ -166,7 +166,7 @@ describe("postgres store", () => {
     }
   })
 
-  test("refresh replays, revocations of the session and its subject, and evicting logins never deadlock: 200 rounds", async () => {
+  test("refresh replays, revocations and unrevocations of the session and its subject, and evicting logins never deadlock: 200 rounds", async () => {
     const schema = newSchema()
     // Three instances, so that revocations are written both alone and in group-commit batches of each shape.
     const [a, b, c] = [await openStore(schema), await openStore(schema), await openStore(schema)] as [Store, Store, Store]
@@ -207,12 +207,18 @@ describe("postgres store", () => {
         c.revoke(revocation({ kind: "subject", id: subject, subject, createdAt: T0 + 30 })),
         c.revoke(revocation({ kind: "session", id: main, subject, createdAt: T0 + 30 })),
         create(a, sessionInput({ sid: `${round}-new`, subject, createdAt: T0 + 40 }), 1),
+        // Unrevoking takes the session's row, then the revocation's, as revoking does.
+        c.unrevoke("session", main),
+        b.unrevoke("subject", subject),
       ])
       const failures = outcomes.flatMap((outcome) => (outcome.status === "rejected" ? [outcome.reason as { code?: string; message?: string }] : []))
       assert.deepEqual(failures.map((error) => `${error.code ?? "no SQLSTATE"}: ${error.message}`), [], `round ${round}`)
 
       const statuses = outcomes.slice(0, 3).map((outcome) => (outcome.status === "fulfilled" ? (outcome.value as RotateResult).status : "rejected"))
-      assert.ok(statuses.filter((status) => status === "reused").length <= 1, `round ${round}: ${statuses.join(" ")}`)
+      // A replay is caught once, unless the session was unrevoked meanwhile: then the other replay is caught too.
+      const unrevokedMain = (outcomes.at(-2) as PromiseFulfilledResult<boolean>).value
+      assert.ok(statuses.filter((status) => status === "reused").length <= (unrevokedMain ? 2 : 1), `round ${round}: ${statuses.join(" ")}`)
+      // Never "expired": the sessions are young, whatever was revoked or unrevoked around the refresh.
       for (const status of statuses) assert.ok(["rotated", "reused", "revoked"].includes(status), `round ${round}: ${status}`)
       // The session table and the revocations agree: a session is marked revoked exactly when it is revoked.
       const { rows: sessions } = await admin.query<{ sid: string; revoked: boolean; listed: boolean }>(
@@ -221,16 +227,14 @@ describe("postgres store", () => {
         [subject],
       )
       for (const row of sessions) assert.equal(row.revoked, row.listed, `round ${round}: ${row.sid}`)
-      assert.deepEqual(
-        sessions.filter((row) => row.sid === main || row.sid === second).map((row) => row.revoked),
-        [true, true],
-        `round ${round}: the revoked sessions`,
-      )
+      // The main session may have been unrevoked last; the second never is.
+      assert.equal(sessions.find((row) => row.sid === second)?.revoked, true, `round ${round}: the second session`)
       const { rows: cut } = await admin.query<{ matches: boolean }>(
         `SELECT r.cutoff = s.gen AS matches FROM "${schema}".revocations AS r JOIN "${schema}".subjects AS s ON s.subject = r.id WHERE r.kind = 'subject' AND r.id = $1`,
         [subject],
       )
-      assert.deepEqual(cut, [{ matches: true }], `round ${round}: the subject's cut-off is its generation`)
+      // Unless it was unrevoked last, the subject's revocation cuts off at its generation.
+      assert.ok(cut.length === 0 || (cut.length === 1 && cut[0]?.matches), `round ${round}: the subject's cut-off is its generation`)
     }
   })
 
