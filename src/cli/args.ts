@@ -100,12 +100,15 @@ export function parse(spec: Command, argv: readonly string[]): Parsed<Options> {
 }
 
 /**
- * Ids are base64url, so they may begin with "-". After an option that takes a value, such an argument is that
- * value (parseArgs would call it ambiguous) unless it is one of the command's options; elsewhere one of more
- * than two characters that is not an option is a positional argument (a bundle of short flags is never used
- * here). `restore` puts the latter back once parseArgs has run.
+ * Ids are base64url, so they may begin with "-", or "--" (1 in 4096). After an option that takes a value, such an
+ * argument is that value (parseArgs would call it ambiguous) unless it is one of the command's options;
+ * elsewhere one that is not an option is a positional argument when it is "-" and two characters or more (a
+ * bundle of short flags is never used here), or "--" and what no option name looks like (an option is lower
+ * case: "--reasn" stays an unknown option, "--aKM9N6qK" is an id). `restore` puts them back once parseArgs
+ * has run.
  */
 const HELD = "\u0000held:"
+const DASHED_ID = /^-[^-].|^--(?![a-z][a-z0-9-]*(?:=|$))/
 
 function withDashValues(argv: readonly string[], options: Options): { args: string[]; restore: (positional: string) => string } {
   const isOption = (arg: string) =>
@@ -123,7 +126,7 @@ function withDashValues(argv: readonly string[], options: Options): { args: stri
     if (takesValue && next !== undefined && next.startsWith("-") && next !== "--" && !isOption(next)) {
       args.push(`${arg}=${next}`)
       i++
-    } else if (/^-[^-]./.test(arg) && !isOption(arg)) {
+    } else if (DASHED_ID.test(arg) && !isOption(arg)) {
       args.push(`${HELD}${held.push(arg) - 1}`)
     } else {
       args.push(arg)

@@ -29,4 +29,8 @@ test("a positional argument may begin with a dash, and keeps its place", () => {
   assert.deepEqual(parse(unrevoke, ["session", "-x3Qk9v0aB_c"]).positionals, ["session", "-x3Qk9v0aB_c"])
   assert.deepEqual(parse(unrevoke, ["session", "--", "-x"]).positionals, ["session", "-x"])
   assert.throws(() => parse(unrevoke, ["session", "--frobnicate"]), /unknown option --frobnicate/)
+  assert.throws(() => parse(unrevoke, ["session", "--dry-run=1"]), /unknown option --dry-run/)
+  // One id in 4096 begins with two dashes: what follows them is unlike any option's name.
+  assert.deepEqual(parse(unrevoke, ["session", "--aKM9N6qKjKR_62VDveOQ"]).positionals, ["session", "--aKM9N6qKjKR_62VDveOQ"])
+  assert.deepEqual(parse(unrevoke, ["session", "--8x"]).positionals, ["session", "--8x"])
 })
