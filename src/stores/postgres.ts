@@ -6,10 +6,11 @@
  * while another is being written wait for it, then are written together in one transaction (group commit), so
  * that a burst costs a few transactions rather than one each. A revocation reaches other instances as soon as
  * it commits, before the server has flushed it to disk, and its call resolves once it is flushed (`unflushed`
- * in statements()): propagation does not wait for the disk, and no acknowledged write is lost. Refresh rotation
- * is one conditional `UPDATE … RETURNING`, atomic across instances. Changes reach every instance through
- * LISTEN/NOTIFY on a dedicated connection, with a heartbeat, and a reconnect that makes subscribers reload their
- * snapshot. The schema (default `revocable`) is created and migrated on open.
+ * in statements()): propagation does not wait for the disk, and no acknowledged write is lost. (The flush is
+ * waited for with `pg_logical_emit_message`; a server that refuses it gets an update of a row of the store's
+ * instead, and a warning, code `REVOCABLE_POSTGRES_FLUSH`.) Refresh rotation is one conditional
+ * `UPDATE … RETURNING`, atomic across instances. Changes reach every instance through LISTEN/NOTIFY on a
+ * dedicated connection, with a heartbeat, and a reconnect that makes subscribers reload their snapshot. The schema (default `revocable`) is created and migrated on open.
  *
  * No call waits forever. The store's own pool sets `statement_timeout` and `lock_timeout` (`statementTimeoutMs`,
  * default 5 s) on each connection as it opens, with a `SET` (PgBouncer refuses them as startup parameters): a
@@ -83,6 +84,8 @@ const MAX_BATCH = 500
  * that only the culprit fails.
  */
 const RETRY_ALONE = new Set(["22", "23", "40", "54"])
+/** insufficient_privilege, undefined_function, feature_not_supported: the server will not emit the message. */
+const FLUSH_REFUSED = new Set(["42501", "42883", "0A000"])
 /** How much longer than the server's own bound the client waits for an answer before giving the connection up. */
 const CLIENT_GRACE_MS = 1000
 /** Rows per statement of the snapshot and of the purge, each well within the statement bound. */
@@ -281,7 +284,21 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
    * (logical decoding, if any, sees an empty message with the prefix "revocable").
    */
   async function flushWal(): Promise<void> {
-    await pool.query("SELECT pg_logical_emit_message(true, 'revocable', '')")
+    const statement = flushStatement
+    try {
+      await pool.query(statement)
+    } catch (error) {
+      if (statement !== sql.flushByMessage || !(error instanceof DatabaseError) || !FLUSH_REFUSED.has(error.code ?? "")) throw error
+      // A server that does not let us emit the message (a managed one may revoke it, a compatible one may lack
+      // it): an update of a row of the store's own takes its place. Updates of one row wait on each other.
+      if (flushStatement === sql.flushByMessage) {
+        flushStatement = sql.flushByRow
+        process.emitWarning(`PostgreSQL refused pg_logical_emit_message (${error.message}): revocations flush by updating a row instead.`, {
+          code: "REVOCABLE_POSTGRES_FLUSH",
+        })
+      }
+      await pool.query(sql.flushByRow)
+    }
   }
 
   async function insertRevocations(
@@ -303,6 +320,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     return inserted.map(toRevocation)
   }
 
+  let flushStatement = sql.flushByMessage
   const revocationBatches = new GroupCommit(recordBatch, MAX_BATCH)
   /** Flushes in flight, each answering a committed batch's callers: close waits for them. */
   const flushes = new Set<Promise<void>>()
@@ -700,6 +718,9 @@ function statements(s: string, channel: string) {
       ),
       ${insertRevocation("SELECT $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint, $12::bigint, 0 FROM marked")}
       ${announce("flushed")}`,
+    /** Writes WAL, so that its commit waits for the flush (see flushWal); flushByRow where the first is refused. */
+    flushByMessage: "SELECT pg_logical_emit_message(true, 'revocable', '')",
+    flushByRow: `UPDATE ${s}.migrations SET version = version WHERE version = (SELECT max(version) FROM ${s}.migrations)`,
     sessionState: `SELECT revoked_at, expires_at > $2 AND last_used_at > $3 AS live FROM ${s}.sessions WHERE sid = $1`,
 
     listKeys: `SELECT kid, alg, private_jwk, created_at, retired_at FROM ${s}.keys ORDER BY created_at, kid`,

@@ -180,6 +180,41 @@ describe("postgres store faults", { skip }, () => {
     }
   })
 
+  test("a server that refuses pg_logical_emit_message: revocations flush by updating a row instead, with a warning, and survive a crash", async () => {
+    const role = `app_${randomBytes(3).toString("hex")}`
+    const setup = new Client({ connectionString: cluster.url })
+    await setup.connect()
+    await setup.query(`CREATE ROLE ${role} LOGIN; GRANT CREATE ON DATABASE postgres TO ${role}`)
+    await setup.query("REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) FROM PUBLIC")
+    await setup.end()
+    const warnings: Array<Error & { code?: string }> = []
+    const onWarning = (warning: Error) => warnings.push(warning)
+    process.on("warning", onWarning)
+    try {
+      const name = schema()
+      const store = postgresStore({ connectionString: cluster.url.replace("postgres@", `${role}@`) }, { schema: name, heartbeatMs: HEARTBEAT_MS })
+      closing.push(() => store.close())
+      await store.open()
+      const ids = Array.from({ length: 20 }, (_, i) => `refused-${i}`)
+      await Promise.all(ids.map((id) => store.revoke(revocation({ id, createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 }))))
+      await store.revoke(revocation({ id: "after", createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 }))
+      assert.deepEqual(warnings.filter((warning) => warning.code === "REVOCABLE_POSTGRES_FLUSH").length, 1)
+
+      await cluster.stop("immediate")
+      await cluster.start()
+      const reopened = makeStore(cluster.port, name)
+      await reopened.open()
+      const live = new Set((await reopened.snapshot(Date.now())).map((row) => row.id))
+      for (const id of [...ids, "after"]) assert.ok(live.has(id), id)
+    } finally {
+      process.off("warning", onWarning)
+      const restore = new Client({ connectionString: cluster.url })
+      await restore.connect()
+      await restore.query("GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) TO PUBLIC")
+      await restore.end()
+    }
+  })
+
   test("what a process revoked stays refused after it exits and PostgreSQL crashes: a new instance refuses it until exp + leeway", async () => {
     const name = schema()
     const writer = spawnApp(cluster.port, name)
