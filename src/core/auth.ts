@@ -29,7 +29,7 @@ import {
   type Session,
   type Subscription,
 } from "../stores/contract.ts"
-import { isStorable } from "../stores/shared.ts"
+import { checkStorable } from "../stores/shared.ts"
 
 export interface TokenPair {
   accessToken: string
@@ -648,14 +648,14 @@ function checkId(value: unknown, what: string): asserts value is string {
   if (typeof value !== "string" || value === "" || value.length > MAX_SUBJECT_LENGTH) {
     throw new AuthError("invalid_request", `The ${what} must be a non-empty string of at most ${MAX_SUBJECT_LENGTH} characters.`)
   }
-  if (!isStorable(value)) throw new AuthError("invalid_request", `The ${what} must not contain NUL (U+0000) or an unpaired surrogate.`)
+  checkStorable(value, `The ${what}`)
 }
 
 function checkText(value: unknown, what: string): void {
   if (typeof value !== "string" || value.length > MAX_META_LENGTH) {
     throw new AuthError("invalid_request", `The ${what} must be a string of at most ${MAX_META_LENGTH} characters.`)
   }
-  if (!isStorable(value)) throw new AuthError("invalid_request", `The ${what} must not contain NUL (U+0000) or an unpaired surrogate.`)
+  checkStorable(value, `The ${what}`)
 }
 
 function checkKind(kind: unknown): asserts kind is RevocationKind {

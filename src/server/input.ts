@@ -2,8 +2,7 @@
 // and unpaired surrogates are refused with 400 before any store sees them, whatever the store, as the core
 // refuses them for callers of the library.
 import type { FastifyRequest } from "fastify"
-import { AuthError } from "../errors.ts"
-import { isStorable } from "../stores/shared.ts"
+import { checkStorable } from "../stores/shared.ts"
 
 /** A field name is quoted in the answer only when it is one a route could declare. */
 const FIELD_NAME = /^[A-Za-z0-9_-]{1,64}$/
@@ -12,11 +11,6 @@ const FIELD_NAME = /^[A-Za-z0-9_-]{1,64}$/
  * token is parsed, never stored as sent: one holding NUL is merely not a token of ours.
  */
 const ANY_TOKEN = new Set(["/oauth/revoke", "/oauth/introspect"])
-
-/** Throws invalid_request when `text` holds NUL or an unpaired surrogate; `what` names it in the message. */
-export function checkStorable(text: string, what: string): void {
-  if (!isStorable(text)) refuse(what)
-}
 
 /**
  * A preValidation hook: every string in the path parameters, the query and the parsed body (JSON or form), at
@@ -29,30 +23,18 @@ export async function refuseUnstorable(request: FastifyRequest): Promise<void> {
 }
 
 function checkFields(fields: unknown, where: string, exempt?: string): void {
-  if (typeof fields !== "object" || fields === null) {
-    if (holdsUnstorable(fields)) refuse("The body")
-    return
-  }
+  if (typeof fields !== "object" || fields === null) return checkValue(fields, "The body")
   for (const name in fields) {
-    if (name === exempt) continue
-    if (holdsUnstorable((fields as Record<string, unknown>)[name])) refuse(FIELD_NAME.test(name) ? `The ${where} ${name}` : `A ${where}`)
+    if (name !== exempt) checkValue((fields as Record<string, unknown>)[name], FIELD_NAME.test(name) ? `The ${where} ${name}` : `A ${where}`)
   }
 }
 
-/** Whether a string anywhere in the value is unstorable; arrays and objects are walked without recursion. */
-function holdsUnstorable(value: unknown): boolean {
+/** Every string anywhere in the value, named `what` in the answer; arrays and objects are walked without recursion. */
+function checkValue(value: unknown, what: string): void {
   const pending: unknown[] = [value]
   while (pending.length > 0) {
     const item = pending.pop()
-    if (typeof item === "string") {
-      if (!isStorable(item)) return true
-    } else if (typeof item === "object" && item !== null) {
-      for (const nested of Object.values(item)) pending.push(nested)
-    }
+    if (typeof item === "string") checkStorable(item, what)
+    else if (typeof item === "object" && item !== null) for (const nested of Object.values(item)) pending.push(nested)
   }
-  return false
-}
-
-function refuse(what: string): never {
-  throw new AuthError("invalid_request", `${what} must not contain NUL (U+0000) or an unpaired surrogate.`)
 }

@@ -10,7 +10,8 @@
  * waited for with `pg_logical_emit_message`; a server that refuses it gets an update of a row of the store's
  * instead, and a warning, code `REVOCABLE_POSTGRES_FLUSH`.) Refresh rotation is one conditional
  * `UPDATE … RETURNING`, atomic across instances. Changes reach every instance through LISTEN/NOTIFY on a
- * dedicated connection, with a heartbeat, and a reconnect that makes subscribers reload their snapshot. The schema (default `revocable`) is created and migrated on open.
+ * dedicated connection, with a heartbeat, and a reconnect that makes subscribers reload their snapshot. The
+ * schema (default `revocable`) is created and migrated on open.
  *
  * No call waits forever. The store's own pool sets `statement_timeout` and `lock_timeout` (`statementTimeoutMs`,
  * default 5 s) on each connection as it opens, with a `SET` (PgBouncer refuses them as startup parameters): a
@@ -612,6 +613,8 @@ function statements(s: string, channel: string) {
       x.subject = $1 AND x.revoked_at IS NULL AND x.expires_at > $2 AND x.last_used_at > $3
       AND NOT EXISTS (SELECT 1 FROM ${s}.revocations AS cut
         WHERE cut.kind = 'subject' AND cut.id = x.subject AND cut.expires_at > $2 AND cut.cutoff > x.gen)`
+  /** Announces the revocations a CTE `d` deleted. */
+  const announceUnrevoked = `SELECT pg_notify('${channel}', json_build_object('t', 'u', 'k', kind, 'i', id)::text) FROM d`
   const announceKeys = `SELECT pg_notify('${channel}', '{"t":"k"}')`
   const purgeChunk = (table: string, column: string) => `
     DELETE FROM ${s}.${table} WHERE ctid = ANY (ARRAY(
@@ -661,14 +664,12 @@ function statements(s: string, channel: string) {
     readRevocation: `SELECT ${REVOCATION_COLUMNS} FROM ${s}.revocations WHERE kind = $1 AND id = $2`,
     /** Any kind but a session (see unrevokeSession). */
     unrevoke: `
-      WITH d AS (DELETE FROM ${s}.revocations WHERE kind = $1 AND id = $2 RETURNING kind, id)
-      SELECT pg_notify('${channel}', json_build_object('t', 'u', 'k', kind, 'i', id)::text) FROM d`,
+      WITH d AS (DELETE FROM ${s}.revocations WHERE kind = $1 AND id = $2 RETURNING kind, id) ${announceUnrevoked}`,
     lockSession: `SELECT 1 FROM ${s}.sessions WHERE sid = $1 FOR UPDATE`,
     /** After lockSession: an unrevoked session's refresh token works again. */
     unrevokeSession: `
       WITH cleared AS (UPDATE ${s}.sessions SET revoked_at = NULL WHERE sid = $1),
-      d AS (DELETE FROM ${s}.revocations WHERE kind = 'session' AND id = $1 RETURNING kind, id)
-      SELECT pg_notify('${channel}', json_build_object('t', 'u', 'k', kind, 'i', id)::text) FROM d`,
+      d AS (DELETE FROM ${s}.revocations WHERE kind = 'session' AND id = $1 RETURNING kind, id) ${announceUnrevoked}`,
     isRevoked: `
       SELECT EXISTS (SELECT 1 FROM ${s}.revocations WHERE expires_at > $6 AND (
         (kind = 'token' AND id = $1) OR (kind = 'session' AND id = $2) OR

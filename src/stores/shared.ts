@@ -52,7 +52,6 @@ export function decodeCursor(cursor: string | null | undefined): number | null {
   return position
 }
 
-/** Cursors over ids (documents) carry the last id seen. */
 /**
  * Whether every store keeps this text as given. PostgreSQL refuses NUL (U+0000) in text (SQLSTATE 22021), and an
  * unpaired surrogate has no UTF-8 form (PostgreSQL and SQLite would keep U+FFFD, another id). The core and the
@@ -64,6 +63,12 @@ export function isStorable(text: string): boolean {
 
 const UNSTORABLE = /[\0\p{Cs}]/u
 
+/** Throws invalid_request when `text` is not storable (see isStorable); `what` names it in the message. */
+export function checkStorable(text: string, what: string): void {
+  if (!isStorable(text)) throw new AuthError("invalid_request", `${what} must not contain NUL (U+0000) or an unpaired surrogate.`)
+}
+
+/** Cursors over ids (documents) carry the last id seen. */
 export function decodeIdCursor(cursor: string | null | undefined): string | null {
   if (cursor === undefined || cursor === null || cursor === "") return null
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new AuthError("invalid_request", "Invalid cursor.")

@@ -41,8 +41,8 @@ export interface Cluster {
 
 /**
  * Makes a cluster in a temporary directory (initdb) and starts it, with `settings` (`name=value`) besides the
- * usual ones. PostgreSQL refuses to run as root, so under
- * root every command runs as the `postgres` user, which owns the directory.
+ * usual ones. PostgreSQL refuses to run as root, so under root every command runs as the `postgres` user, which
+ * owns the directory.
  */
 export async function createCluster(bin: string, settings: readonly string[] = []): Promise<Cluster> {
   const asRoot = process.getuid?.() === 0

@@ -4,9 +4,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify"
 import { isAuthError, RateLimitedError } from "../../errors.ts"
 import { listClaim } from "../../adapters/http.ts"
+import { checkStorable } from "../../stores/shared.ts"
 import type { ServerContext } from "../context.ts"
 import type { Client } from "../clients.ts"
-import { checkStorable } from "../input.ts"
 import * as schemas from "../schemas.ts"
 import { noStore, pairBody, passwordLogin } from "./auth.ts"
 
