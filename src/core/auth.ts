@@ -138,8 +138,14 @@ export function createAuth(options: AuthOptions): Auth {
     access: rule(config.accessTtlMs),
     refresh: rule(config.refreshTtlMs),
   }
-  /** Nothing a token can match outlives this, counted from now: its session's absolute end, plus leeway. */
-  const longestLifeMs = Math.max(config.sessionTtlMs, config.refreshTtlMs, config.accessTtlMs) + 2 * leewayMs
+  /**
+   * How long a revocation outlives the last token it matches: the leeway that token is still accepted for, and
+   * the leeway again, so that an instance whose clock is up to the leeway behind the store's (or the purging
+   * instance's) still finds the revocation while it accepts the token.
+   */
+  const retentionMs = 2 * leewayMs
+  /** Nothing a token can match outlives this, counted from now: its session's absolute end, plus retention. */
+  const longestLifeMs = Math.max(config.sessionTtlMs, config.refreshTtlMs, config.accessTtlMs) + retentionMs
 
   let ring = new KeyRing(config.staticKeys ?? [])
   let starting: Promise<void> | undefined
@@ -208,7 +214,7 @@ export function createAuth(options: AuthOptions): Auth {
         break
       case "sync":
         // A heartbeat after a reset proves the feed is back, not that the missed changes are loaded.
-        if (resetsLoaded === resets) syncedAt = Date.now()
+        if (resetsLoaded === resets) syncedAt = Math.max(syncedAt, event.at)
         else if (resyncing === undefined) void resyncSoon()
         break
     }
@@ -415,20 +421,12 @@ export function createAuth(options: AuthOptions): Auth {
     signer()
     const result = await fromStore(() =>
       store.createSession({
-        session: {
-          sid: randomId(),
-          subject,
-          createdAt: now,
-          expiresAt: now + config.sessionTtlMs,
-          device,
-          claims,
-          refreshHash: refreshHash(refreshJti),
-        },
-        idleSince: now - config.idleTimeoutMs,
+        session: { sid: randomId(), subject, ttlMs: config.sessionTtlMs, device, claims, refreshHash: refreshHash(refreshJti) },
+        idleTimeoutMs: config.idleTimeoutMs,
         limit: config.maxSessions?.limit ?? null,
         onExceed: config.maxSessions?.onExceed ?? "reject",
         evictTemplate: { kind: "session", reason: "session limit: evicted oldest", actor: "revocable", createdAt: now },
-        leewayMs,
+        leewayMs: retentionMs,
       }),
     )
     if (!result.ok) throw new AuthError("session_limit_reached")
@@ -445,9 +443,8 @@ export function createAuth(options: AuthOptions): Auth {
         sid: claims.sid,
         presentedHash: refreshHash(claims.jti),
         nextHash: refreshHash(nextJti),
-        now,
         graceMs: config.reuseGraceMs,
-        idleSince: now - config.idleTimeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
         reuseRevocation: {
           kind: "session",
           id: claims.sid,
@@ -510,14 +507,14 @@ export function createAuth(options: AuthOptions): Auth {
     }
     const claims = verified.payload as Claims
     if (verified.type === "refresh") return revokeSession(claims.sid, meta)
-    return record({ kind: "token", id: claims.jti, subject: claims.sub, expiresAt: (claims.exp * 1000) + leewayMs }, meta)
+    return record({ kind: "token", id: claims.jti, subject: claims.sub, expiresAt: claims.exp * 1000 + retentionMs }, meta)
   }
 
   async function revokeToken(jti: string, meta: RevokeMeta & { subject?: string } = {}): Promise<Revocation> {
     checkId(jti, "jti")
     if (meta.subject !== undefined) checkId(meta.subject, "subject")
     // Its expiry is unknown: the entry lives as long as any token of ours can.
-    const expiresAt = Date.now() + Math.max(config.accessTtlMs, config.refreshTtlMs) + 2 * leewayMs
+    const expiresAt = Date.now() + Math.max(config.accessTtlMs, config.refreshTtlMs) + retentionMs
     return record({ kind: "token", id: jti, subject: meta.subject ?? null, expiresAt }, meta)
   }
 
@@ -525,7 +522,7 @@ export function createAuth(options: AuthOptions): Auth {
     checkId(sessionId, "session id")
     if (!started) await ready()
     const session = await fromStore(() => store.getSession(sessionId))
-    const expiresAt = session ? session.expiresAt + leewayMs : Date.now() + longestLifeMs
+    const expiresAt = session ? session.expiresAt + retentionMs : Date.now() + longestLifeMs
     return record({ kind: "session", id: sessionId, subject: session?.subject ?? null, expiresAt }, meta)
   }
 
@@ -555,8 +552,7 @@ export function createAuth(options: AuthOptions): Auth {
   async function listSessions(subject: string): Promise<Session[]> {
     checkId(subject, "subject")
     if (!started) await ready()
-    const now = Date.now()
-    return fromStore(() => store.listSessions(subject, now, now - config.idleTimeoutMs))
+    return fromStore(() => store.listSessions(subject, config.idleTimeoutMs))
   }
 
   async function listRevocations(query: { subject?: string; kind?: RevocationKind; cursor?: string | null; limit?: number } = {}) {

@@ -33,6 +33,8 @@ export interface ServerConfig {
   store: string | null
   /** The PostgreSQL schema or the Redis key prefix, so that several deployments can share one database. */
   storeNamespace: string
+  /** How long one store call may take before it fails (`store_unavailable`); null for the store's default. */
+  storeTimeoutMs: number | null
   dataDir: string
   issuer: string
   audience: string
@@ -115,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { file
     host: read({ env: "REVOCABLE_HOST", key: "host", parse: text(1, 255) }, () => "127.0.0.1"),
     store: read({ env: "REVOCABLE_STORE", key: "store", parse: storeUrl }, () => null),
     storeNamespace: read({ env: "REVOCABLE_STORE_NAMESPACE", key: "storeNamespace", parse: namespace }, () => "revocable"),
+    storeTimeoutMs: read({ env: "REVOCABLE_STORE_TIMEOUT", key: "storeTimeout", parse: duration(100, 3_600_000) }, () => null),
     dataDir: read({ env: "REVOCABLE_DATA_DIR", key: "dataDir", parse: text(1, 4096) }, () => "./data"),
     issuer,
     audience: read({ env: "REVOCABLE_AUDIENCE", key: "audience", parse: text(1, 1024) }, () => "api"),
@@ -150,7 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { file
 }
 
 const FILE_KEYS: ReadonlySet<string> = new Set([
-  "port", "host", "store", "storeNamespace", "dataDir", "issuer", "audience", "algorithm", "accessTtl", "refreshTtl", "sessionTtl",
+  "port", "host", "store", "storeNamespace", "storeTimeout", "dataDir", "issuer", "audience", "algorithm", "accessTtl", "refreshTtl", "sessionTtl",
   "idleTimeout", "leeway", "reuseGrace", "maxSessions", "maxSessionsOnExceed", "maxStaleness", "onStoreUnavailable",
   "purgeInterval", "registration", "adminUser", "adminPassword", "loginLimitAccount", "loginLimitIp", "loginWindow",
   "cookieSecure", "cookieSameSite", "cookieOrigins", "bodyLimit", "maxHeaderSize", "trustProxy", "logLevel",
@@ -208,7 +211,7 @@ function boolean(value: Raw): boolean {
   return fail("must be true or false.")
 }
 
-function duration(minMs: number): Parser<number> {
+function duration(minMs: number, maxMs = Number.MAX_SAFE_INTEGER): Parser<number> {
   return (value) => {
     let ms: number
     try {
@@ -217,6 +220,7 @@ function duration(minMs: number): Parser<number> {
       return fail('must be a duration such as "30s", "15m", "30d" or a number of seconds.')
     }
     if (ms < minMs) fail(`must be at least ${minMs / 1000} seconds.`)
+    if (ms > maxMs) fail(`must be at most ${maxMs / 1000} seconds.`)
     return ms
   }
 }
@@ -293,16 +297,18 @@ function trustProxy(value: Raw): boolean | number | string[] {
 /** Opens the configured store; the PostgreSQL and Redis modules (and their drivers) load only when used. */
 export async function openStore(config: ServerConfig): Promise<Store> {
   const spec = config.store
+  // undefined leaves each store its own default bound.
+  const timeoutMs = config.storeTimeoutMs ?? undefined
   let store: Store
   if (spec === null || spec.startsWith("sqlite:")) {
     const { sqliteStore } = await import("../stores/sqlite.ts")
-    store = sqliteStore({ path: spec === null ? join(config.dataDir, "revocable.db") : spec.slice("sqlite:".length) })
+    store = sqliteStore({ path: spec === null ? join(config.dataDir, "revocable.db") : spec.slice("sqlite:".length), busyTimeoutMs: timeoutMs })
   } else if (spec.startsWith("postgres")) {
     const { postgresStore } = await import("../stores/postgres.ts")
-    store = postgresStore({ connectionString: spec }, { schema: config.storeNamespace })
+    store = postgresStore({ connectionString: spec }, { schema: config.storeNamespace, statementTimeoutMs: timeoutMs })
   } else {
     const { redisStore } = await import("../stores/redis.ts")
-    store = redisStore({ url: spec }, { prefix: config.storeNamespace })
+    store = redisStore({ url: spec }, { prefix: config.storeNamespace, commandTimeoutMs: timeoutMs })
   }
   try {
     await store.open()

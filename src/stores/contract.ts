@@ -2,9 +2,16 @@
  * The contract every revocable store fulfils: memory, SQLite, PostgreSQL and Redis alike.
  *
  * The store is the durable source of truth. A method that resolves has made its write durable; a method that
- * cannot reach its backend rejects (the core turns that into `store_unavailable`). Times are milliseconds
- * since the epoch, always passed in by the caller, so that stores never read a clock of their own and tests
- * control time. Every store passes the conformance suite in `test/stores/conformance.ts` whole.
+ * cannot reach its backend rejects (the core turns that into `store_unavailable`), and no method waits
+ * without bound: a store that does not answer rejects within the store's timeout. Times are milliseconds
+ * since the epoch.
+ *
+ * One clock. Session times that one instance writes and another compares (creation, last use, absolute and
+ * idle expiry, the rotation grace) are read from the store's {@link Clock} inside the operation, never taken
+ * from the caller, so instances whose clocks differ still agree. Revocation times (`createdAt`, `expiresAt`)
+ * and the `now` of queries come from the caller: a revocation outlives what it revokes by the leeway, which
+ * covers skew up to the leeway (see docs/guarantees.md). Every store passes the conformance suite in
+ * `test/stores/conformance.ts` whole.
  *
  * @example
  * import type { Store } from "revocable"
@@ -14,6 +21,12 @@
 
 /** token: one `jti`; session: one `sid`; subject: every session of a `sub` created before the cut-off; key: one `kid`. */
 export type RevocationKind = "token" | "session" | "subject" | "key"
+
+/**
+ * Reads the time, in ms since the epoch. A shared store reads its server's clock by default (Redis `TIME`,
+ * PostgreSQL `clock_timestamp()`); every store takes one as its `clock` option for tests that control time.
+ */
+export type Clock = () => number
 
 export const REVOCATION_KINDS: readonly RevocationKind[] = ["token", "session", "subject", "key"]
 
@@ -40,9 +53,8 @@ export interface Revocation extends RevocationInput {
 export interface SessionInput {
   sid: string
   subject: string
-  createdAt: number
-  /** Absolute expiry: no refresh after it, whatever the refresh token says. */
-  expiresAt: number
+  /** The session's absolute lifetime: it is created at the store's now and expires `ttlMs` later. */
+  ttlMs: number
   device: string | null
   /** The application's claims, copied into every access token of the session. */
   claims: Record<string, unknown>
@@ -65,8 +77,8 @@ export interface Session {
 
 export interface CreateSessionInput {
   session: SessionInput
-  /** A session unused since this time is idle, so it does not count (see `limit`). */
-  idleSince: number
+  /** A session unused for this long (by the store's clock) is idle, so it does not count (see `limit`). */
+  idleTimeoutMs: number
   /**
    * At most this many live sessions per subject, the new one included; null for no limit. Live as
    * {@link Store.listSessions} defines it: a session that is revoked, ended, idle or cut off by a subject
@@ -93,11 +105,13 @@ export interface RotateInput {
   presentedHash: string
   /** Hash of the `jti` of the refresh token about to be issued. */
   nextHash: string
-  now: number
-  /** The predecessor of the current refresh token is tolerated for this long after the rotation that replaced it. */
+  /**
+   * The predecessor of the current refresh token is tolerated for this long after the rotation that replaced it,
+   * by the store's clock; 0 tolerates nothing, ever.
+   */
   graceMs: number
-  /** A session unused since this time is over (idle expiry). */
-  idleSince: number
+  /** A session unused for this long (by the store's clock) is over (idle expiry). */
+  idleTimeoutMs: number
   /** Written, atomically with marking the session revoked, when the presented token was already rotated away. */
   reuseRevocation: RevocationInput
 }
@@ -154,14 +168,16 @@ export interface RevocationQuery {
 
 /**
  * A change, delivered to every subscriber of every instance, in the order the store committed them.
- * `sync` says: every change committed before this moment has been delivered (a heartbeat, also after a resync).
+ * `sync` says: every change committed before `at` has been delivered (a heartbeat). `at` is `Date.now()` when
+ * the read that proved it was sent (or later, where the store's answer proves a later moment), never when
+ * the answer was processed: a process paused between the two must not count itself fresh.
  * `reset` says: changes may have been missed (a reconnect); reload the snapshot.
  */
 export type ChangeEvent =
   | { type: "revoked"; revocation: Revocation }
   | { type: "unrevoked"; kind: RevocationKind; id: string }
   | { type: "keys" }
-  | { type: "sync" }
+  | { type: "sync"; at: number }
   | { type: "reset" }
 
 export type ChangeListener = (event: ChangeEvent) => void
@@ -204,18 +220,18 @@ export interface Store {
 
   /**
    * Creates a session atomically with the session-limit check and any eviction. Only the subject's sessions
-   * live at the new session's `createdAt` (see {@link Store.listSessions}) count towards `limit`, and only they
+   * live at the new session's creation (see {@link Store.listSessions}) count towards `limit`, and only they
    * are evicted, oldest first.
    */
   createSession(input: CreateSessionInput): Promise<CreateSessionResult>
   getSession(sid: string): Promise<Session | null>
   /**
    * The subject's live sessions, newest first. A session is live when it is not revoked (`revokedAt` null), not
-   * past `expiresAt` (at `now`), used after `idleSince`, and not cut off by a subject revocation: one of kind
-   * `subject` for its subject whose `expiresAt` is after `now` and whose `cutoff` is above the session's `gen`
-   * (exactly when `isRevoked` refuses the session's tokens). Unrevoking the subject makes those sessions live again.
+   * past `expiresAt`, used within the last `idleTimeoutMs`, and not cut off by a subject revocation: one of kind
+   * `subject` for its subject whose `expiresAt` is after now and whose `cutoff` is above the session's `gen`
+   * (exactly when `isRevoked` refuses the session's tokens); now is the store's clock throughout. Unrevoking the subject makes those sessions live again.
    */
-  listSessions(subject: string, now: number, idleSince: number): Promise<Session[]>
+  listSessions(subject: string, idleTimeoutMs: number): Promise<Session[]>
   /** Compare-and-set of the session's refresh hash; see {@link RotateResult}. Atomic across every instance. */
   rotate(input: RotateInput): Promise<RotateResult>
 

@@ -1,6 +1,7 @@
 /**
  * An in-process store: nothing survives the process. For tests and single-process tools; it is also the
- * reference implementation of the store contract, which the other stores follow.
+ * reference implementation of the store contract, which the other stores follow. Its clock is `Date.now`
+ * unless `clock` is given (tests that control time).
  *
  * @example
  * import { createAuth } from "revocable"
@@ -10,6 +11,7 @@
 import { decodeCursor, decodeIdCursor, encodeCursor, hashEquals, mergeRevocation, revocationKey, rowMatchesQuery } from "./shared.ts"
 import type {
   ChangeEvent,
+  Clock,
   ChangeListener,
   CreateSessionInput,
   CreateSessionResult,
@@ -32,7 +34,14 @@ interface SessionRow extends Session {
   rotatedAt: number
 }
 
-export function memoryStore(): Store {
+export interface MemoryStoreOptions {
+  /** Reads the time for session times. Default `Date.now`. */
+  clock?: Clock
+}
+
+export function memoryStore(options: MemoryStoreOptions = {}): Store {
+  const clock = options.clock ?? Date.now
+  if (typeof clock !== "function") throw new TypeError("Option clock must be a function.")
   const revocations = new Map<string, Revocation & { seq: number }>()
   const generations = new Map<string, number>()
   const sessions = new Map<string, SessionRow>()
@@ -72,8 +81,8 @@ export function memoryStore(): Store {
   }
 
   /** Live as `listSessions` defines it; a subject revocation cuts off the sessions its tokens refuse. */
-  function isLive(row: SessionRow, now: number, idleSince: number): boolean {
-    if (row.revokedAt !== null || row.expiresAt <= now || row.lastUsedAt <= idleSince) return false
+  function isLive(row: SessionRow, now: number, idleTimeoutMs: number): boolean {
+    if (row.revokedAt !== null || row.expiresAt <= now || row.lastUsedAt <= now - idleTimeoutMs) return false
     const cut = revocations.get(revocationKey("subject", row.subject))
     return cut === undefined || cut.expiresAt <= now || row.gen >= cut.cutoff
   }
@@ -135,11 +144,11 @@ export function memoryStore(): Store {
 
     async createSession(input: CreateSessionInput): Promise<CreateSessionResult> {
       const { session, limit } = input
-      const now = session.createdAt
+      const now = clock()
       const evicted: Revocation[] = []
       if (limit !== null) {
         const live = [...sessions.values()]
-          .filter((row) => row.subject === session.subject && isLive(row, now, input.idleSince))
+          .filter((row) => row.subject === session.subject && isLive(row, now, input.idleTimeoutMs))
           .sort((a, b) => a.createdAt - b.createdAt)
         const excess = live.length + 1 - limit
         if (excess > 0 && input.onExceed === "reject") return { ok: false, reason: "limit" }
@@ -158,15 +167,15 @@ export function memoryStore(): Store {
         sid: session.sid,
         subject: session.subject,
         gen: generations.get(session.subject) ?? 0,
-        createdAt: session.createdAt,
-        lastUsedAt: session.createdAt,
-        expiresAt: session.expiresAt,
+        createdAt: now,
+        lastUsedAt: now,
+        expiresAt: now + session.ttlMs,
         device: session.device,
         claims: structuredClone(session.claims),
         revokedAt: null,
         currentHash: session.refreshHash,
         previousHash: null,
-        rotatedAt: session.createdAt,
+        rotatedAt: now,
       }
       sessions.set(row.sid, row)
       return { ok: true, session: view(row), evicted }
@@ -177,9 +186,10 @@ export function memoryStore(): Store {
       return row ? view(row) : null
     },
 
-    async listSessions(subject, now, idleSince) {
+    async listSessions(subject, idleTimeoutMs) {
+      const now = clock()
       return [...sessions.values()]
-        .filter((row) => row.subject === subject && isLive(row, now, idleSince))
+        .filter((row) => row.subject === subject && isLive(row, now, idleTimeoutMs))
         .sort((a, b) => b.createdAt - a.createdAt)
         .map(view)
     },
@@ -188,22 +198,24 @@ export function memoryStore(): Store {
       const row = sessions.get(input.sid)
       if (!row) return { status: "missing" }
       if (row.revokedAt !== null) return { status: "revoked" }
-      if (row.expiresAt <= input.now || row.lastUsedAt <= input.idleSince) return { status: "expired" }
+      const now = clock()
+      if (row.expiresAt <= now || row.lastUsedAt <= now - input.idleTimeoutMs) return { status: "expired" }
       if (hashEquals(row.currentHash, input.presentedHash)) {
         row.previousHash = row.currentHash
         row.currentHash = input.nextHash
-        row.rotatedAt = input.now
-        row.lastUsedAt = input.now
+        row.rotatedAt = now
+        row.lastUsedAt = now
         return { status: "rotated", session: view(row) }
       }
       if (
         row.previousHash !== null &&
         hashEquals(row.previousHash, input.presentedHash) &&
         input.graceMs > 0 &&
-        input.now - row.rotatedAt < input.graceMs
+        now >= row.rotatedAt &&
+        now - row.rotatedAt < input.graceMs
       ) {
         row.currentHash = input.nextHash
-        row.lastUsedAt = input.now
+        row.lastUsedAt = now
         return { status: "grace", session: view(row) }
       }
       return { status: "reused", revocation: record(input.reuseRevocation) }

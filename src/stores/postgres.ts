@@ -17,15 +17,24 @@
  * default 5 s) on each connection as it opens, with a `SET` (PgBouncer refuses them as startup parameters): a
  * statement stuck behind a lock held elsewhere, or on a server too slow, is cancelled by the server, which frees
  * the connection and the locks, and the call rejects (in `createAuth`, `store_unavailable`). A client-side
- * `query_timeout` a second later covers a server that does not answer at all. Every statement is short by
- * design: the snapshot is read in pages and the purge deletes in chunks, so that no large table trips the bound.
+ * `query_timeout` a second later covers a server that does not answer at all (stopped, or partitioned away); the
+ * same bound applies to connecting, to waiting for one of the pool's connections, and to the feed's LISTEN and
+ * heartbeat. Every statement is short by design: the snapshot is read in pages and the purge deletes in chunks,
+ * so that no large table trips the bound.
+ *
+ * A call whose connection is lost under it (the server restarted, its backend was terminated, the connection was
+ * reset) runs once more, on a new connection, where running it twice is safe: revocations, which are idempotent,
+ * key writes, unconditional document writes, and reads. Other calls reject. A timeout is never retried.
+ *
+ * Session times (creation, last use, expiry, the rotation grace) are read from the server's clock inside the
+ * statements that compare them (`clock_timestamp()`), so that instances whose clocks differ agree.
  *
  * Given a pool of your own, the store never ends it and sets nothing on it: bound it yourself, e.g. with pg's
- * `statement_timeout`, `lock_timeout` and `query_timeout` options. Attach an `'error'` listener to it too, as to
- * any pool: pg emits one when a connection dies while idle, and with no listener Node ends the process. While
- * the store is open it keeps a listener of its own on the pool, so that the process lives on; that listener
- * reports the loss as a warning (`process.emitWarning`, code `REVOCABLE_POSTGRES_POOL`) unless the pool has
- * another listener.
+ * `statement_timeout`, `lock_timeout`, `query_timeout` and `connectionTimeoutMillis` options. Attach an `'error'`
+ * listener to it too, as to any pool: pg emits one when a connection dies while idle, and with no listener Node
+ * ends the process. While the store is open it keeps a listener of its own on the pool, so that the process
+ * lives on; that listener reports the loss as a warning (`process.emitWarning`, code `REVOCABLE_POSTGRES_POOL`)
+ * unless the pool has another listener.
  *
  * @example
  * import { createAuth } from "revocable"
@@ -33,14 +42,17 @@
  * const store = postgresStore({ connectionString: process.env.DATABASE_URL }, { schema: "auth" })
  * const auth = createAuth({ issuer: "https://auth.example", audience: "api", store })
  */
-import { Client, DatabaseError, Pool, type ClientBase, type ClientConfig, type PoolClient } from "pg"
+import { Client, DatabaseError, Pool, type ClientBase, type ClientConfig, type PoolClient, type PoolConfig } from "pg"
 import { GroupCommit, batchResults, planBatch } from "./postgres/batch.ts"
 import { Feed, type Decoded } from "./postgres/feed.ts"
 import { migrate } from "./postgres/migrations.ts"
+import { afresh, connectionLost, retried } from "./postgres/retry.ts"
+import { statements } from "./postgres/statements.ts"
 import { transaction } from "./postgres/transaction.ts"
 import { decodeCursor, decodeIdCursor, encodeCursor, revocationKey } from "./shared.ts"
 import type {
   ChangeEvent,
+  Clock,
   CreateSessionInput,
   CreateSessionResult,
   Document,
@@ -68,15 +80,19 @@ export interface PostgresStoreOptions {
    */
   heartbeatMs?: number
   /**
-   * Bound, in milliseconds, on each statement and each lock wait of the connections the store makes (0: none).
-   * Not for a pool of your own, which keeps the settings you gave it. Default 5000.
+   * Bound, in milliseconds, on each statement and each lock wait of the connections the store makes (0: none);
+   * connecting, and waiting for an answer, are bounded a second longer. Not for a pool of your own, which keeps
+   * the settings you gave it. Default 5000.
    */
   statementTimeoutMs?: number
+  /**
+   * Reads the time for session times. By default the server's own clock, read inside each statement, so that
+   * instances whose clocks differ agree; for tests that control time.
+   */
+  clock?: Clock
 }
 
 const SCHEMA = /^[a-z_][a-z0-9_]{0,47}$/
-/** NOTIFY payloads must stay under 8000 bytes; a larger revocation is announced by kind and id, then read. */
-const MAX_PAYLOAD = 7900
 /** At most this many revocations per group-commit transaction. */
 const MAX_BATCH = 500
 /**
@@ -91,9 +107,6 @@ const FLUSH_REFUSED = new Set(["42501", "42883", "0A000"])
 const CLIENT_GRACE_MS = 1000
 /** Rows per statement of the snapshot and of the purge, each well within the statement bound. */
 const PAGE = 10_000
-
-const REVOCATION_COLUMNS = "kind, id, subject, reason, actor, created_at, expires_at, cutoff"
-const SESSION_COLUMNS = "sid, subject, gen, created_at, last_used_at, expires_at, device, claims, revoked_at"
 
 interface RevocationRow {
   kind: RevocationKind
@@ -157,31 +170,39 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     throw new TypeError("Option heartbeatMs must be an integer of at least 10.")
   }
   if (given !== undefined && options.statementTimeoutMs !== undefined) {
-    throw new TypeError("Option statementTimeoutMs is for the store's own pool: set statement_timeout, lock_timeout and query_timeout on yours.")
+    throw new TypeError("Option statementTimeoutMs is for the store's own pool: set statement_timeout, lock_timeout, query_timeout and connectionTimeoutMillis on yours.")
   }
   const statementTimeoutMs = options.statementTimeoutMs ?? 5000
   if (!Number.isSafeInteger(statementTimeoutMs) || statementTimeoutMs < 0 || statementTimeoutMs > 3_600_000) {
     throw new TypeError("Option statementTimeoutMs must be an integer from 0 to 3600000.")
   }
+  const { clock } = options
+  if (clock !== undefined && typeof clock !== "function") throw new TypeError("Option clock must be a function.")
 
-  const clientConfig: ClientConfig = given ? { ...given.options } : { connectionString, connectionTimeoutMillis: 10_000 }
   const bounded = given === undefined && statementTimeoutMs > 0
-  const pool =
-    given ??
-    new Pool({
-      ...clientConfig,
-      keepAlive: true,
-      ...(bounded
-        ? {
-            query_timeout: statementTimeoutMs + CLIENT_GRACE_MS,
-            // Before the connection serves its first query (pg >= 8.20). One that cannot take the bounds is
-            // closed rather than used unbounded, and the query waiting on it fails.
-            onConnect: async (client: ClientBase) => {
-              await client.query(`SET statement_timeout = ${statementTimeoutMs}; SET lock_timeout = ${statementTimeoutMs}`)
-            },
-          }
-        : {}),
-    })
+  const clientBound = statementTimeoutMs + CLIENT_GRACE_MS
+  // The feed's connection and the pool's alike. A server that accepts the connection but does not answer (one
+  // stopped, or partitioned away) holds the startup handshake as long as any query: it is bounded the same.
+  const clientConfig: ClientConfig = given
+    ? { ...given.options }
+    : bounded
+      ? { connectionString, keepAlive: true, connectionTimeoutMillis: clientBound, query_timeout: clientBound }
+      : { connectionString, keepAlive: true, connectionTimeoutMillis: 10_000 }
+  const poolConfig: PoolConfig = given
+    ? given.options
+    : {
+        ...clientConfig,
+        ...(bounded
+          ? {
+              // Before the connection serves its first query (pg >= 8.20). One that cannot take the bounds is
+              // closed rather than used unbounded, and the query waiting on it fails.
+              onConnect: async (client: ClientBase) => {
+                await client.query(`SET statement_timeout = ${statementTimeoutMs}; SET lock_timeout = ${statementTimeoutMs}`)
+              },
+            }
+          : {}),
+      }
+  const pool = given ?? new Pool(poolConfig)
   // pg emits 'error' on the pool when an idle connection dies (a server restart); the pool discards it and
   // connects again when needed. Without a listener Node would end the process.
   const onIdleError = (error: Error) => {
@@ -240,25 +261,47 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
    * One group-commit batch: revocations in (kind, id) order, and their NOTIFYs in that order, in one transaction.
    * Other instances hear of it as soon as it commits, which does not wait for the disk (see `unflushed` in
    * statements()); its callers are answered once it is on disk, while the next batch is already being written.
+   *
+   * Revocations are idempotent, so a batch whose connection was lost, before its commit was confirmed or while
+   * waiting for the flush (a crash may have taken the unflushed commit with it), is written whole once more, on
+   * a new connection. Subjects then move their generation twice, which cuts off what one revocation would.
    */
   async function recordBatch(inputs: RevocationInput[]): Promise<Array<Revocation | Promise<Revocation>>> {
-    const committed = await commitBatch(inputs)
-    const durable = flushWal()
+    const again = () =>
+      afresh(poolConfig, async (db) => {
+        const results = await commitBatch(db, inputs)
+        await flushWal(db)
+        return results
+      })
+    let committed: Array<Revocation | Promise<Revocation>>
+    try {
+      committed = await commitBatch(pool, inputs)
+    } catch (error) {
+      if (!connectionLost(error)) throw error
+      return again()
+    }
+    const durable = flushWal(pool).then(
+      () => committed,
+      (error: unknown) => {
+        if (!connectionLost(error)) throw error
+        return again()
+      },
+    )
     flushes.add(durable)
     void durable.finally(() => flushes.delete(durable)).catch(() => undefined)
-    return committed.map((result) => durable.then(() => result))
+    return inputs.map((_, index) => durable.then((results) => results[index] as Revocation | Promise<Revocation>))
   }
 
-  async function commitBatch(inputs: RevocationInput[]): Promise<Array<Revocation | Promise<Revocation>>> {
-    if (inputs.length === 1) return [await record(pool, inputs[0] as RevocationInput)]
+  async function commitBatch(db: Pool, inputs: RevocationInput[]): Promise<Array<Revocation | Promise<Revocation>>> {
+    if (inputs.length === 1) return [await record(db, inputs[0] as RevocationInput)]
     const plan = planBatch(inputs)
     try {
       // Without subjects or sessions the batch is one statement, its own transaction. Otherwise it takes its
       // locks in the store's one order (see statements()): subjects, sessions, revocations, each sorted.
       const rows =
         plan.subjects.size === 0 && plan.sessions.size === 0
-          ? await insertRevocations(pool, plan.rows, new Map())
-          : await transaction(pool, async (client) => {
+          ? await insertRevocations(db, plan.rows, new Map())
+          : await transaction(db, async (client) => {
               const cutoffs = new Map<string, number>()
               if (plan.subjects.size > 0) {
                 const counts = [[...plan.subjects.keys()], [...plan.subjects.values()]]
@@ -271,7 +314,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
       return batchResults(inputs, new Map(rows.map((row) => [revocationKey(row.kind, row.id), row])), plan)
     } catch (error) {
       if (!(error instanceof DatabaseError) || !RETRY_ALONE.has(error.code?.slice(0, 2) ?? "")) throw error
-      const alone = inputs.map((input) => record(pool, input))
+      const alone = inputs.map((input) => record(db, input))
       await Promise.allSettled(alone)
       return alone
     }
@@ -284,10 +327,10 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
    * xid alone does not): a transactional logical message is the smallest such write, and needs no table
    * (logical decoding, if any, sees an empty message with the prefix "revocable").
    */
-  async function flushWal(): Promise<void> {
+  async function flushWal(db: Pool): Promise<void> {
     const statement = flushStatement
     try {
-      await pool.query(statement)
+      await db.query(statement)
     } catch (error) {
       if (statement !== sql.flushByMessage || !(error instanceof DatabaseError) || !FLUSH_REFUSED.has(error.code ?? "")) throw error
       // A server that does not let us emit the message (a managed one may revoke it, a compatible one may lack
@@ -298,7 +341,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
           code: "REVOCABLE_POSTGRES_FLUSH",
         })
       }
-      await pool.query(sql.flushByRow)
+      await db.query(sql.flushByRow)
     }
   }
 
@@ -324,7 +367,9 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
   let flushStatement = sql.flushByMessage
   const revocationBatches = new GroupCommit(recordBatch, MAX_BATCH)
   /** Flushes in flight, each answering a committed batch's callers: close waits for them. */
-  const flushes = new Set<Promise<void>>()
+  const flushes = new Set<Promise<unknown>>()
+  /** Reads, and writes that may safely run twice, run once more on a new connection if theirs was lost. */
+  const safely = <T>(operation: (db: Pool) => Promise<T>) => retried(pool, poolConfig, operation)
 
   return {
     name: "postgres",
@@ -355,6 +400,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
       return revocationBatches.push(input)
     },
 
+    // Not retried, nor is deleteDocument: run twice, either would answer false for what its first run removed.
     async unrevoke(kind, id) {
       if (kind !== "session") return (await pool.query(sql.unrevoke, [kind, id])).rowCount === 1
       // The session's row first, as revoking takes it. Once it is ours, the next statement's snapshot holds any
@@ -366,37 +412,29 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     },
 
     async isRevoked(query: RevocationQuery) {
-      const { rows } = await pool.query<{ revoked: boolean }>(sql.isRevoked, [query.jti, query.sid, query.subject, query.gen, query.kid, query.now])
+      const values = [query.jti, query.sid, query.subject, query.gen, query.kid, query.now]
+      const { rows } = await safely((db) => db.query<{ revoked: boolean }>(sql.isRevoked, values))
       return one(rows).revoked
     },
 
     snapshot(now) {
       // Pages in one repeatable-read transaction: as consistent as one statement, each page short.
-      return transaction(
-        pool,
-        async (client) => {
-          const all: Revocation[] = []
-          for (let after = 0; ; ) {
-            const { rows } = await client.query<RevocationRow & { seq: string }>(sql.snapshot, [now, after, PAGE])
-            for (const row of rows) all.push(toRevocation(row))
-            const last = rows.at(-1)
-            if (rows.length < PAGE || last === undefined) return all
-            after = Number(last.seq)
-          }
-        },
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-      )
+      const pages = async (client: PoolClient) => {
+        const all: Revocation[] = []
+        for (let after = 0; ; ) {
+          const { rows } = await client.query<RevocationRow & { seq: string }>(sql.snapshot, [now, after, PAGE])
+          for (const row of rows) all.push(toRevocation(row))
+          const last = rows.at(-1)
+          if (rows.length < PAGE || last === undefined) return all
+          after = Number(last.seq)
+        }
+      }
+      return safely((db) => transaction(db, pages, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
     },
 
     async listRevocations(query: ListRevocationsQuery): Promise<Page<Revocation>> {
-      const before = decodeCursor(query.cursor)
-      const { rows } = await pool.query<RevocationRow & { seq: string }>(sql.listRevocations, [
-        query.now,
-        query.kind ?? null,
-        query.subject ?? null,
-        before,
-        query.limit + 1,
-      ])
+      const values = [query.now, query.kind ?? null, query.subject ?? null, decodeCursor(query.cursor), query.limit + 1]
+      const { rows } = await safely((db) => db.query<RevocationRow & { seq: string }>(sql.listRevocations, values))
       const page = rows.slice(0, query.limit)
       const last = page.at(-1)
       return { items: page.map(toRevocation), next: rows.length > query.limit && last ? encodeCursor(Number(last.seq)) : null }
@@ -404,14 +442,16 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
 
     async createSession(input: CreateSessionInput): Promise<CreateSessionResult> {
       const { session, limit } = input
-      const now = session.createdAt
       return transaction(pool, async (client) => {
         // Locks the subject's row for the transaction: sessions of one subject are created, counted and evicted
-        // one at a time, and a subject revocation (which updates the row) waits or is waited for.
-        const { rows: subject } = await client.query<{ gen: string }>(sql.lockSubject, [session.subject])
+        // one at a time, and a subject revocation (which updates the row) waits or is waited for. The store's
+        // now is read then, once: the session is counted, evicted and created at it.
+        const { rows: locked } = await client.query<{ gen: string; now: string }>(sql.lockSubject, [session.subject, clock?.() ?? null])
+        const { gen, now } = one(locked)
         let evicted: Revocation[] = []
         if (limit !== null) {
-          const { rows: live } = await client.query<{ sid: string; expires_at: string }>(sql.liveSessions, [session.subject, now, input.idleSince])
+          const values = [session.subject, now, input.idleTimeoutMs]
+          const { rows: live } = await client.query<{ sid: string; expires_at: string }>(sql.liveSessions, values)
           const excess = live.length + 1 - limit
           if (excess > 0 && input.onExceed === "reject") return { ok: false, reason: "limit" }
           const oldest = live.slice(0, Math.max(0, excess)).map((row) => ({
@@ -434,9 +474,9 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
         const { rows } = await client.query<SessionRow>(sql.insertSession, [
           session.sid,
           session.subject,
-          one(subject).gen,
+          gen,
           now,
-          session.expiresAt,
+          session.ttlMs,
           session.device,
           JSON.stringify(session.claims),
           session.refreshHash,
@@ -446,24 +486,27 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     },
 
     async getSession(sid) {
-      const { rows } = await pool.query<SessionRow>(sql.getSession, [sid])
+      const { rows } = await safely((db) => db.query<SessionRow>(sql.getSession, [sid]))
       return rows[0] ? toSession(rows[0]) : null
     },
 
-    async listSessions(subject, now, idleSince) {
-      const { rows } = await pool.query<SessionRow>(sql.listSessions, [subject, now, idleSince])
+    async listSessions(subject, idleTimeoutMs) {
+      const values = [subject, clock?.() ?? null, idleTimeoutMs]
+      const { rows } = await safely((db) => db.query<SessionRow>(sql.listSessions, values))
       return rows.map(toSession)
     },
 
     async rotate(input: RotateInput): Promise<RotateResult> {
-      const { sid, presentedHash, nextHash, now, idleSince, graceMs } = input
+      const { sid, presentedHash, nextHash, idleTimeoutMs, graceMs } = input
+      // Null: each statement reads the server's clock itself (see storeNow).
+      const now = clock?.() ?? null
       for (let attempt = 1; ; attempt++) {
-        const rotated = await pool.query<SessionRow>(sql.rotate, [sid, presentedHash, nextHash, now, idleSince])
+        const rotated = await pool.query<SessionRow>(sql.rotate, [sid, presentedHash, nextHash, now, idleTimeoutMs])
         if (rotated.rows[0]) return { status: "rotated", session: toSession(rotated.rows[0]) }
         // Not the current token. Each branch below is one conditional statement re-checked under the row lock,
         // and a token that is not current never becomes current again, so no branch can race another.
         if (graceMs > 0) {
-          const grace = await pool.query<SessionRow>(sql.grace, [sid, presentedHash, nextHash, now, idleSince, graceMs])
+          const grace = await pool.query<SessionRow>(sql.grace, [sid, presentedHash, nextHash, now, idleTimeoutMs, graceMs])
           if (grace.rows[0]) return { status: "grace", session: toSession(grace.rows[0]) }
         }
         const reuse = input.reuseRevocation
@@ -471,7 +514,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
           sid,
           presentedHash,
           now,
-          idleSince,
+          idleTimeoutMs,
           graceMs,
           reuse.kind,
           reuse.id,
@@ -482,7 +525,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
           reuse.expiresAt,
         ])
         if (reused.rows[0]) return { status: "reused", revocation: toRevocation(reused.rows[0]) }
-        const { rows } = await pool.query<{ revoked_at: string | null; live: boolean }>(sql.sessionState, [sid, now, idleSince])
+        const { rows } = await pool.query<{ revoked_at: string | null; live: boolean }>(sql.sessionState, [sid, now, idleTimeoutMs])
         if (!rows[0]) return { status: "missing" }
         if (rows[0].revoked_at !== null) return { status: "revoked" }
         // Live, yet neither rotated nor reused: unrevoked since the first statement, when it was revoked. Once
@@ -493,17 +536,17 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     },
 
     async listKeys() {
-      const { rows } = await pool.query<KeyRow>(sql.listKeys)
+      const { rows } = await safely((db) => db.query<KeyRow>(sql.listKeys))
       return rows.map(toKey)
     },
     async saveKey(key: StoredKey) {
-      await pool.query(sql.saveKey, [key.kid, key.alg, key.privateJwk, key.createdAt, key.retiredAt])
+      await safely((db) => db.query(sql.saveKey, [key.kid, key.alg, key.privateJwk, key.createdAt, key.retiredAt]))
     },
     async retireKey(kid, at) {
-      await pool.query(sql.retireKey, [kid, at])
+      await safely((db) => db.query(sql.retireKey, [kid, at]))
     },
     async deleteKey(kid) {
-      await pool.query(sql.deleteKey, [kid])
+      await safely((db) => db.query(sql.deleteKey, [kid]))
     },
 
     subscribe(listener) {
@@ -523,13 +566,14 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     },
 
     async getDocument(collection, id) {
-      const { rows } = await pool.query<{ json: string }>(sql.getDocument, [collection, id])
+      const { rows } = await safely((db) => db.query<{ json: string }>(sql.getDocument, [collection, id]))
       return rows[0]?.json ?? null
     },
     async putDocument(collection, id, json, expected) {
       const statement = expected === undefined ? sql.putDocument : expected === null ? sql.createDocument : sql.replaceDocument
       const values = expected === undefined || expected === null ? [collection, id, json] : [collection, id, json, expected]
-      const { rowCount } = await pool.query(statement, values)
+      const write = (db: Pool) => db.query(statement, values)
+      const { rowCount } = await (expected === undefined ? safely(write) : write(pool))
       return rowCount === 1
     },
     async deleteDocument(collection, id) {
@@ -538,7 +582,7 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     },
     async listDocuments(collection, query): Promise<Page<Document>> {
       const after = decodeIdCursor(query.cursor)
-      const { rows } = await pool.query<Document>(sql.listDocuments, [collection, after, query.limit + 1])
+      const { rows } = await safely((db) => db.query<Document>(sql.listDocuments, [collection, after, query.limit + 1]))
       const page = rows.slice(0, query.limit)
       const last = page.at(-1)
       return { items: page, next: rows.length > query.limit && last ? encodeCursor(last.id) : null }
@@ -548,214 +592,6 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
       const row = one(rows)
       return { count: row.count, resetAt: Number(row.reset_at) }
     },
-  }
-}
-
-/**
- * The store's SQL.
- *
- * Lock order. Whatever locks rows of more than one table, or more than one row of a table, locks subjects
- * first, then sessions, then revocations, and the rows of one table in key order. No two writers can then each
- * hold a row the other waits for, so none is ever aborted as a deadlock (40P01):
- * - rotate, grace: one session. reuse: the session, then its revocation (the insert reads the update's rows).
- * - record: one revocation. recordSession: the session, then its revocation, as reuse. recordSubject: the
- *   subject, then its revocation. recordMany: revocations, sorted.
- * - A group-commit batch: bumpSubjects, markSessions, recordMany, each sorted, in that order.
- * - createSession: the subject (lockSubject), then the evicted sessions and their revocations as a batch does,
- *   then the new session, which no one else can see, let alone wait for, before it commits.
- * - unrevoke of a session: the session (lockSession, a statement of its own), then the revocation.
- * - Purge never waits (SKIP LOCKED). Keys, documents and windows: one row of a table nothing else locks.
- * Each data-modifying WITH that is not read by the rest of its statement runs last, whatever its place: so
- * where a revocation must wait for a session, its insert reads the session update's rows.
- */
-function statements(s: string, channel: string) {
-  /**
-   * A revocation's transaction commits without waiting for its WAL to be flushed (`synchronous_commit` off for
-   * that transaction alone, set from within its statement): its rows are visible and its NOTIFYs delivered at
-   * once, and the NOTIFY queue, shared by the whole database, is not held up behind the flush either. Its callers
-   * are answered only after flushWal, so that nothing acknowledged is lost; a server crash in between loses a
-   * revocation no caller was told of, which the instances that heard of it drop when their feed resets.
-   */
-  const unflushed = "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed"
-  /** Selects the revocation a CTE `r` wrote, and announces it in the same statement (sent on commit). */
-  const announce = (commit: "flushed" | "unflushed") => `
-    SELECT r.*, pg_notify('${channel}', CASE WHEN octet_length(p.body) <= ${MAX_PAYLOAD} THEN p.body
-      ELSE json_build_object('t', 'r', 'k', r.kind, 'i', r.id)::text END)
-    FROM r CROSS JOIN LATERAL (SELECT json_build_object('t', 'r', 'r', json_build_object('kind', r.kind, 'id', r.id,
-      'subject', r.subject, 'reason', r.reason, 'actor', r.actor, 'createdAt', r.created_at, 'expiresAt', r.expires_at,
-      'cutoff', r.cutoff))::text AS body) AS p ${commit === "unflushed" ? unflushed : ""}`
-  /** A batch of revocations, one per kind and id, written and announced in (kind, id) order. */
-  const recordMany = (commit: "flushed" | "unflushed") => `
-      WITH r AS (
-        INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
-          AS t(kind, id, subject, reason, actor, created_at, expires_at, cutoff)
-        ORDER BY kind, id COLLATE "C"
-        ON CONFLICT (kind, id) DO UPDATE SET ${["subject", "reason", "actor", "created_at", "cutoff"].map(latestForSubject).join(", ")},
-          expires_at = GREATEST(old.expires_at, excluded.expires_at)
-        RETURNING ${REVOCATION_COLUMNS}
-      ) ${announce(commit)}
-      ORDER BY r.kind, r.id`
-  /** Idempotent insert of a token, session or key revocation: the first record stands, the latest expiry wins. */
-  const insertRevocation = (source: string) => `
-    r AS (
-      INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
-      ${source}
-      ON CONFLICT (kind, id) DO UPDATE SET expires_at = GREATEST(old.expires_at, excluded.expires_at)
-      RETURNING ${REVOCATION_COLUMNS}
-    )`
-  const values = "VALUES ($1, $2, $3, $4, $5, $6, $7, 0)"
-  /** A subject revoked again takes the new call's details and cut-off; other kinds keep their first record. */
-  const latestForSubject = (column: string) => `${column} = CASE WHEN old.kind = 'subject' THEN excluded.${column} ELSE old.${column} END`
-  const live = "revoked_at IS NULL AND expires_at > $4 AND last_used_at > $5"
-  /** A subject's live sessions ($1 subject, $2 now, $3 idleSince): also not cut off by a live subject revocation. */
-  const subjectLive = `
-      x.subject = $1 AND x.revoked_at IS NULL AND x.expires_at > $2 AND x.last_used_at > $3
-      AND NOT EXISTS (SELECT 1 FROM ${s}.revocations AS cut
-        WHERE cut.kind = 'subject' AND cut.id = x.subject AND cut.expires_at > $2 AND cut.cutoff > x.gen)`
-  /** Announces the revocations a CTE `d` deleted. */
-  const announceUnrevoked = `SELECT pg_notify('${channel}', json_build_object('t', 'u', 'k', kind, 'i', id)::text) FROM d`
-  const announceKeys = `SELECT pg_notify('${channel}', '{"t":"k"}')`
-  const purgeChunk = (table: string, column: string) => `
-    DELETE FROM ${s}.${table} WHERE ctid = ANY (ARRAY(
-      SELECT ctid FROM ${s}.${table} WHERE ${column} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`
-
-  return {
-    record: `WITH ${insertRevocation(values)} ${announce("unflushed")}`,
-    // The insert reads a count of the update's rows, so that the session is locked before the revocation; it is
-    // locked even when revoked already, as markSessions does.
-    recordSession: `
-      WITH marked AS (UPDATE ${s}.sessions SET revoked_at = COALESCE(revoked_at, $6) WHERE sid = $2 RETURNING sid),
-      ${insertRevocation("SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, 0 FROM (SELECT count(*) FROM marked) AS done")}
-      ${announce("unflushed")}`,
-    // The generation moves under the subject row's lock, which createSession takes too.
-    recordSubject: `
-      WITH g AS (
-        INSERT INTO ${s}.subjects AS old (subject, gen) VALUES ($2, 1)
-        ON CONFLICT (subject) DO UPDATE SET gen = old.gen + 1
-        RETURNING gen
-      ), r AS (
-        INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
-        SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, g.gen FROM g
-        ON CONFLICT (kind, id) DO UPDATE SET subject = excluded.subject, reason = excluded.reason, actor = excluded.actor,
-          created_at = excluded.created_at, cutoff = excluded.cutoff, expires_at = GREATEST(old.expires_at, excluded.expires_at)
-        RETURNING ${REVOCATION_COLUMNS}
-      ) ${announce("unflushed")}`,
-    recordMany: recordMany("unflushed"),
-    /** The sessions a login evicts: part of the login's transaction, which is answered at its commit. */
-    recordEvictions: recordMany("flushed"),
-    /** Moves each subject's generation by its count, in subject order; the new generation is the cut-off. */
-    bumpSubjects: `
-      INSERT INTO ${s}.subjects AS old (subject, gen)
-      SELECT subject, n FROM unnest($1::text[], $2::bigint[]) AS t(subject, n) ORDER BY subject COLLATE "C"
-      ON CONFLICT (subject) DO UPDATE SET gen = old.gen + excluded.gen
-      RETURNING subject, gen`,
-    /**
-     * Marks sessions revoked, locking them in sid order first: each of them, revoked already or not, so that an
-     * unrevoke of one (which takes the row too) comes wholly before or wholly after this revocation.
-     */
-    markSessions: `
-      UPDATE ${s}.sessions AS target SET revoked_at = COALESCE(target.revoked_at, locked.at)
-      FROM (
-        SELECT x.sid, input.at FROM ${s}.sessions AS x JOIN unnest($1::text[], $2::bigint[]) AS input(sid, at) ON x.sid = input.sid
-        ORDER BY x.sid FOR UPDATE OF x
-      ) AS locked
-      WHERE target.sid = locked.sid`,
-    readRevocation: `SELECT ${REVOCATION_COLUMNS} FROM ${s}.revocations WHERE kind = $1 AND id = $2`,
-    /** Any kind but a session (see unrevokeSession). */
-    unrevoke: `
-      WITH d AS (DELETE FROM ${s}.revocations WHERE kind = $1 AND id = $2 RETURNING kind, id) ${announceUnrevoked}`,
-    lockSession: `SELECT 1 FROM ${s}.sessions WHERE sid = $1 FOR UPDATE`,
-    /** After lockSession: an unrevoked session's refresh token works again. */
-    unrevokeSession: `
-      WITH cleared AS (UPDATE ${s}.sessions SET revoked_at = NULL WHERE sid = $1),
-      d AS (DELETE FROM ${s}.revocations WHERE kind = 'session' AND id = $1 RETURNING kind, id) ${announceUnrevoked}`,
-    isRevoked: `
-      SELECT EXISTS (SELECT 1 FROM ${s}.revocations WHERE expires_at > $6 AND (
-        (kind = 'token' AND id = $1) OR (kind = 'session' AND id = $2) OR
-        (kind = 'subject' AND id = $3 AND cutoff > $4) OR (kind = 'key' AND id = $5))) AS revoked`,
-    snapshot: `SELECT ${REVOCATION_COLUMNS}, seq FROM ${s}.revocations WHERE expires_at > $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-    listRevocations: `
-      SELECT ${REVOCATION_COLUMNS}, seq FROM ${s}.revocations
-      WHERE expires_at > $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR subject = $3)
-        AND ($4::bigint IS NULL OR seq < $4)
-      ORDER BY seq DESC LIMIT $5`,
-
-    lockSubject: `
-      INSERT INTO ${s}.subjects AS old (subject, gen) VALUES ($1, 0)
-      ON CONFLICT (subject) DO UPDATE SET gen = old.gen RETURNING gen`,
-    liveSessions: `
-      SELECT sid, expires_at FROM ${s}.sessions AS x WHERE ${subjectLive}
-      ORDER BY created_at, seq`,
-    insertSession: `
-      INSERT INTO ${s}.sessions (sid, subject, gen, created_at, last_used_at, expires_at, device, claims, current_hash, rotated_at)
-      VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $4)
-      RETURNING ${SESSION_COLUMNS}`,
-    getSession: `SELECT ${SESSION_COLUMNS} FROM ${s}.sessions WHERE sid = $1`,
-    listSessions: `
-      SELECT ${SESSION_COLUMNS} FROM ${s}.sessions AS x WHERE ${subjectLive}
-      ORDER BY created_at DESC, seq`,
-
-    /** The compare-and-set: only the current hash of a live session rotates. */
-    rotate: `
-      UPDATE ${s}.sessions SET previous_hash = current_hash, current_hash = $3, rotated_at = $4, last_used_at = $4
-      WHERE sid = $1 AND current_hash = $2 AND ${live}
-      RETURNING ${SESSION_COLUMNS}`,
-    grace: `
-      UPDATE ${s}.sessions SET current_hash = $3, last_used_at = $4
-      WHERE sid = $1 AND previous_hash = $2 AND $4::bigint - rotated_at < $6::bigint AND ${live}
-      RETURNING ${SESSION_COLUMNS}`,
-    /**
-     * Neither current nor a tolerated predecessor: the session is revoked and the reuse recorded, at once. With
-     * no grace window nothing is tolerated, even a rotation stamped a little after `now` by another process.
-     */
-    reuse: `
-      WITH marked AS (
-        UPDATE ${s}.sessions SET revoked_at = $11::bigint
-        WHERE sid = $1 AND revoked_at IS NULL AND expires_at > $3::bigint AND last_used_at > $4::bigint
-          AND current_hash <> $2::text
-          AND NOT ($5::bigint > 0 AND COALESCE(previous_hash = $2::text, false) AND $3::bigint - rotated_at < $5::bigint)
-        RETURNING sid
-      ),
-      ${insertRevocation("SELECT $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint, $12::bigint, 0 FROM marked")}
-      ${announce("flushed")}`,
-    /** Writes WAL, so that its commit waits for the flush (see flushWal); flushByRow where the first is refused. */
-    flushByMessage: "SELECT pg_logical_emit_message(true, 'revocable', '')",
-    flushByRow: `UPDATE ${s}.migrations SET version = version WHERE version = (SELECT max(version) FROM ${s}.migrations)`,
-    sessionState: `SELECT revoked_at, expires_at > $2 AND last_used_at > $3 AS live FROM ${s}.sessions WHERE sid = $1`,
-
-    listKeys: `SELECT kid, alg, private_jwk, created_at, retired_at FROM ${s}.keys ORDER BY created_at, kid`,
-    saveKey: `
-      WITH k AS (
-        INSERT INTO ${s}.keys (kid, alg, private_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, private_jwk = excluded.private_jwk,
-          created_at = excluded.created_at, retired_at = excluded.retired_at
-      ) ${announceKeys}`,
-    retireKey: `WITH k AS (UPDATE ${s}.keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL) ${announceKeys}`,
-    deleteKey: `WITH k AS (DELETE FROM ${s}.keys WHERE kid = $1) ${announceKeys}`,
-
-    // At most $2 rows each. SKIP LOCKED: a purge never waits for a lock, so it can take part in no deadlock; a
-    // row someone holds is purged next time.
-    purgeSessions: purgeChunk("sessions", "expires_at"),
-    purgeRevocations: purgeChunk("revocations", "expires_at"),
-    purgeWindows: purgeChunk("windows", "reset_at"),
-
-    getDocument: `SELECT json FROM ${s}.documents WHERE collection = $1 AND id = $2`,
-    putDocument: `
-      INSERT INTO ${s}.documents (collection, id, json) VALUES ($1, $2, $3)
-      ON CONFLICT (collection, id) DO UPDATE SET json = excluded.json`,
-    createDocument: `INSERT INTO ${s}.documents (collection, id, json) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-    replaceDocument: `UPDATE ${s}.documents SET json = $3 WHERE collection = $1 AND id = $2 AND json = $4`,
-    deleteDocument: `DELETE FROM ${s}.documents WHERE collection = $1 AND id = $2`,
-    listDocuments: `
-      SELECT id, json FROM ${s}.documents WHERE collection = $1 AND ($2::text IS NULL OR id > $2)
-      ORDER BY id LIMIT $3`,
-    hit: `
-      INSERT INTO ${s}.windows AS w (key, count, reset_at) VALUES ($1, 1, $2::bigint + $3::bigint)
-      ON CONFLICT (key) DO UPDATE SET
-        count = CASE WHEN w.reset_at <= $2 THEN 1 ELSE w.count + 1 END,
-        reset_at = CASE WHEN w.reset_at <= $2 THEN excluded.reset_at ELSE w.reset_at END
-      RETURNING count, reset_at`,
   }
 }
 

@@ -6,9 +6,9 @@
  * Layout. Every key of a store starts with the hash tag `{prefix}`, so every key lives in one slot:
  * - `{p}:r:<kind>:<id>` a revocation (hash), expiring at its `expiresAt`; indexed by `{p}:rs` (all, by
  *   sequence), `{p}:rk:<kind>`, `{p}:ru:<subject>` (by sequence, for listing) and `{p}:rx` (by expiry, for purge)
- * - `{p}:s:<sid>` a session (hash), expiring at its `expiresAt`; `{p}:u:<subject>` its subject's sessions
- *   (by creation), `{p}:sx` every session by expiry; `{p}:g:<subject>` the subject's generation, kept as long
- *   as a session or cut-off that depends on it
+ * - `{p}:s:<sid>` a session (hash), expiring the leeway after its `expiresAt`; `{p}:u:<subject>` its
+ *   subject's sessions (by creation), `{p}:sx` every session by expiry; `{p}:g:<subject>` the subject's
+ *   generation, kept as long as a session or cut-off that depends on it
  * - `{p}:k:<kid>` and `{p}:keys` the signing keys; `{p}:feed` the change stream, `{p}:n` its sequence
  * - `{p}:d:<collection>` documents (hash) and `{p}:do:<collection>` their ids in order; `{p}:h:<name>` a
  *   rate-limit window, expiring when it ends, and `{p}:hx` every window by its end
@@ -20,10 +20,20 @@
  * store lives on one shard: the data is small (live revocations and sessions), and separate applications
  * given separate prefixes land on separate shards.
  *
- * Keys expire by TTL (PEXPIREAT at `expiresAt`, by the Redis server's clock); `purge()` trims the indexes.
+ * One clock: session times (creation, last use, expiry, idle time, the rotation grace) are read inside each
+ * script from the Redis server's clock (`TIME`), so instances whose clocks differ agree on them. Keys expire
+ * by TTL (PEXPIREAT at `expiresAt`, by that same clock); `purge()` trims the indexes.
+ *
  * The change feed is a Redis stream read with XREAD BLOCK on a dedicated connection: a position to resume
  * from after a reconnect, a sequence number in each entry to detect a gap (then `reset`), and a `sync` after
- * every read that returned everything committed so far (at least every `heartbeatMs` while healthy).
+ * every read that returned everything committed so far (at least every `heartbeatMs` while healthy), dated
+ * when that read was sent.
+ *
+ * Faults. Every command is bounded by `commandTimeoutMs` (default 2 s), connecting too, so a stalled Redis
+ * (paused, partitioned) makes calls reject, never hang; a command that timed out may still run once Redis
+ * resumes. While Redis is unreachable, calls wait for the reconnect within that time, except `isRevoked`,
+ * which fails at once; reads and idempotent writes (revocations, keys) whose connection broke under them
+ * are sent once more. The store's own connections reconnect within about 100 ms of Redis accepting them.
  *
  * At open, the store warns (`onWarning`, by default `process.emitWarning`; also kept in `warnings`) when
  * Redis has neither AOF nor RDB persistence, or a `maxmemory-policy` other than `noeviction` (revocations carry
@@ -41,13 +51,29 @@
  * await cluster.connect()
  * const store = redisStore({ client: cluster }, { prefix: "myapp" })
  */
-import { setTimeout as sleep } from "node:timers/promises"
 import { decodeCursor, decodeIdCursor, encodeCursor } from "./shared.ts"
 import * as scripts from "./redis/scripts.ts"
 import type { Script } from "./redis/scripts.ts"
+import {
+  bounded,
+  clustered,
+  createClient,
+  guard,
+  isCluster,
+  isConnectionError,
+  isNoScript,
+  ownClient,
+  standalone,
+  unguard,
+  type Connection,
+  type RedisClientLike,
+  type RedisClusterLike,
+} from "./redis/connection.ts"
+import { startFeed, type Feed } from "./redis/feed.ts"
 import type {
   ChangeEvent,
   ChangeListener,
+  Clock,
   Document,
   Page,
   Revocation,
@@ -58,33 +84,7 @@ import type {
   Subscription,
 } from "./contract.ts"
 
-/** The parts of a node-redis client (`createClient`) the store uses. */
-export interface RedisClientLike {
-  readonly isOpen: boolean
-  readonly isReady: boolean
-  readonly options?: { socket?: object } | undefined
-  connect(): Promise<unknown>
-  sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>
-  duplicate(overrides?: object): RedisClientLike
-  on(event: "error", listener: (error: Error) => void): unknown
-  off(event: "error", listener: (error: Error) => void): unknown
-  close(): Promise<unknown>
-  destroy(): unknown
-}
-
-/** The parts of a node-redis cluster client (`createCluster`) the store uses. */
-export interface RedisClusterLike {
-  readonly isOpen: boolean
-  readonly masters: readonly object[]
-  connect(): Promise<unknown>
-  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[], options?: { timeout?: number }): Promise<unknown>
-  nodeClient(node: object): Promise<{ sendCommand(args: string[]): Promise<unknown> }>
-  duplicate(overrides?: object): RedisClusterLike
-  on(event: "error", listener: (error: Error) => void): unknown
-  off(event: "error", listener: (error: Error) => void): unknown
-  close(): Promise<unknown>
-  destroy(): unknown
-}
+export { RedisTimeoutError, type RedisClientLike, type RedisClusterLike } from "./redis/connection.ts"
 
 export type RedisTarget = { url: string } | { client: RedisClientLike | RedisClusterLike }
 
@@ -100,6 +100,13 @@ export interface RedisStoreOptions {
   heartbeatMs?: number
   /** About how many changes the stream keeps for instances that reconnect; beyond, they reload the snapshot. Default 10 000. */
   feedLength?: number
+  /**
+   * How long Redis may take to answer one command, in ms, waiting for a reconnect included; then the call
+   * rejects. Also bounds connecting. The feed's blocking read gets `heartbeatMs` more. Default 2000.
+   */
+  commandTimeoutMs?: number
+  /** Reads the time for session times, for tests that control time. Default: the Redis server's clock (`TIME`). */
+  clock?: Clock
   /** Receives each warning found at open. Default: `process.emitWarning`. */
   onWarning?: (warning: RedisWarning) => void
 }
@@ -109,13 +116,16 @@ export interface RedisStore extends Store {
   readonly warnings: readonly RedisWarning[]
 }
 
-interface Connection {
-  send(args: string[], timeout?: number): Promise<unknown>
-  close(): Promise<void>
-}
+/**
+ * What a call does when Redis is unreachable. `fast`: fails at once. `wait`: waits for the reconnect within
+ * its timeout; for writes that must not run twice. `retry`: also sends once more when the connection broke
+ * under it; for reads and idempotent writes (a revocation again is the same revocation; a subject's cut-off
+ * rises again, as two calls would raise it). After a lost answer the retry's answer is the one returned:
+ * `unrevoke` and `deleteDocument` then say false for what the first attempt removed.
+ */
+type Mode = "fast" | "wait" | "retry"
 
 const PAGE = 1000
-const FEED_BATCH = 1000
 const NOT_OPEN = "The Redis store is not open: call open() first."
 
 export function redisStore(target: RedisTarget, options: RedisStoreOptions = {}): RedisStore {
@@ -126,6 +136,9 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
   }
   const heartbeatMs = integer(options.heartbeatMs ?? 1000, "heartbeatMs", 10, 60_000)
   const feedLength = integer(options.feedLength ?? 10_000, "feedLength", 1, 10_000_000)
+  const commandTimeoutMs = integer(options.commandTimeoutMs ?? 2000, "commandTimeoutMs", 10, 3_600_000)
+  const clock = options.clock
+  if (clock !== undefined && typeof clock !== "function") throw new TypeError("Option clock must be a function.")
   const onWarning = options.onWarning ?? ((warning: RedisWarning) => process.emitWarning(warning.message, { code: warning.code }))
   if (typeof onWarning !== "function") throw new TypeError("Option onWarning must be a function.")
 
@@ -143,14 +156,28 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
     return main
   }
 
-  async function run(script: Script, args: readonly (string | number)[]): Promise<unknown> {
+  /** The store's now for the scripts that need it: "" has them read the Redis server's clock. */
+  function timeArg(): string {
+    return clock === undefined ? "" : String(clock())
+  }
+
+  async function run(script: Script, args: readonly (string | number)[], mode: Mode = "retry"): Promise<unknown> {
     const conn = connection()
     const argv = ["1", base, String(feedLength), ...args.map(String)]
+    const wait = mode !== "fast"
+    const evaluate = async () => {
+      try {
+        return await conn.send(["EVALSHA", script.sha, ...argv], commandTimeoutMs, wait)
+      } catch (error) {
+        if (!isNoScript(error)) throw error
+        return conn.send(["EVAL", script.source, ...argv], commandTimeoutMs, wait)
+      }
+    }
     try {
-      return await conn.send(["EVALSHA", script.sha, ...argv])
+      return await evaluate()
     } catch (error) {
-      if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error
-      return conn.send(["EVAL", script.source, ...argv])
+      if (mode !== "retry" || !isConnectionError(error)) throw error
+      return evaluate()
     }
   }
 
@@ -169,55 +196,18 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
   }
 
   async function connectMain(): Promise<Connection> {
-    if ("url" in source) return standalone(await ownClient((socket) => createClient(source.url, socket)), "close")
+    if ("url" in source) {
+      return standalone(await ownClient((socket) => createClient(source.url, socket), commandTimeoutMs), "close", commandTimeoutMs)
+    }
     const client = source.client
     guard(client)
     try {
-      if (!client.isOpen) await client.connect()
+      if (!client.isOpen) await bounded(commandTimeoutMs, () => client.connect())
     } catch (error) {
       unguard(client)
       throw error
     }
-    if (!isCluster(client)) return standalone(client, "keep")
-    return {
-      send: (args, timeout) => client.sendCommand(base, false, args, timeout === undefined ? undefined : { timeout }),
-      close: async () => unguard(client),
-    }
-  }
-
-  /** Commands fail at once while the client is not connected: verify must fail closed, not wait. */
-  function standalone(client: RedisClientLike, ending: "keep" | "close" | "destroy"): Connection {
-    let open = true
-    return {
-      send(args, timeout) {
-        if (!client.isReady) return Promise.reject(new Error("Redis is not connected."))
-        return client.sendCommand(args, timeout === undefined ? undefined : { timeout })
-      },
-      async close() {
-        if (!open) return
-        open = false
-        if (ending === "keep") unguard(client)
-        else if (ending === "close" && client.isReady) await client.close().catch(() => client.destroy())
-        else client.destroy()
-      },
-    }
-  }
-
-  /** A client of ours: fails fast when Redis is down at first, then reconnects by itself once connected. */
-  async function ownClient(make: (socket: object) => Promise<RedisClientLike>): Promise<RedisClientLike> {
-    const state = { connected: false }
-    const reconnectStrategy = (retries: number, cause: Error): number | Error =>
-      state.connected ? Math.min(50 * 2 ** Math.min(retries, 6), 2000) : cause
-    const client = await make({ reconnectStrategy })
-    guard(client)
-    try {
-      await client.connect()
-    } catch (error) {
-      if (client.isOpen) client.destroy()
-      throw error
-    }
-    state.connected = true
-    return client
+    return isCluster(client) ? clustered(client, base, "keep") : standalone(client, "keep", commandTimeoutMs)
   }
 
   /** Warns when Redis may lose or evict what the store acknowledged. CONFIG may be disabled: then it says nothing. */
@@ -225,10 +215,12 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
     const nodes: Array<(args: string[]) => Promise<unknown>> = []
     if ("client" in source && isCluster(source.client)) {
       const cluster = source.client
-      for (const master of cluster.masters) nodes.push(async (args) => (await cluster.nodeClient(master)).sendCommand(args))
+      for (const master of cluster.masters) {
+        nodes.push((args) => bounded(commandTimeoutMs, async () => (await cluster.nodeClient(master)).sendCommand(args)))
+      }
     } else {
       const conn = connection()
-      nodes.push((args) => conn.send(args))
+      nodes.push((args) => conn.send(args, commandTimeoutMs, true))
     }
     const found = new Map<RedisWarning["code"], string>()
     for (const send of nodes) {
@@ -269,91 +261,37 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
     }
   }
 
-  interface Feed {
-    stop(): Promise<void>
-  }
-
-  /** Reads the stream from the current position on a dedicated connection until stopped. */
-  async function startFeed(): Promise<Feed> {
-    const reader = await readerConnection()
-    let position: string
-    let last: number
-    try {
-      ;[position, last] = parsePosition(await run(scripts.POSITION, []))
-    } catch (error) {
-      await reader.close()
-      throw error
-    }
-    const stopping = new AbortController()
-    const done = (async () => {
-      let broken = false
-      let failures = 0
-      while (!stopping.signal.aborted) {
-        let entries: Array<[string, unknown[]]>
-        try {
-          if (broken) {
-            const [end] = parsePosition(await run(scripts.POSITION, []))
-            if (compareIds(end, position) < 0) position = "0-0"
-          }
-          const reply = await reader.send(
-            ["XREAD", "BLOCK", String(heartbeatMs), "COUNT", String(FEED_BATCH), "STREAMS", feedKey, position],
-            heartbeatMs + 10_000,
-          )
-          entries = streamEntries(reply)
-        } catch {
-          if (stopping.signal.aborted) break
-          broken = true
-          await sleep(Math.min(25 * 2 ** Math.min(failures++, 6), 1000), undefined, { signal: stopping.signal }).catch(() => undefined)
-          continue
-        }
-        if (stopping.signal.aborted) break
-        failures = 0
-        // A reconnect, or a gap in the sequence (trimmed stream, Redis restarted without its data): reload.
-        let resetDue = broken
-        broken = false
-        for (const [id, fields] of entries) {
-          const event = toEvent(fields)
-          if (resetDue || event.n !== last + 1) dispatch({ type: "reset" })
-          resetDue = false
-          last = event.n
-          position = id
-          dispatch(event.change)
-        }
-        if (resetDue) dispatch({ type: "reset" })
-        // A read that returned less than a full batch returned everything committed before it.
-        if (entries.length < FEED_BATCH) dispatch({ type: "sync" })
-      }
-      await reader.close()
-    })()
-    return {
-      async stop() {
-        stopping.abort()
-        await reader.close()
-        await done
-      },
-    }
-  }
-
+  /** The feed's own connection: its blocking read would hold up every command queued behind it. */
   async function readerConnection(): Promise<Connection> {
-    if ("url" in source) return standalone(await ownClient((socket) => createClient(source.url, socket)), "destroy")
+    if ("url" in source) {
+      return standalone(await ownClient((socket) => createClient(source.url, socket), commandTimeoutMs), "destroy", commandTimeoutMs)
+    }
     const client = source.client
     if (!isCluster(client)) {
       const socket = client.options?.socket
-      const reader = await ownClient(async (overrides) => client.duplicate({ disableOfflineQueue: true, socket: { ...socket, ...overrides } }))
-      return standalone(reader, "destroy")
+      const make = async (overrides: object) => client.duplicate({ disableOfflineQueue: true, socket: { ...socket, ...overrides } })
+      return standalone(await ownClient(make, commandTimeoutMs), "destroy", commandTimeoutMs)
     }
     const cluster = client.duplicate()
     guard(cluster)
-    await cluster.connect()
-    let open = true
-    return {
-      send: (args, timeout) => cluster.sendCommand(feedKey, false, args, timeout === undefined ? undefined : { timeout }),
-      async close() {
-        if (!open) return
-        open = false
-        cluster.destroy()
-      },
+    try {
+      await bounded(commandTimeoutMs, () => cluster.connect())
+    } catch (error) {
+      cluster.destroy()
+      throw error
     }
+    return clustered(cluster, feedKey, "destroy")
+  }
+
+  function openFeed(): Promise<Feed> {
+    return startFeed({
+      connect: readerConnection,
+      position: async () => parsePosition(await run(scripts.POSITION, [])),
+      feedKey,
+      heartbeatMs,
+      commandTimeoutMs,
+      dispatch,
+    })
   }
 
   async function stopFeed(): Promise<void> {
@@ -398,7 +336,9 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
     },
 
     async isRevoked(query) {
-      const reply = await run(scripts.IS_REVOKED, [query.now, query.jti, query.sid, query.subject, query.gen, query.kid])
+      // Verify asks the store only when its replica is stale, on a request's path: while Redis is unreachable
+      // it fails at once (store_unavailable, or fail-open) rather than hold every request for a reconnect.
+      const reply = await run(scripts.IS_REVOKED, [query.now, query.jti, query.sid, query.subject, query.gen, query.kid], "fast")
       return Number(reply) === 1
     },
 
@@ -432,23 +372,27 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
 
     async createSession(input) {
       const { session, evictTemplate } = input
-      const reply = (await run(scripts.CREATE_SESSION, [
-        session.sid,
-        session.subject,
-        session.createdAt,
-        session.expiresAt,
-        optional(session.device),
-        JSON.stringify(session.claims),
-        session.refreshHash,
-        input.idleSince,
-        input.limit ?? "",
-        input.onExceed,
-        evictTemplate.kind,
-        optional(evictTemplate.reason),
-        optional(evictTemplate.actor),
-        evictTemplate.createdAt,
-        input.leewayMs,
-      ])) as unknown[]
+      const reply = (await run(
+        scripts.CREATE_SESSION,
+        [
+          timeArg(),
+          session.sid,
+          session.subject,
+          session.ttlMs,
+          optional(session.device),
+          JSON.stringify(session.claims),
+          session.refreshHash,
+          input.idleTimeoutMs,
+          input.limit ?? "",
+          input.onExceed,
+          evictTemplate.kind,
+          optional(evictTemplate.reason),
+          optional(evictTemplate.actor),
+          evictTemplate.createdAt,
+          input.leewayMs,
+        ],
+        "wait",
+      )) as unknown[]
       if (Number(reply[0]) !== 1) return { ok: false, reason: "limit" }
       return { ok: true, session: toSession(reply[1]), evicted: (reply[2] as unknown[]).map(toRevocation) }
     },
@@ -458,28 +402,32 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
       return row == null ? null : toSession(row)
     },
 
-    async listSessions(subject, now, idleSince) {
-      const rows = (await run(scripts.LIST_SESSIONS, [subject, now, idleSince])) as unknown[]
+    async listSessions(subject, idleTimeoutMs) {
+      const rows = (await run(scripts.LIST_SESSIONS, [timeArg(), subject, idleTimeoutMs])) as unknown[]
       return rows.map(toSession)
     },
 
     async rotate(input) {
       const reuse = input.reuseRevocation
-      const reply = (await run(scripts.ROTATE, [
-        input.sid,
-        input.presentedHash,
-        input.nextHash,
-        input.now,
-        input.graceMs,
-        input.idleSince,
-        reuse.kind,
-        reuse.id,
-        optional(reuse.subject),
-        optional(reuse.reason),
-        optional(reuse.actor),
-        reuse.createdAt,
-        reuse.expiresAt,
-      ])) as unknown[]
+      const reply = (await run(
+        scripts.ROTATE,
+        [
+          timeArg(),
+          input.sid,
+          input.presentedHash,
+          input.nextHash,
+          input.graceMs,
+          input.idleTimeoutMs,
+          reuse.kind,
+          reuse.id,
+          optional(reuse.subject),
+          optional(reuse.reason),
+          optional(reuse.actor),
+          reuse.createdAt,
+          reuse.expiresAt,
+        ],
+        "wait",
+      )) as unknown[]
       const status = String(reply[0])
       switch (status) {
         case "rotated":
@@ -522,7 +470,7 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
       connection()
       listeners.add(listener)
       try {
-        await (feed ??= startFeed().catch((error: unknown) => {
+        await (feed ??= openFeed().catch((error: unknown) => {
           feed = undefined
           throw error
         }))
@@ -542,7 +490,8 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
     },
     async putDocument(collection, id, json, expected) {
       const condition = expected === undefined ? "u" : expected === null ? "n" : `=${expected}`
-      return Number(await run(scripts.PUT_DOCUMENT, [collection, id, json, condition])) === 1
+      // Only a write without a condition is the same when sent twice.
+      return Number(await run(scripts.PUT_DOCUMENT, [collection, id, json, condition], expected === undefined ? "retry" : "wait")) === 1
     },
     async deleteDocument(collection, id) {
       return Number(await run(scripts.DELETE_DOCUMENT, [collection, id])) === 1
@@ -555,7 +504,7 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
       return { items, next: rows.length > query.limit && last ? encodeCursor(last.id) : null }
     },
     async hit(key, windowMs, now) {
-      const [count, resetAt] = (await run(scripts.HIT, [key, now, now + windowMs])) as unknown[]
+      const [count, resetAt] = (await run(scripts.HIT, [key, now, now + windowMs], "wait")) as unknown[]
       return { count: Number(count), resetAt: Number(resetAt) }
     },
 
@@ -568,36 +517,6 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
       }
     },
   }
-}
-
-async function createClient(url: string, socket: object): Promise<RedisClientLike> {
-  let redis: { createClient(options: object): RedisClientLike }
-  try {
-    redis = (await import("redis")) as unknown as typeof redis
-  } catch (cause) {
-    throw new Error("revocable/stores/redis needs the redis package: npm install redis", { cause })
-  }
-  return redis.createClient({ url, disableOfflineQueue: true, socket })
-}
-
-/**
- * Connection errors surface as rejected commands; an 'error' event with no listener would crash the process.
- * Several stores may share one client: it gets one listener, removed when the last store lets go.
- */
-const guarded = new WeakMap<object, number>()
-function ignoreError(): void {}
-
-function guard(client: RedisClientLike | RedisClusterLike): void {
-  const count = guarded.get(client) ?? 0
-  if (count === 0) client.on("error", ignoreError)
-  guarded.set(client, count + 1)
-}
-
-function unguard(client: RedisClientLike | RedisClusterLike): void {
-  const count = guarded.get(client) ?? 0
-  if (count > 1) return void guarded.set(client, count - 1)
-  guarded.delete(client)
-  client.off("error", ignoreError)
 }
 
 function checkTarget(target: RedisTarget): RedisTarget {
@@ -616,10 +535,6 @@ function checkTarget(target: RedisTarget): RedisTarget {
     }
   }
   return target
-}
-
-function isCluster(client: RedisClientLike | RedisClusterLike): client is RedisClusterLike {
-  return typeof (client as Partial<RedisClusterLike>).nodeClient === "function"
 }
 
 function integer(value: number, option: string, min: number, max: number): number {
@@ -666,58 +581,9 @@ function toSession(row: unknown): Session {
   }
 }
 
-/** A stream entry as the change it carries, with its sequence number. */
-function toEvent(fields: unknown[]): { n: number; change: ChangeEvent } {
-  const f = new Map<string, string>()
-  for (let i = 0; i + 1 < fields.length; i += 2) f.set(String(fields[i]), String(fields[i + 1]))
-  const n = Number(f.get("n"))
-  const kind = f.get("kind") as RevocationKind
-  const id = f.get("id") ?? ""
-  switch (f.get("t")) {
-    case "revoked":
-      return {
-        n,
-        change: {
-          type: "revoked",
-          revocation: {
-            kind,
-            id,
-            subject: f.get("subject") ?? null,
-            reason: f.get("reason") ?? null,
-            actor: f.get("actor") ?? null,
-            createdAt: Number(f.get("createdAt")),
-            expiresAt: Number(f.get("expiresAt")),
-            cutoff: Number(f.get("cutoff")),
-          },
-        },
-      }
-    case "unrevoked":
-      return { n, change: { type: "unrevoked", kind, id } }
-    default:
-      return { n, change: { type: "keys" } }
-  }
-}
-
-/** XREAD's reply for one stream, RESP2 (array) or RESP3 (map) alike. */
-function streamEntries(reply: unknown): Array<[string, unknown[]]> {
-  if (reply == null) return []
-  let entries: unknown
-  if (Array.isArray(reply)) entries = (reply[0] as unknown[] | undefined)?.[1]
-  else if (reply instanceof Map) entries = reply.values().next().value
-  else entries = Object.values(reply as object)[0]
-  return ((entries ?? []) as Array<[unknown, unknown[]]>).map(([id, fields]) => [String(id), fields])
-}
-
 function parsePosition(reply: unknown): [string, number] {
   const [id, n] = reply as [unknown, unknown]
   return [String(id), Number(n)]
-}
-
-/** Orders stream ids ("ms-seq"). */
-function compareIds(a: string, b: string): number {
-  const [am = 0n, as = 0n] = a.split("-").map(BigInt)
-  const [bm = 0n, bs = 0n] = b.split("-").map(BigInt)
-  return am === bm ? (as === bs ? 0 : as < bs ? -1 : 1) : am < bm ? -1 : 1
 }
 
 /** CONFIG GET's reply as a map, RESP2 (flat array) or RESP3 (map) alike. */

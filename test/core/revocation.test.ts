@@ -103,7 +103,7 @@ describe("revoking", () => {
     const pair = await auth.issue("alice")
     const revocation = await auth.revoke(pair.accessToken)
     const { exp } = JSON.parse(Buffer.from(pair.accessToken.split(".")[1] as string, "base64url").toString()) as { exp: number }
-    assert.equal(revocation?.expiresAt, exp * 1000 + 30_000)
+    assert.equal(revocation?.expiresAt, exp * 1000 + 60_000, "kept a leeway longer, for instances whose clocks lag")
     mock.timers.tick(exp * 1000 + 30_000 - NOW - 1)
     await assert.rejects(auth.verify(pair.accessToken), { code: "token_revoked" })
     mock.timers.tick(1)

@@ -1,10 +1,10 @@
 // A store whose backend can be cut off: wraps the memory store, failing every call while `down` is set.
 import { memoryStore } from "../../src/stores/memory.ts"
-import type { Store } from "../../src/stores/contract.ts"
+import type { ChangeListener, Store } from "../../src/stores/contract.ts"
 
 export interface FlakyStore extends Store {
   down: boolean
-  /** Delivers a heartbeat to subscribers, as a healthy remote feed would. */
+  /** Delivers a heartbeat to subscribers, as a healthy remote feed would: fresh as of now. */
   heartbeat(): void
   /** Tells subscribers changes may have been missed, as a feed does after reconnecting. */
   reset(): void
@@ -13,18 +13,18 @@ export interface FlakyStore extends Store {
 /** `heartbeatMs` > 0 makes the feed asynchronous in the core's eyes, so the replica can go stale. */
 export function flakyStore(heartbeatMs = 1000): FlakyStore {
   const inner = memoryStore()
-  const listeners = new Set<(event: { type: "sync" | "reset" }) => void>()
+  const listeners = new Set<ChangeListener>()
   const wrapper = { name: "flaky", heartbeatMs, down: false } as FlakyStore
   for (const [name, value] of Object.entries(inner)) {
     if (typeof value !== "function") continue
     ;(wrapper as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
       if (wrapper.down && name !== "close") throw new Error("connect ECONNREFUSED 127.0.0.1:1")
-      if (name === "subscribe") listeners.add(args[0] as (event: { type: "sync" | "reset" }) => void)
+      if (name === "subscribe") listeners.add(args[0] as ChangeListener)
       return (value as (...a: unknown[]) => unknown)(...args)
     }
   }
   wrapper.heartbeat = () => {
-    for (const listener of listeners) listener({ type: "sync" })
+    for (const listener of listeners) listener({ type: "sync", at: Date.now() })
   }
   wrapper.reset = () => {
     for (const listener of listeners) listener({ type: "reset" })

@@ -1,5 +1,5 @@
-// A throwaway PostgreSQL cluster on a free port, for tests that stop, crash and restart the server mid-run, and
-// a TCP proxy in front of it that a test can cut or stall, to isolate one client while the server stays up.
+// A throwaway PostgreSQL cluster on a free port, for tests that stop, crash, pause and restart the server mid-run,
+// and a TCP proxy in front of it that a test can cut, stall or reset, to isolate one client while the server stays up.
 import { execFile, execFileSync } from "node:child_process"
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { createServer, connect, type Server, type Socket } from "node:net"
@@ -35,6 +35,12 @@ export interface Cluster {
   start(): Promise<void>
   /** "fast" closes connections cleanly; "immediate" is a crash: the next start replays the WAL. */
   stop(mode?: "fast" | "immediate"): Promise<void>
+  /**
+   * SIGSTOPs every process of the server, as a stalled host or a network partition behaves: the kernel still
+   * accepts connections, nothing answers them. Until resume().
+   */
+  pause(): void
+  resume(): void
   /** Stops the server and deletes its data directory. */
   destroy(): Promise<void>
 }
@@ -72,6 +78,16 @@ export async function createCluster(bin: string, settings: readonly string[] = [
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     start: () => pg("pg_ctl", ["start", "-D", data, "-l", log, "-w", "-t", "60", "-o", options.join(" ")]),
     stop: (mode = "fast") => pg("pg_ctl", ["stop", "-D", data, "-m", mode, "-w", "-t", "60"]),
+    pause() {
+      // The postmaster first, so that it starts no process once its children are listed.
+      const postmaster = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0])
+      process.kill(postmaster, "SIGSTOP")
+      for (const pid of childrenOf(postmaster)) process.kill(pid, "SIGSTOP")
+    },
+    resume() {
+      const postmaster = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0])
+      for (const pid of [...childrenOf(postmaster), postmaster]) process.kill(pid, "SIGCONT")
+    },
     async destroy() {
       await cluster.stop("immediate").catch(() => undefined)
       rmSync(dir, { recursive: true, force: true })
@@ -83,18 +99,43 @@ export async function createCluster(bin: string, settings: readonly string[] = [
   return cluster
 }
 
+/** The processes whose parent is `pid` (each server process gets a session of its own, so not a process group). */
+function childrenOf(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8")
+        // After "pid (command) state": the parent's pid. The command may hold spaces and parentheses.
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid
+      } catch {
+        return false // exited meanwhile
+      }
+    })
+    .map(Number)
+}
+
 export interface Proxy {
   port: number
   /** Drops every connection through the proxy and refuses new ones, until restore(). */
   cut(): void
   /** Passes no byte either way on any connection, new ones too, as a server that stopped answering, until restore(). */
   stall(): void
+  /**
+   * Kills every connection open now on the server's side only: the client hears nothing until it next writes,
+   * and is then reset (ECONNRESET), as after a failover or a NAT that forgot it. New connections pass.
+   */
+  reset(): void
   restore(): void
   close(): Promise<void>
 }
 
 export async function createProxy(targetPort: number): Promise<Proxy> {
   const sockets = new Set<Socket>()
+  /** Each client's connection to the server. */
+  const pairs = new Map<Socket, Socket>()
+  /** Clients whose server side reset() killed: they are left open. */
+  const forgotten = new WeakSet<Socket>()
   let open = true
   let stalled = false
   const track = (socket: Socket) => {
@@ -107,9 +148,15 @@ export async function createProxy(targetPort: number): Promise<Proxy> {
     if (!open) return void client.destroy()
     const upstream = connect(targetPort, "127.0.0.1")
     track(upstream)
+    pairs.set(client, upstream)
     client.pipe(upstream).pipe(client)
-    client.on("close", () => upstream.destroy())
-    upstream.on("close", () => client.destroy())
+    client.on("close", () => {
+      pairs.delete(client)
+      upstream.destroy()
+    })
+    upstream.on("close", () => {
+      if (!forgotten.has(client)) client.destroy()
+    })
     if (stalled) for (const socket of [client, upstream]) socket.pause()
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
@@ -124,6 +171,18 @@ export async function createProxy(targetPort: number): Promise<Proxy> {
     stall() {
       stalled = true
       for (const socket of sockets) socket.pause()
+    },
+    reset() {
+      for (const [client, upstream] of pairs) {
+        pairs.delete(client)
+        forgotten.add(client)
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        upstream.destroy()
+        client.once("data", () => client.resetAndDestroy())
+        // unpipe() paused it: it must read to see the write.
+        client.resume()
+      }
     },
     restore() {
       open = true

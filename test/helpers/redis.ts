@@ -1,7 +1,7 @@
 // Throwaway Redis servers for tests: single servers and a 3-master Cluster on ports free at run time, through
 // the system `redis-server` and `redis-cli`; and a TCP proxy that can cut one client off from Redis.
 import { spawn, execFile, type ChildProcess } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createConnection, createServer, type Server, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -64,6 +64,10 @@ export interface RedisServer {
   start(): Promise<void>
   /** Kills the process (SIGKILL by default) and resolves once it has exited. */
   kill(signal?: NodeJS.Signals): Promise<void>
+  /** Stops the process (SIGSTOP), as a stall or a partition would, and resolves once it is stopped. */
+  pause(): Promise<void>
+  /** Lets a paused process go on (SIGCONT) and resolves once it runs. */
+  resume(): Promise<void>
   /** Runs redis-cli against it. */
   cli(...args: string[]): Promise<string>
   /** Stops it for good and removes its data. */
@@ -113,6 +117,18 @@ export async function startRedis(args: string[] = [], options: { withBus?: boole
     port = await freePort(options.withBus)
   }
 
+  /** Sends a job-control signal, then waits until the kernel reports the process stopped (state T) or not. */
+  async function signal(name: "SIGSTOP" | "SIGCONT", stopped: boolean): Promise<void> {
+    const proc = child
+    if (!proc?.pid || proc.exitCode !== null || proc.signalCode !== null) throw new Error("redis-server is not running.")
+    proc.kill(name)
+    const state = () => /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${proc.pid}/stat`, "utf8"))?.[1]
+    for (let i = 0; (state() === "T") !== stopped; i++) {
+      if (i > 500) throw new Error(`redis-server did not take ${name}.`)
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+  }
+
   const server: RedisServer = {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -122,6 +138,8 @@ export async function startRedis(args: string[] = [], options: { withBus?: boole
       if (child && child.exitCode === null && child.signalCode === null) child.kill(signal)
       await exited
     },
+    pause: () => signal("SIGSTOP", true),
+    resume: () => signal("SIGCONT", false),
     async cli(...cliArgs) {
       const { stdout } = await run("redis-cli", ["-p", String(port), ...cliArgs])
       return stdout.trim()
@@ -170,17 +188,26 @@ export async function startCluster(): Promise<RedisCluster> {
 export interface Proxy {
   readonly port: number
   readonly url: string
+  /** How many connections clients have opened so far (while Redis is down: how often they tried). */
+  readonly accepted: number
   /** Drops every connection and refuses new ones until `restore()`. */
   cut(): void
   restore(): void
+  /** Resolves once a client sends `text` (up to 64 characters) towards Redis after this call: what a client did. */
+  sent(text: string): Promise<void>
   close(): Promise<void>
 }
+
+const WATCHED = 64
 
 /** A TCP proxy to a local port, to cut one client off from a Redis that stays up for the others. */
 export async function startProxy(targetPort: number): Promise<Proxy> {
   const sockets = new Set<Socket>()
+  const watches = new Set<{ text: string; resolve(): void }>()
   let isCut = false
+  let accepted = 0
   const server: Server = createServer((client) => {
+    accepted++
     if (isCut) {
       client.destroy()
       return
@@ -195,6 +222,19 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         upstream.destroy()
       })
     }
+    // With the end of what came before, one character short of the text: text split across two chunks is
+    // seen, text sent whole before the watch began is not.
+    let tail = ""
+    client.on("data", (chunk: Buffer) => {
+      const text = chunk.toString("latin1")
+      for (const watch of watches) {
+        if (((watch.text.length > 1 ? tail.slice(1 - watch.text.length) : "") + text).includes(watch.text)) {
+          watches.delete(watch)
+          watch.resolve()
+        }
+      }
+      tail = (tail + text).slice(1 - WATCHED)
+    })
     client.pipe(upstream)
     upstream.pipe(client)
   })
@@ -205,12 +245,19 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    get accepted() {
+      return accepted
+    },
     cut() {
       isCut = true
       for (const socket of sockets) socket.destroy()
     },
     restore() {
       isCut = false
+    },
+    sent(text) {
+      if (text.length > WATCHED) throw new Error(`Proxy.sent() watches for at most ${WATCHED} characters.`)
+      return new Promise((resolve) => watches.add({ text, resolve }))
     },
     close() {
       for (const socket of sockets) socket.destroy()

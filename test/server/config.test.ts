@@ -27,6 +27,7 @@ describe("loadConfig", () => {
     assert.equal(config.port, 8000)
     assert.equal(config.host, "127.0.0.1")
     assert.equal(config.store, null)
+    assert.equal(config.storeTimeoutMs, null, "each store's own bound")
     assert.equal(config.dataDir, "./data")
     assert.equal(config.issuer, "http://localhost:8000")
     assert.equal(config.algorithm, "EdDSA")
@@ -50,6 +51,7 @@ describe("loadConfig", () => {
     const config = loadConfig({
       REVOCABLE_STORE: "postgres://db/auth",
       REVOCABLE_STORE_NAMESPACE: "tenant_1",
+      REVOCABLE_STORE_TIMEOUT: "1.5s",
       REVOCABLE_ISSUER: "https://auth.example.com/",
       REVOCABLE_ACCESS_TTL: "5m",
       REVOCABLE_REFRESH_TTL: "86400",
@@ -64,6 +66,7 @@ describe("loadConfig", () => {
     })
     assert.equal(config.store, "postgres://db/auth")
     assert.equal(config.storeNamespace, "tenant_1")
+    assert.equal(config.storeTimeoutMs, 1500)
     assert.equal(config.issuer, "https://auth.example.com")
     assert.equal(config.cookies.secure, true)
     assert.equal(config.accessTtlMs, 300_000)
@@ -92,6 +95,7 @@ describe("loadConfig", () => {
     refused({ REVOCABLE_COOKIE_ORIGINS: "https://app.example/path" }, "REVOCABLE_COOKIE_ORIGINS")
     refused({ REVOCABLE_COOKIE_SAMESITE: "None" }, "REVOCABLE_COOKIE_SAMESITE")
     refused({ REVOCABLE_BODY_LIMIT: "10" }, "REVOCABLE_BODY_LIMIT")
+    for (const timeout of ["0", "50ms", "2h"]) refused({ REVOCABLE_STORE_TIMEOUT: timeout }, "REVOCABLE_STORE_TIMEOUT")
   })
 
   test("a duration that feeds a timer is refused above 2^31-1 ms, the limit of setInterval", () => {

@@ -2,8 +2,8 @@ import { memoryStore } from "../../src/stores/memory.ts"
 import { storeConformance } from "./conformance.ts"
 
 storeConformance("memory", {
-  async create() {
-    const store = memoryStore()
+  async create({ clock }) {
+    const store = memoryStore({ clock })
     await store.open()
     return store
   },

@@ -7,11 +7,11 @@ import { setTimeout as delay } from "node:timers/promises"
 import { after, before, describe, mock, test } from "node:test"
 import { Client } from "pg"
 import { createAuth, type Auth, type TokenPair } from "../../src/index.ts"
-import type { Store } from "../../src/stores/contract.ts"
+import type { ChangeEvent, Store } from "../../src/stores/contract.ts"
 import { postgresStore } from "../../src/stores/postgres.ts"
 import { createCluster, createProxy, postgresBinaries, type Cluster, type Proxy } from "../helpers/postgres.ts"
 import { assertStillRevoked } from "../helpers/restart.ts"
-import { revocation } from "./conformance.ts"
+import { createInput, revocation, rotateInput, sessionInput } from "./conformance.ts"
 
 const bin = postgresBinaries()
 // Under CI a missing server fails the suite; elsewhere the file is skipped.
@@ -271,7 +271,84 @@ describe("postgres store faults", { skip }, () => {
     await a.call("retireKey", kid)
     await eventually("B refuses tokens of the key A retired", async () => (await b.code("verify", signed.accessToken)) === "token_revoked")
   })
+  test("with the server stopped (SIGSTOP): every call rejects while it is still stopped, on a pooled connection or a new one; resumed, the store works and its feed resets, then syncs", async () => {
+    const name = schema()
+    const bounded = () => {
+      const store = postgresStore({ connectionString: cluster.url }, { schema: name, heartbeatMs: HEARTBEAT_MS, statementTimeoutMs: 200 })
+      closing.push(() => store.close())
+      return store
+    }
+    const store = bounded()
+    await store.open()
+    const events: Array<ChangeEvent["type"]> = []
+    let feedResumed!: () => void
+    const resumed = new Promise<void>((resolve) => (feedResumed = resolve))
+    await store.subscribe((event) => {
+      events.push(event.type)
+      if (event.type === "sync" && events.includes("reset")) feedResumed()
+    })
+    assert.ok((await store.createSession(createInput(sessionInput({ sid: "before" })))).ok)
+    const now = Date.now()
+    const query = { jti: "jti-1", sid: "s", subject: "alice", gen: 0, kid: "k", now }
+    const calls = {
+      isRevoked: () => store.isRevoked(query),
+      revoke: () => store.revoke(revocation({ id: "during", createdAt: now, expiresAt: now + 3_600_000 })),
+      rotate: () => store.rotate(rotateInput("before", "hash-0", "hash-1")),
+      createSession: () => store.createSession(createInput(sessionInput())),
+      getDocument: () => store.getDocument("users", "alice"),
+      hit: () => store.hit("login:alice", 60_000, now),
+      snapshot: () => store.snapshot(now),
+    }
+    const unopened = bounded()
+    const unsubscribed = bounded()
+
+    cluster.pause()
+    try {
+      // More calls than the pool has connections (one): one is sent on it, the others wait for a connection.
+      await allRejected(calls)
+      // That connection given up, the pool starts new ones, whose startup the stopped server never answers: calls
+      // wait on it, or for a connection, and so do a store migrating its schema and a feed's LISTEN. The feed's
+      // heartbeat, sent within heartbeatMs / 2 of the stop, has timed out before these did.
+      await allRejected({ ...calls, open: () => unopened.open(), subscribe: () => unsubscribed.subscribe(() => undefined) })
+    } finally {
+      cluster.resume()
+    }
+
+    await resumed
+    const after = revocation({ id: "after", createdAt: now, expiresAt: now + 3_600_000 })
+    assert.equal((await store.revoke(after)).id, "after")
+    assert.equal(await store.isRevoked({ ...query, jti: "after" }), true)
+    assert.ok((await store.createSession(createInput(sessionInput({ sid: "resumed" })))).ok)
+    assert.equal((await store.rotate(rotateInput("resumed", "hash-0", "hash-1"))).status, "rotated")
+    await unopened.open()
+    await (await unsubscribed.subscribe(() => undefined)).close()
+  })
+
+  test("after the server restarts, shut down fast or crashed, the first revocation succeeds: the pool's dead connections are not used for it", async () => {
+    const store = makeStore(cluster.port, schema())
+    await store.open()
+    const now = Date.now()
+    for (const mode of ["fast", "immediate"] as const) {
+      // Connections in the pool, idle, to die with the server.
+      await Promise.all(Array.from({ length: 4 }, () => store.isRevoked({ jti: "j", sid: "s", subject: "alice", gen: 0, kid: "k", now })))
+      await cluster.stop(mode)
+      await cluster.start()
+      const id = `after-${mode}`
+      assert.equal((await store.revoke(revocation({ id, createdAt: now, expiresAt: now + 3_600_000 }))).id, id)
+    }
+    assert.deepEqual((await store.snapshot(now)).map((row) => row.id).sort(), ["after-fast", "after-immediate"])
+  })
 })
+
+/** Runs every call at once: each must reject (with the server stopped, only a bound can end it). */
+async function allRejected(calls: Record<string, () => Promise<unknown>>): Promise<void> {
+  const names = Object.keys(calls)
+  const outcomes = await Promise.allSettled(Object.values(calls).map((call) => call()))
+  assert.deepEqual(
+    outcomes.map((outcome, index) => `${names[index]}: ${outcome.status}`),
+    names.map((name) => `${name}: rejected`),
+  )
+}
 
 /** The error code verify rejects with, or "ok". */
 async function code(auth: Auth, pair: TokenPair): Promise<string> {

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict"
 import { fork } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { after, describe, test } from "node:test"
+import { after, describe, mock, test } from "node:test"
 import { Client, Pool } from "pg"
 import { createAuth } from "../../src/index.ts"
-import type { ChangeEvent, CreateSessionInput, Revocation, RevocationInput, RotateResult, SessionInput, Store } from "../../src/stores/contract.ts"
+import type { ChangeEvent, Clock, Revocation, RevocationInput, RotateResult, SessionInput, Store } from "../../src/stores/contract.ts"
 import { postgresStore } from "../../src/stores/postgres.ts"
 import { GroupCommit } from "../../src/stores/postgres/batch.ts"
 import { revocationKey } from "../../src/stores/shared.ts"
-import { createProxy } from "../helpers/postgres.ts"
-import { nextEvent, revocation, sessionInput, storeConformance } from "./conformance.ts"
+import { createProxy, type Proxy } from "../helpers/postgres.ts"
+import { createInput, nextEvent, revocation, rotateInput, sessionInput, storeConformance } from "./conformance.ts"
 
 const URL = process.env.REVOCABLE_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test"
 const admin = new Pool({ connectionString: URL, max: 2 })
@@ -23,7 +23,7 @@ function newSchema(): string {
   return schema
 }
 
-async function openStore(schema: string, options: { heartbeatMs?: number; statementTimeoutMs?: number; url?: string } = {}): Promise<Store> {
+async function openStore(schema: string, options: { heartbeatMs?: number; statementTimeoutMs?: number; url?: string; clock?: Clock } = {}): Promise<Store> {
   const { url = URL, ...rest } = options
   const store = postgresStore({ connectionString: url }, { schema, ...rest })
   schemaOf.set(store, schema)
@@ -39,9 +39,29 @@ after(async () => {
 })
 
 storeConformance("postgres", {
-  create: () => openStore(newSchema()),
-  peer: (store) => openStore(schemaOf.get(store) as string),
+  create: ({ clock }) => openStore(newSchema(), { clock }),
+  peer: (store, { clock }) => openStore(schemaOf.get(store) as string, { clock }),
 })
+
+/** A proxy to the test server, and the URL that goes through it. */
+async function proxied(): Promise<{ proxy: Proxy; url: string }> {
+  const target = new globalThis.URL(URL)
+  const proxy = await createProxy(Number(target.port || 5432))
+  target.hostname = "127.0.0.1"
+  target.port = String(proxy.port)
+  return { proxy, url: target.href }
+}
+
+/** Until a statement on the schema's revocations waits for a lock (each try a round trip). */
+async function waitingOnLock(schema: string): Promise<void> {
+  for (;;) {
+    const { rowCount } = await admin.query(
+      "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0",
+      [`"${schema}".revocations`],
+    )
+    if (rowCount !== 0) return
+  }
+}
 
 describe("postgres store", () => {
   test("postgresStore() validates its options at construction, before any connection", () => {
@@ -52,6 +72,7 @@ describe("postgres store", () => {
     assert.throws(() => postgresStore({ connectionString: URL }, { schema: 'x"; DROP TABLE y; --' }), TypeError)
     assert.throws(() => postgresStore({ connectionString: URL }, { schema: "Upper" }), TypeError)
     assert.throws(() => postgresStore({ connectionString: URL }, { heartbeatMs: 0 }), TypeError)
+    assert.throws(() => postgresStore({ connectionString: URL }, { clock: 5 as never }), TypeError)
     for (const statementTimeoutMs of [-1, 1.5, Number.NaN, 3_600_001]) {
       assert.throws(() => postgresStore({ connectionString: URL }, { statementTimeoutMs }), TypeError)
     }
@@ -103,10 +124,24 @@ describe("postgres store", () => {
     assert.deepEqual(seen[1], { type: "revoked", revocation: stored })
   })
 
-  test("the feed beats: subscribers receive sync while the connection is healthy", async () => {
-    const store = await openStore(newSchema(), { heartbeatMs: 50 })
-    const sync = nextEvent(store, (event) => event.type === "sync")
-    assert.deepEqual(await sync, { type: "sync" })
+  test("a sync is stamped with when its heartbeat was sent, not when the answer was handled", async () => {
+    const heartbeatMs = 100
+    const T = 1_800_000_000_000
+    // Date and the heartbeat's timer are the test's: the heartbeat goes at T + 50, then 10 s pass before the
+    // answer can be handled, as in a process paused in between.
+    mock.timers.enable({ apis: ["Date", "setInterval"], now: T })
+    const store = await openStore(newSchema(), { heartbeatMs })
+    try {
+      const sync = nextEvent(store, (event) => event.type === "sync")
+      await sync.ready
+      mock.timers.tick(heartbeatMs / 2)
+      mock.timers.tick(10_000)
+      assert.deepEqual(await sync, { type: "sync", at: T + heartbeatMs / 2 })
+      assert.equal(Date.now(), T + heartbeatMs / 2 + 10_000)
+    } finally {
+      await store.close()
+      mock.timers.reset()
+    }
   })
 
   test("a lost feed connection reconnects and announces a reset, then delivers again", async () => {
@@ -128,22 +163,43 @@ describe("postgres store", () => {
 
   test("concurrent logins of one subject never exceed the session limit", async () => {
     const store = await openStore(newSchema())
-    const template = { kind: "session" as const, reason: "evicted", actor: "revocable", createdAt: 0 }
-    const results = await Promise.all(
-      Array.from({ length: 10 }, () =>
-        store.createSession({ session: sessionInput(), idleSince: 0, limit: 3, onExceed: "reject", evictTemplate: template, leewayMs: 0 }),
-      ),
-    )
+    const results = await Promise.all(Array.from({ length: 10 }, () => store.createSession(createInput(sessionInput(), 3, "reject"))))
     assert.equal(results.filter((result) => result.ok).length, 3)
-    const evicting = await Promise.all(
-      Array.from({ length: 10 }, () =>
-        store.createSession({ session: sessionInput(), idleSince: 0, limit: 3, onExceed: "evict-oldest", evictTemplate: template, leewayMs: 0 }),
-      ),
-    )
+    const evicting = await Promise.all(Array.from({ length: 10 }, () => store.createSession(createInput(sessionInput(), 3, "evict-oldest"))))
     assert.ok(evicting.every((result) => result.ok))
     assert.equal(evicting.flatMap((result) => (result.ok ? result.evicted : [])).length, 10)
-    const live = await store.listSessions("alice", sessionInput().createdAt, 0)
+    const live = await store.listSessions("alice", 3_600_000)
     assert.equal(live.length, 3)
+  })
+
+  test("two instances on the server's clock: ten concurrent rotations of one refresh hash, 100 rounds: one rotates, one catches the reuse", async () => {
+    const schema = newSchema()
+    const [a, b] = [await openStore(schema), await openStore(schema)] as [Store, Store]
+    for (let round = 0; round < 100; round++) {
+      const sid = `race-${round}`
+      assert.ok((await a.createSession(createInput(sessionInput({ sid })))).ok)
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).rotate(rotateInput(sid, "hash-0", `next-${i}`))),
+      )
+      const statuses = results.map((result) => result.status)
+      assert.equal(statuses.filter((status) => status === "rotated").length, 1, `round ${round}: ${statuses.join(" ")}`)
+      // The first loser to take the row revokes the session; the others then find it revoked.
+      assert.equal(statuses.filter((status) => status === "reused").length, 1, `round ${round}: ${statuses.join(" ")}`)
+      assert.equal(statuses.filter((status) => status === "revoked").length, 8, `round ${round}: ${statuses.join(" ")}`)
+    }
+  })
+
+  test("two instances on the server's clock: without a grace window an immediate replay on the other is a reuse; with one, tolerated", async () => {
+    const schema = newSchema()
+    const [a, b] = [await openStore(schema), await openStore(schema)] as [Store, Store]
+    for (const [sid, graceMs, expected] of [
+      ["no-grace", 0, "reused"],
+      ["grace", 60_000, "grace"],
+    ] as const) {
+      assert.ok((await a.createSession(createInput(sessionInput({ sid })))).ok)
+      assert.equal((await a.rotate(rotateInput(sid, "hash-0", "hash-1", graceMs))).status, "rotated")
+      assert.equal((await b.rotate(rotateInput(sid, "hash-0", "hash-2", graceMs))).status, expected, sid)
+    }
   })
 
   test("ten concurrent refreshes of one token from each of two processes: exactly one wins, twenty rounds", async () => {
@@ -168,27 +224,28 @@ describe("postgres store", () => {
 
   test("refresh replays, revocations and unrevocations of the session and its subject, and evicting logins never deadlock: 200 rounds", async () => {
     const schema = newSchema()
-    // Three instances, so that revocations are written both alone and in group-commit batches of each shape.
-    const [a, b, c] = [await openStore(schema), await openStore(schema), await openStore(schema)] as [Store, Store, Store]
     const T0 = revocation().createdAt
+    let time = T0
+    const clock = () => time
+    // Three instances, so that revocations are written both alone and in group-commit batches of each shape.
+    const [a, b, c] = [await openStore(schema, { clock }), await openStore(schema, { clock }), await openStore(schema, { clock })] as [Store, Store, Store]
     const template = { kind: "session" as const, reason: "evicted", actor: "revocable", createdAt: T0 + 50 }
     const create = (store: Store, session: SessionInput, limit: number | null) =>
-      store.createSession({ session, idleSince: 0, limit, onExceed: "evict-oldest", evictTemplate: template, leewayMs: 0 })
+      store.createSession({ ...createInput(session, limit, "evict-oldest"), evictTemplate: template })
     const rotate = (store: Store, sid: string, subject: string, presentedHash: string, nextHash: string) =>
       store.rotate({
-        sid,
-        presentedHash,
-        nextHash,
-        now: T0 + 10,
-        graceMs: 0,
-        idleSince: 0,
+        ...rotateInput(sid, presentedHash, nextHash),
         reuseRevocation: revocation({ kind: "session", id: sid, subject, reason: "refresh token reused", createdAt: T0 + 10 }),
       })
     for (let round = 0; round < 200; round++) {
       const subject = `user-${round}`
       // Created oldest first in descending sid order, so that evicting them oldest first goes against key order.
       const sids = ["c", "b", "a"].map((letter) => `${round}-${letter}`)
-      for (const [i, sid] of sids.entries()) assert.ok((await create(a, sessionInput({ sid, subject, createdAt: T0 + i }), null)).ok)
+      for (const [i, sid] of sids.entries()) {
+        time = T0 + i
+        assert.ok((await create(a, sessionInput({ sid, subject }), null)).ok)
+      }
+      time = T0 + 10
       const [main, second] = sids as [string, string]
       assert.equal((await rotate(a, main, subject, "hash-0", "hash-1")).status, "rotated")
 
@@ -206,7 +263,7 @@ describe("postgres store", () => {
         b.revoke(revocation({ kind: "session", id: main, subject, createdAt: T0 + 30 })),
         c.revoke(revocation({ kind: "subject", id: subject, subject, createdAt: T0 + 30 })),
         c.revoke(revocation({ kind: "session", id: main, subject, createdAt: T0 + 30 })),
-        create(a, sessionInput({ sid: `${round}-new`, subject, createdAt: T0 + 40 }), 1),
+        create(a, sessionInput({ sid: `${round}-new`, subject }), 1),
         // Unrevoking takes the session's row, then the revocation's, as revoking does.
         c.unrevoke("session", main),
         b.unrevoke("subject", subject),
@@ -239,11 +296,6 @@ describe("postgres store", () => {
   })
 
   describe("bounded waits", () => {
-    function createInput(session: SessionInput): CreateSessionInput {
-      const evictTemplate = { kind: "session" as const, reason: "evicted", actor: "revocable", createdAt: session.createdAt }
-      return { session, idleSince: 0, limit: null, onExceed: "reject", evictTemplate, leewayMs: 0 }
-    }
-
     function errorOf(promise: Promise<unknown>): Promise<{ code?: string; cause?: { code?: string } }> {
       return promise.then(
         () => assert.fail("The call was expected to fail."),
@@ -305,12 +357,9 @@ describe("postgres store", () => {
     })
 
     test("a server that stops answering: calls fail a second after the bound instead of hanging, and the store recovers", async () => {
-      const target = new globalThis.URL(URL)
-      const proxy = await createProxy(Number(target.port || 5432))
+      const { proxy, url } = await proxied()
       try {
-        target.hostname = "127.0.0.1"
-        target.port = String(proxy.port)
-        const store = await openStore(newSchema(), { statementTimeoutMs: 200, url: target.href })
+        const store = await openStore(newSchema(), { statementTimeoutMs: 200, url })
         await store.revoke(revocation())
         const query = { jti: "jti-1", sid: "s", subject: "s", gen: 0, kid: "k", now: revocation().createdAt }
         // Two connections in the pool, each to be stuck on a call.
@@ -391,13 +440,73 @@ describe("postgres store", () => {
     }
   })
 
+  describe("lost connections", () => {
+    const query = { jti: "jti-1", sid: "s", subject: "alice", gen: 0, kid: "k", now: revocation().createdAt }
+
+    test("every backend of the store terminated, one mid-statement: the revocation is written again on a new connection and resolves", async () => {
+      const application_name = `revocable test ${randomBytes(4).toString("hex")}`
+      const schema = newSchema()
+      const store = await openStore(schema, { url: `${URL}?application_name=${encodeURIComponent(application_name)}` })
+      await store.subscribe(() => undefined)
+      // Waiting for a lock the holder keeps, the revocation is in its statement when its backend goes.
+      const holder = new Client({ connectionString: URL })
+      await holder.connect()
+      try {
+        await holder.query("BEGIN")
+        await holder.query(
+          `INSERT INTO "${schema}".revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff) VALUES ('token', 'held', NULL, NULL, NULL, 0, 0, 0)`,
+        )
+        const revoking = store.revoke(revocation({ id: "held" }))
+        await waitingOnLock(schema)
+        // Each terminated backend has exited when its pg_terminate_backend returns.
+        const { rows } = await admin.query<{ gone: boolean }>(
+          "SELECT pg_terminate_backend(pid, 10000) AS gone FROM pg_stat_activity WHERE application_name = $1",
+          [application_name],
+        )
+        assert.ok(rows.length >= 2 && rows.every((row) => row.gone), "the pool's backends and the feed's")
+        await holder.query("ROLLBACK")
+        assert.equal((await revoking).id, "held")
+      } finally {
+        await holder.query("ROLLBACK").catch(() => undefined)
+        await holder.end()
+      }
+      assert.equal(await store.isRevoked({ ...query, jti: "held" }), true)
+
+      // Idle this time: whether or not the pool has heard yet, the next calls succeed.
+      await Promise.all(Array.from({ length: 4 }, () => store.isRevoked(query)))
+      await admin.query("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = $1", [application_name])
+      const [revoked, listed] = await Promise.all([store.revoke(revocation({ id: "after" })), store.snapshot(query.now)])
+      assert.equal(revoked.id, "after")
+      assert.ok(listed.some((row) => row.id === "held"))
+    })
+
+    test("connections that died unannounced (reset at their next write): safe calls run again on a new connection; a rotation rejects, writing nothing", async () => {
+      const { proxy, url } = await proxied()
+      try {
+        const store = await openStore(newSchema(), { url })
+        assert.ok((await store.createSession(createInput(sessionInput({ sid: "s-1" })))).ok)
+        // Four connections in the pool, each dead to the server once reset.
+        await Promise.all(Array.from({ length: 4 }, () => store.isRevoked(query)))
+        proxy.reset()
+        // Not safe to run twice, so not run twice: the client cannot tell whether the server saw it.
+        await assert.rejects(store.rotate(rotateInput("s-1", "hash-0", "hash-1")), { code: "ECONNRESET" })
+        assert.equal((await store.revoke(revocation())).id, "jti-1")
+        assert.equal(await store.isRevoked(query), true)
+        await store.saveKey({ kid: "k-1", alg: "EdDSA", privateJwk: "{}", createdAt: query.now, retiredAt: null })
+        assert.deepEqual((await store.listKeys()).map((key) => key.kid), ["k-1"])
+        assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-1"))).status, "rotated", "the rejected rotation wrote nothing")
+      } finally {
+        await proxy.close()
+      }
+    })
+  })
+
   describe("group commit", () => {
     const T0 = revocation().createdAt
     const HOUR = 3_600_000
 
     function createSession(store: Store, session: SessionInput) {
-      const template = { kind: "session" as const, reason: "evicted", actor: "revocable", createdAt: 0 }
-      return store.createSession({ session, idleSince: 0, limit: null, onExceed: "reject", evictTemplate: template, leewayMs: 0 })
+      return store.createSession(createInput(session))
     }
 
     test("writes an item alone when idle, then what queued meanwhile in batches of at most the bound", async () => {
@@ -496,26 +605,12 @@ describe("postgres store", () => {
       await Promise.all([store.close(), peer.close()])
     })
 
-    /** Until a statement on the schema's revocations waits for a lock (each try a round trip). */
-    async function waitingOnLock(schema: string): Promise<void> {
-      for (;;) {
-        const { rowCount } = await admin.query(
-          "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0",
-          [`"${schema}".revocations`],
-        )
-        if (rowCount !== 0) return
-      }
-    }
-
     test("a batch whose connection fails rejects every caller in it and records none of it", async () => {
-      const target = new globalThis.URL(URL)
-      const proxy = await createProxy(Number(target.port || 5432))
-      let proxied: Store | undefined
+      const { proxy, url } = await proxied()
+      let through: Store | undefined
       try {
-        target.hostname = "127.0.0.1"
-        target.port = String(proxy.port)
         const schema = newSchema()
-        const store = (proxied = await openStore(schema, { url: target.href }))
+        const store = (through = await openStore(schema, { url }))
         const created = await createSession(store, sessionInput({ sid: "carol-1", subject: "carol" }))
         assert.ok(created.ok)
         const batches: Record<string, RevocationInput[]> = {
@@ -566,7 +661,7 @@ describe("postgres store", () => {
         assert.equal(token.id, "after")
         assert.equal(subject.cutoff, 1)
       } finally {
-        await proxied?.close()
+        await through?.close()
         await proxy.close()
       }
     })

@@ -3,8 +3,8 @@ import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import { createCluster } from "redis"
 import { redisStore } from "../../src/stores/redis.ts"
-import type { Store } from "../../src/stores/contract.ts"
-import { startCluster, uniquePrefix, type RedisCluster } from "../helpers/redis.ts"
+import type { Clock, Store } from "../../src/stores/contract.ts"
+import { startCluster, uniquePrefix, type RedisCluster, type RedisServer } from "../helpers/redis.ts"
 import { nextEvent, revocation, storeConformance } from "./conformance.ts"
 
 let cluster: RedisCluster
@@ -25,8 +25,8 @@ after(async () => {
   await cluster?.destroy()
 })
 
-async function open(prefix: string): Promise<Store> {
-  const store = redisStore({ client }, { prefix, onWarning: () => {} })
+async function open(prefix: string, clock?: Clock): Promise<Store> {
+  const store = redisStore({ client }, { prefix, onWarning: () => {}, clock })
   opened.push(store)
   prefixes.set(store, prefix)
   await store.open()
@@ -34,11 +34,11 @@ async function open(prefix: string): Promise<Store> {
 }
 
 storeConformance("redis cluster", {
-  create: () => open(uniquePrefix("cluster")),
-  async peer(store) {
+  create: ({ clock }) => open(uniquePrefix("cluster"), clock),
+  async peer(store, { clock }) {
     const prefix = prefixes.get(store)
     assert.ok(prefix, "peer() is given a store made by create()")
-    return open(prefix)
+    return open(prefix, clock)
   },
 })
 
@@ -59,6 +59,28 @@ describe("redis cluster specifics", () => {
       await store.close()
     }
     assert.equal(masters.size, 2)
+  })
+
+  test("with the store's shard stopped (SIGSTOP), calls reject within commandTimeoutMs, and work again once it resumes", { timeout: 60_000 }, async () => {
+    const prefix = uniquePrefix("stall")
+    const store = redisStore({ client }, { prefix, commandTimeoutMs: 200, onWarning: () => {} })
+    opened.push(store)
+    await store.open()
+    await store.subscribe(() => {})
+    await store.revoke(revocation())
+    const slot = String(await cluster.nodes[0]?.cli("cluster", "keyslot", `{${prefix}}`))
+    let shard: RedisServer | undefined
+    for (const node of cluster.nodes) if ((await node.cli("cluster", "countkeysinslot", slot)) !== "0") shard = node
+    assert.ok(shard)
+    await shard.pause()
+    try {
+      const query = { jti: "jti-1", sid: "x", subject: "x", gen: 0, kid: "x", now: Date.now() }
+      const settled = await Promise.allSettled([store.isRevoked(query), store.revoke(revocation({ id: "t-2" })), store.snapshot(0)])
+      for (const result of settled) assert.match(String(result.status === "rejected" && result.reason), /did not answer within 200 ms/)
+    } finally {
+      await shard.resume()
+    }
+    assert.equal((await store.revoke(revocation({ id: "t-3" }))).id, "t-3")
   })
 
   test("the store does not close a cluster client it was given", async () => {

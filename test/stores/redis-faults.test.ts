@@ -2,11 +2,14 @@
 // Each test starts its own redis-server on a free port; clocks are mocked (Date only) where staleness matters.
 import assert from "node:assert/strict"
 import { after, afterEach, describe, mock, test } from "node:test"
+import { createClient } from "redis"
 import { createAuth, type Auth, type AuthOptions, type TokenPair } from "../../src/index.ts"
-import { redisStore, type RedisWarning } from "../../src/stores/redis.ts"
-import type { Store } from "../../src/stores/contract.ts"
+import { redisStore, type RedisStoreOptions, type RedisWarning } from "../../src/stores/redis.ts"
+import { POSITION } from "../../src/stores/redis/scripts.ts"
+import type { ChangeEvent, Store } from "../../src/stores/contract.ts"
 import { startApp, startProxy, startRedis, uniquePrefix, type Proxy, type RedisServer } from "../helpers/redis.ts"
 import { assertStillRevoked } from "../helpers/restart.ts"
+import { createInput, revocation, rotateInput, sessionInput } from "./conformance.ts"
 
 const DURABLE = ["--appendonly", "yes", "--appendfsync", "always"]
 const servers: RedisServer[] = []
@@ -30,15 +33,15 @@ async function server(args: string[] = DURABLE): Promise<RedisServer> {
   return started
 }
 
-function store(url: string, prefix: string, options: { onWarning?: (warning: RedisWarning) => void } = {}): Store {
+function store(url: string, prefix: string, options: RedisStoreOptions = {}): Store {
   const made = redisStore({ url }, { prefix, heartbeatMs: 50, onWarning: () => {}, ...options })
   stores.push(made)
   return made
 }
 
 /** An auth instance; `reads` counts the verifies it had to answer from the store rather than its replica. */
-function auth(url: string, prefix: string, overrides: Partial<AuthOptions> = {}): Auth & { reads: number } {
-  const inner = redisStore({ url }, { prefix, heartbeatMs: 50, onWarning: () => {} })
+function auth(url: string, prefix: string, overrides: Partial<AuthOptions> = {}, options: RedisStoreOptions = {}): Auth & { reads: number } {
+  const inner = redisStore({ url }, { prefix, heartbeatMs: 50, onWarning: () => {}, ...options })
   const counted = { ...inner, name: inner.name, heartbeatMs: inner.heartbeatMs }
   const made = Object.assign(createAuth({ issuer: "https://issuer.test", audience: "api", store: counted, ...overrides }), { reads: 0 })
   counted.isRevoked = (query) => {
@@ -76,9 +79,10 @@ describe("redis store outage", () => {
     const proxy = await startProxy(redis.port)
     proxies.push(proxy)
     const prefix = uniquePrefix("outage")
-    const a = auth(proxy.url, prefix, { maxStaleness: "2s" })
-    const open = auth(proxy.url, prefix, { maxStaleness: "2s", onStoreUnavailable: "fail-open" })
-    const b = auth(redis.url, prefix, { maxStaleness: "2s" })
+    // Writes wait for Redis to come back for up to commandTimeoutMs before they fail: not long here.
+    const a = auth(proxy.url, prefix, { maxStaleness: "2s" }, { commandTimeoutMs: 300 })
+    const open = auth(proxy.url, prefix, { maxStaleness: "2s", onStoreUnavailable: "fail-open" }, { commandTimeoutMs: 300 })
+    const b = auth(redis.url, prefix, { maxStaleness: "2s" }, { commandTimeoutMs: 300 })
     await a.ready()
     await open.ready()
     await b.ready()
@@ -105,8 +109,9 @@ describe("redis store outage", () => {
     assert.equal(await codeOf(a.logout(good.accessToken, { everywhere: true })), "store_unavailable")
     assert.equal(await codeOf(a.issue("carol")), "store_unavailable")
 
-    // Past it: fail closed, or, when configured, fail open with an event (still refusing what the replica knows).
-    mock.timers.tick(1)
+    // Past it (counted from the last sync, which an empty read dates up to one heartbeat, 50 ms, after it
+    // was sent): fail closed, or, when configured, fail open with an event (still refusing what the replica knows).
+    mock.timers.tick(51)
     assert.equal(await codeOf(a.verify(good.accessToken)), "store_unavailable")
     assert.equal(await codeOf(a.verify(revoked.accessToken)), "store_unavailable")
     unavailable.length = 0
@@ -169,6 +174,155 @@ describe("redis store outage", () => {
   })
 })
 
+describe("redis store when Redis stalls, drops connections or restarts", () => {
+  test("while Redis is stopped (SIGSTOP), every call rejects within commandTimeoutMs; once it resumes, the feed resets and syncs again", { timeout: 60_000 }, async () => {
+    const redis = await server()
+    const proxy = await startProxy(redis.port)
+    proxies.push(proxy)
+    const stalled = store(proxy.url, uniquePrefix("stall"), { commandTimeoutMs: 200 })
+    await stalled.open()
+    await stalled.createSession(createInput(sessionInput({ sid: "s-1" })))
+    await stalled.revoke(revocation({ id: "t-before" }))
+    const events: ChangeEvent[] = []
+    await stalled.subscribe((event) => events.push(event))
+    // The feed asks for the stream's end again only after a read failed: then it has noticed the stall.
+    const feedNoticed = proxy.sent(POSITION.sha)
+    const now = Date.now()
+    let resumedAt = 0
+    await redis.pause()
+    const fromPause = events.length
+    try {
+      const pausedAt = Date.now()
+      const calls = {
+        isRevoked: stalled.isRevoked({ ...QUERY, now }),
+        revoke: stalled.revoke(revocation({ id: "t-stalled" })),
+        rotate: stalled.rotate(rotateInput("s-1", "hash-0", "hash-1")),
+        createSession: stalled.createSession(createInput(sessionInput())),
+        getDocument: stalled.getDocument("users", "alice"),
+        hit: stalled.hit("login:alice", 60_000, now),
+        snapshot: stalled.snapshot(now),
+        open: store(proxy.url, uniquePrefix("stall-open"), { commandTimeoutMs: 200 }).open(),
+      }
+      const settled = await Promise.allSettled(Object.values(calls))
+      for (const [i, name] of Object.keys(calls).entries()) {
+        const result = settled[i]
+        assert.equal(result?.status, "rejected", `${name} settled while Redis was stopped, and rejected`)
+        assert.match(String((result as PromiseRejectedResult).reason), /did not answer within 200 ms/, name)
+      }
+      await feedNoticed
+      for (const event of events) {
+        if (event.type === "sync") assert.ok(event.at <= pausedAt, `a sync at ${event.at} claims a moment of the stall (from ${pausedAt})`)
+      }
+      resumedAt = Date.now()
+    } finally {
+      await redis.resume()
+    }
+    const sinceReset = () => {
+      const reset = events.findIndex((event, i) => i >= fromPause && event.type === "reset")
+      return reset < 0 ? [] : events.slice(reset)
+    }
+    await until(async () => sinceReset().some((event) => event.type === "sync" && event.at >= resumedAt), "a reset, then a sync from after the stall")
+    assert.equal((await stalled.revoke(revocation({ id: "t-after" }))).id, "t-after")
+    // Sent before t-after on the same connection, the revocation that timed out ran once Redis resumed, once:
+    // a timeout is never retried.
+    const revoked = () => events.flatMap((event) => (event.type === "revoked" ? [event.revocation.id] : []))
+    await until(async () => revoked().includes("t-after"), "the revocation made after the stall")
+    assert.deepEqual(revoked().filter((id) => id === "t-stalled"), ["t-stalled"])
+  })
+
+  test("on a client the application made, calls are bounded as well, and a revocation after a reset waits for its reconnect", { timeout: 60_000 }, async () => {
+    const redis = await server()
+    // The application's client, with the application's reconnect strategy.
+    const client = createClient({ url: redis.url, socket: { reconnectStrategy: 20 } })
+    client.on("error", () => {})
+    await client.connect()
+    try {
+      const mine = redisStore({ client }, { prefix: uniquePrefix("app-client"), heartbeatMs: 50, commandTimeoutMs: 500, onWarning: () => {} })
+      stores.push(mine)
+      await mine.open()
+      await mine.subscribe(() => {})
+      await redis.pause()
+      try {
+        const settled = await Promise.allSettled([mine.isRevoked({ ...QUERY, now: Date.now() }), mine.revoke(revocation({ id: "t-stalled" }))])
+        for (const result of settled) assert.match(String(result.status === "rejected" && result.reason), /did not answer within 500 ms/)
+      } finally {
+        await redis.resume()
+      }
+      await redis.cli("CLIENT", "KILL", "TYPE", "normal")
+      assert.equal((await mine.revoke(revocation({ id: "t-after" }))).id, "t-after")
+      assert.equal(client.isReady, true)
+    } finally {
+      await client.close()
+    }
+  })
+
+  test("after every connection is reset (CLIENT KILL), the next revocation is written: it waits for the reconnect or is sent again", async () => {
+    const redis = await server()
+    const prefix = uniquePrefix("kill")
+    const writer = store(redis.url, prefix)
+    await writer.open()
+    await writer.subscribe(() => {})
+    for (let round = 0; round < 20; round++) {
+      assert.ok(Number(await redis.cli("CLIENT", "KILL", "TYPE", "normal")) >= 1, "the store's connection was killed")
+      assert.equal((await writer.revoke(revocation({ id: `t-${round}` }))).id, `t-${round}`)
+    }
+    const reader = store(redis.url, prefix)
+    await reader.open()
+    const live = new Set((await reader.snapshot(0)).map((row) => row.id))
+    for (let round = 0; round < 20; round++) assert.ok(live.has(`t-${round}`), `t-${round}`)
+  })
+
+  test("a revocation whose connection is cut under it, or just before it, is sent again and written", async () => {
+    const redis = await server()
+    const proxy = await startProxy(redis.port)
+    proxies.push(proxy)
+    const prefix = uniquePrefix("cut")
+    const writer = store(proxy.url, prefix)
+    await writer.open()
+    for (let round = 0; round < 20; round++) {
+      const input = revocation({ id: `t-${round}` })
+      let written: Promise<unknown>
+      if (round % 2) {
+        // Queued on the connection before it is cut: written to a dead socket, failed, then sent again.
+        written = writer.revoke(input)
+        proxy.cut()
+      } else {
+        proxy.cut()
+        written = writer.revoke(input)
+      }
+      proxy.restore()
+      await written
+    }
+    const reader = store(redis.url, prefix)
+    await reader.open()
+    const live = new Set((await reader.snapshot(0)).map((row) => row.id))
+    for (let round = 0; round < 20; round++) assert.ok(live.has(`t-${round}`), `t-${round}`)
+  })
+
+  test("after Redis restarts (SIGKILL, AOF), a revocation made as soon as it answers PING is written at the first call", async () => {
+    const redis = await server()
+    const proxy = await startProxy(redis.port)
+    proxies.push(proxy)
+    const prefix = uniquePrefix("restart-write")
+    const writer = store(proxy.url, prefix)
+    await writer.open()
+    for (let round = 0; round < 3; round++) {
+      await redis.kill("SIGKILL")
+      // Down long enough for the store to have tried to reconnect several times, as in a real restart.
+      const accepted = proxy.accepted
+      await until(async () => proxy.accepted >= accepted + 6, "the store tries to reconnect")
+      await redis.start()
+      assert.equal(await redis.cli("PING"), "PONG")
+      assert.equal((await writer.revoke(revocation({ id: `t-${round}` }))).id, `t-${round}`)
+    }
+    await redis.kill("SIGKILL")
+    await redis.start()
+    const reader = store(redis.url, prefix)
+    await reader.open()
+    assert.deepEqual((await reader.snapshot(0)).map((row) => row.id).sort(), ["t-0", "t-1", "t-2"])
+  })
+})
+
 describe("redis store durability", () => {
   for (const stop of ["SIGKILL", "SHUTDOWN NOSAVE"] as const) {
     test(`no acknowledged revocation is lost across a Redis restart (appendfsync always, ${stop})`, async () => {
@@ -179,17 +333,9 @@ describe("redis store durability", () => {
       const now = Date.now()
       const later = now + 3_600_000
       const base = { subject: "alice", reason: "test", actor: "tester", createdAt: now, expiresAt: later }
-      const session = {
-        sid: "s-1",
-        subject: "alice",
-        createdAt: now,
-        expiresAt: later,
-        device: null,
-        claims: {},
-        refreshHash: "hash-0",
-      }
+      const session = { sid: "s-1", subject: "alice", ttlMs: 3_600_000, device: null, claims: {}, refreshHash: "hash-0" }
       const template = { kind: "session" as const, reason: null, actor: null, createdAt: now }
-      await writer.createSession({ session, idleSince: 0, limit: null, onExceed: "reject", evictTemplate: template, leewayMs: 0 })
+      await writer.createSession({ session, idleTimeoutMs: 3_600_000, limit: null, onExceed: "reject", evictTemplate: template, leewayMs: 0 })
       const acknowledged = await Promise.all([
         ...Array.from({ length: 200 }, (_, i) => writer.revoke({ ...base, kind: "token", id: `t-${i}` })),
         writer.revoke({ ...base, kind: "subject", id: "bob" }),
@@ -198,9 +344,8 @@ describe("redis store durability", () => {
           sid: "s-1",
           presentedHash: "hash-0",
           nextHash: "hash-1",
-          now,
           graceMs: 0,
-          idleSince: 0,
+          idleTimeoutMs: 3_600_000,
           reuseRevocation: { ...base, kind: "session", id: "s-1" },
         }),
       ])
@@ -222,9 +367,8 @@ describe("redis store durability", () => {
         sid: "s-1",
         presentedHash: "hash-1",
         nextHash: "hash-2",
-        now: now + 1,
         graceMs: 0,
-        idleSince: 0,
+        idleTimeoutMs: 3_600_000,
         reuseRevocation: { ...base, kind: "session", id: "s-1" },
       })).status, "rotated", "the acknowledged rotation survived")
       await until(async () => (await writer.snapshot(now)).length === 202, "the first store reconnects by itself")

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict"
-import { after, describe, test } from "node:test"
+import { after, afterEach, describe, mock, test } from "node:test"
 import { createClient } from "redis"
 import { redisStore, type RedisStoreOptions, type RedisTarget } from "../../src/stores/redis.ts"
 import type { TokenPair } from "../../src/index.ts"
 import type { ChangeEvent, Store } from "../../src/stores/contract.ts"
 import { deleteKeys, REDIS_URL, startApp, uniquePrefix } from "../helpers/redis.ts"
-import { nextEvent, revocation, sessionInput, storeConformance } from "./conformance.ts"
+import { createInput, nextEvent, revocation, rotateInput, sessionInput, storeConformance } from "./conformance.ts"
 
 const prefixes = new Set<string>()
 const opened: Store[] = []
@@ -25,27 +25,20 @@ async function open(prefix: string, target: RedisTarget = { url: REDIS_URL }, op
 }
 
 storeConformance("redis", {
-  create: () => open(uniquePrefix("conformance")),
-  async peer(store) {
+  create: ({ clock }) => open(uniquePrefix("conformance"), { url: REDIS_URL }, { clock }),
+  async peer(store, { clock }) {
     const prefix = stores.get(store)
     assert.ok(prefix, "peer() is given a store made by create()")
-    return open(prefix)
+    return open(prefix, { url: REDIS_URL }, { clock })
   },
 })
 
 const T0 = 1_800_000_000_000
 const HOUR = 3_600_000
 
-function createInput(overrides: Parameters<typeof sessionInput>[0] = {}) {
-  const session = sessionInput(overrides)
-  return {
-    session,
-    idleSince: session.createdAt - HOUR,
-    limit: null,
-    onExceed: "reject" as const,
-    evictTemplate: { kind: "session" as const, reason: "evicted", actor: "revocable", createdAt: session.createdAt },
-    leewayMs: 1000,
-  }
+/** Polls `check` until it resolves true. */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 5))
 }
 
 describe("redis store specifics", () => {
@@ -58,14 +51,17 @@ describe("redis store specifics", () => {
     assert.throws(() => redisStore({ url: REDIS_URL }, { prefix: "a}b" }), TypeError)
     assert.throws(() => redisStore({ url: REDIS_URL }, { heartbeatMs: 0 }), TypeError)
     assert.throws(() => redisStore({ url: REDIS_URL }, { feedLength: 1.5 }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { commandTimeoutMs: 0 }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { commandTimeoutMs: 2.5 }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { clock: 5 as never }), TypeError)
     assert.throws(() => redisStore({ url: REDIS_URL }, { onWarning: "log" as never }), TypeError)
   })
 
   test("every key carries the hash tag of the prefix, and revocations and sessions expire by TTL", async () => {
     const prefix = uniquePrefix("keys")
-    const store = await open(prefix)
+    const store = await open(prefix, { url: REDIS_URL }, { clock: () => T0 })
     await store.revoke(revocation({ kind: "subject", id: "alice" }))
-    await store.createSession(createInput({ sid: "s-1" }))
+    await store.createSession(createInput(sessionInput({ sid: "s-1" })))
     await store.putDocument("users", "alice", "{}")
     await store.hit("login:alice", 60_000, T0)
     const client = createClient({ url: REDIS_URL })
@@ -76,8 +72,8 @@ describe("redis store specifics", () => {
       assert.ok(keys.length >= 8)
       for (const key of keys) assert.ok(key.startsWith(`{${prefix}}:`), key)
       assert.equal(await client.pExpireTime(`{${prefix}}:r:subject:alice`), T0 + HOUR)
-      assert.equal(await client.pExpireTime(`{${prefix}}:s:s-1`), T0 + 24 * HOUR)
-      assert.equal(await client.pExpireTime(`{${prefix}}:g:alice`), T0 + 24 * HOUR, "the generation outlives the sessions that depend on it")
+      assert.equal(await client.pExpireTime(`{${prefix}}:s:s-1`), T0 + 24 * HOUR + 1000, "kept for the leeway after its expiry")
+      assert.equal(await client.pExpireTime(`{${prefix}}:g:alice`), T0 + 24 * HOUR + 1000, "the generation outlives the sessions that depend on it")
       assert.equal(await client.pExpireTime(`{${prefix}}:h:login:alice`), T0 + 60_000)
     } finally {
       await client.close()
@@ -137,6 +133,21 @@ describe("redis store specifics", () => {
     await subscription.close()
   })
 
+  test("a sync is dated when its read was sent: a process paused after Redis answered does not count itself up to date", async () => {
+    const store = await open(uniquePrefix("paused"), { url: REDIS_URL }, { heartbeatMs: 50 })
+    const syncs: number[] = []
+    const subscription = await store.subscribe((event) => {
+      if (event.type === "sync") syncs.push(event.at)
+    })
+    const seen = syncs.length
+    const pausedAt = Date.now()
+    // The whole process stops for 300 ms (as in a GC pause or SIGSTOP) while Redis answers the read in flight.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
+    await until(async () => syncs.length > seen)
+    assert.ok((syncs[seen] ?? Infinity) <= pausedAt + 50, `the first sync after the pause is dated ${(syncs[seen] ?? 0) - pausedAt} ms after it began`)
+    await subscription.close()
+  })
+
   test("the change stream is trimmed to about feedLength entries", async () => {
     const prefix = uniquePrefix("trim")
     const store = await open(prefix, { url: REDIS_URL }, { feedLength: 10 })
@@ -174,6 +185,69 @@ describe("redis store specifics", () => {
       events.map((event) => (event.type === "revoked" ? event.revocation.id : event.type)),
       ["t-1", "reset", "t-2"],
     )
+  })
+})
+
+describe("redis store on the server's clock", () => {
+  afterEach(() => mock.timers.reset())
+
+  test("two instances: of ten concurrent rotations of one refresh hash exactly one wins, fifty rounds; without a grace, a replay right after is a reuse", async () => {
+    const prefix = uniquePrefix("server-race")
+    const a = await open(prefix)
+    const b = await open(prefix)
+    for (let round = 0; round < 50; round++) {
+      const sid = `race-${round}`
+      await (round % 2 ? a : b).createSession(createInput(sessionInput({ sid })))
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).rotate(rotateInput(sid, "hash-0", `next-${i}`))))
+      const count = (status: string) => results.filter((result) => result.status === status).length
+      // The first replay revokes the session, so the ones after it find it revoked.
+      assert.deepEqual({ rotated: count("rotated"), reused: count("reused"), revoked: count("revoked") }, { rotated: 1, reused: 1, revoked: 8 }, `round ${round}`)
+
+      const replayed = `replay-${round}`
+      await a.createSession(createInput(sessionInput({ sid: replayed })))
+      assert.equal((await a.rotate(rotateInput(replayed, "hash-0", "hash-1"))).status, "rotated")
+      assert.equal((await b.rotate(rotateInput(replayed, "hash-0", "hash-2"))).status, "reused", `round ${round}`)
+    }
+  })
+
+  test("session times, idle time, absolute expiry and the rotation grace follow the Redis server's clock, whatever the process's says", async () => {
+    const store = await open(uniquePrefix("server-clock"))
+    const client = createClient({ url: REDIS_URL })
+    await client.connect()
+    const serverNow = async () => {
+      const [seconds, micros] = (await client.sendCommand(["TIME"])) as [string, string]
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    }
+    try {
+      mock.timers.enable({ apis: ["Date"], now: 0 })
+      const before = await serverNow()
+      const created = await store.createSession(createInput(sessionInput({ sid: "s-1", ttlMs: HOUR })))
+      const after = await serverNow()
+      assert.ok(created.ok)
+      const { createdAt, lastUsedAt, expiresAt } = created.session
+      assert.ok(before <= createdAt && createdAt <= after, `created at ${createdAt}, the server's clock read ${before} then ${after}`)
+      assert.deepEqual([lastUsedAt, expiresAt], [createdAt, createdAt + HOUR])
+
+      assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-1", 60_000))).status, "rotated")
+      mock.timers.tick(24 * HOUR)
+      assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-2", 60_000))).status, "grace", "a day later by the process's clock only")
+      assert.deepEqual((await store.listSessions("alice", 60_000)).map((session) => session.sid), ["s-1"], "used a moment ago by the server's clock")
+
+      await store.createSession(createInput(sessionInput({ sid: "s-2" })))
+      const rotated = await store.rotate(rotateInput("s-2", "hash-0", "hash-1", 50))
+      assert.equal(rotated.status, "rotated")
+      const rotatedAt = rotated.status === "rotated" ? rotated.session.lastUsedAt : 0
+      await until(async () => (await serverNow()) >= rotatedAt + 50)
+      assert.equal((await store.rotate(rotateInput("s-2", "hash-0", "hash-2", 50))).status, "reused", "the grace is over by the server's clock, though the process's stands still")
+
+      // Past its absolute expiry, by the server's clock, a session is kept for the leeway: expired, not missing.
+      const short = await store.createSession({ ...createInput(sessionInput({ sid: "s-3", ttlMs: 20 })), leewayMs: 60_000 })
+      assert.ok(short.ok)
+      await until(async () => (await serverNow()) >= short.session.expiresAt)
+      assert.equal((await store.rotate(rotateInput("s-3", "hash-0", "hash-1"))).status, "expired")
+    } finally {
+      await client.close()
+    }
   })
 })
 

@@ -6,8 +6,8 @@ import { DatabaseSync } from "node:sqlite"
 import { after, describe, test } from "node:test"
 import { createAuth } from "../../src/index.ts"
 import { refreshHash } from "../../src/core/ids.ts"
-import { sqliteStore } from "../../src/stores/sqlite.ts"
-import type { ChangeEvent, Store } from "../../src/stores/contract.ts"
+import { sqliteStore, type SqliteStoreOptions } from "../../src/stores/sqlite.ts"
+import type { ChangeEvent, CreateSessionInput, RotateInput, Store } from "../../src/stores/contract.ts"
 import { nextEvent, revocation, storeConformance } from "./conformance.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "revocable-sqlite-"))
@@ -22,8 +22,8 @@ function freshPath(): string {
   return join(dir, `store-${++files}`, "revocable.db")
 }
 
-async function open(path: string, pollInterval?: number): Promise<Store> {
-  const store = sqliteStore(pollInterval === undefined ? { path } : { path, pollInterval })
+async function open(path: string, options: Omit<SqliteStoreOptions, "path"> = {}): Promise<Store> {
+  const store = sqliteStore({ path, ...options })
   opened.push(store)
   await store.open()
   return store
@@ -32,21 +32,37 @@ async function open(path: string, pollInterval?: number): Promise<Store> {
 const paths = new WeakMap<Store, string>()
 
 storeConformance("sqlite", {
-  async create() {
+  async create({ clock }) {
     const path = freshPath()
-    const store = await open(path)
+    const store = await open(path, { clock })
     paths.set(store, path)
     return store
   },
-  async peer(store) {
+  async peer(store, { clock }) {
     const path = paths.get(store)
     assert.ok(path, "peer() is given a store made by create()")
-    return open(path)
+    return open(path, { clock })
   },
 })
 
 const T0 = 1_800_000_000_000
 const HOUR = 3_600_000
+const YEAR = 365 * 24 * HOUR
+
+function createInput(sid: string): CreateSessionInput {
+  return {
+    session: { sid, subject: "alice", ttlMs: HOUR, device: null, claims: {}, refreshHash: "hash-0" },
+    idleTimeoutMs: HOUR,
+    limit: null,
+    onExceed: "reject",
+    evictTemplate: { kind: "session", reason: "evicted", actor: "test", createdAt: T0 },
+    leewayMs: 0,
+  }
+}
+
+function rotateInput(sid: string, presentedHash: string, nextHash: string, graceMs: number): RotateInput {
+  return { sid, presentedHash, nextHash, graceMs, idleTimeoutMs: HOUR, reuseRevocation: revocation({ kind: "session", id: sid }) }
+}
 
 /** Collects every event a store delivers, for tests that look at the order of what arrived. */
 async function record(store: Store): Promise<ChangeEvent[]> {
@@ -63,6 +79,63 @@ describe("sqlite store specifics", () => {
     assert.throws(() => sqliteStore({} as never), TypeError)
     assert.throws(() => sqliteStore({ path: "x.db", pollInterval: 0 }), TypeError)
     assert.throws(() => sqliteStore({ path: "x.db", pollInterval: Number.NaN }), TypeError)
+    assert.throws(() => sqliteStore({ path: "x.db", busyTimeoutMs: -1 }), TypeError)
+    assert.throws(() => sqliteStore({ path: "x.db", busyTimeoutMs: 1.5 }), TypeError)
+    assert.throws(() => sqliteStore({ path: "x.db", clock: Date.now() as never }), TypeError)
+  })
+
+  test("by default session times are SQLite's clock, not the process's Date", async (t) => {
+    const store = await open(freshPath())
+    const before = Date.now()
+    t.mock.timers.enable({ apis: ["Date"], now: before - YEAR })
+    const created = await store.createSession(createInput("s-1"))
+    t.mock.timers.setTime(before + YEAR)
+    const rotated = await store.rotate(rotateInput("s-1", "hash-0", "hash-1", 0))
+    const listed = await store.listSessions("alice", HOUR)
+    t.mock.timers.setTime(before - YEAR)
+    const replay = await store.rotate(rotateInput("s-1", "hash-0", "hash-2", 0))
+    t.mock.timers.reset()
+    const after = Date.now()
+
+    assert.ok(created.ok)
+    const { createdAt, lastUsedAt, expiresAt } = created.session
+    assert.ok(before <= createdAt && createdAt <= after, "created at the real time, not a year back")
+    assert.equal(lastUsedAt, createdAt)
+    assert.equal(expiresAt, createdAt + HOUR)
+    assert.equal(rotated.status, "rotated", "not over, though Date says a year has passed")
+    assert.ok(rotated.status === "rotated" && before <= rotated.session.lastUsedAt && rotated.session.lastUsedAt <= after)
+    assert.deepEqual(listed.map((session) => session.sid), ["s-1"])
+    assert.equal(replay.status, "reused", "with graceMs 0 the spent token is refused, though Date went back before the rotation")
+  })
+
+  test("given a clock, graceMs 0 tolerates nothing and a rotation stamped after now opens no grace", async () => {
+    let now = T0
+    const store = await open(freshPath(), { clock: () => now })
+    await store.createSession(createInput("s-1"))
+    assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-1", 0))).status, "rotated")
+    assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-2", 0))).status, "reused", "in the same millisecond")
+    await store.createSession(createInput("s-2"))
+    now = T0 + 100
+    assert.equal((await store.rotate(rotateInput("s-2", "hash-0", "hash-1", 1000))).status, "rotated")
+    now = T0 + 50
+    assert.equal((await store.rotate(rotateInput("s-2", "hash-0", "hash-2", 1000))).status, "reused", "the clock went back")
+  })
+
+  test("a write that finds the file locked elsewhere rejects after busyTimeoutMs; reads go on", async () => {
+    const path = freshPath()
+    const store = await open(path, { busyTimeoutMs: 20 })
+    const other = new DatabaseSync(path)
+    other.exec("BEGIN IMMEDIATE")
+    try {
+      await assert.rejects(store.revoke(revocation()), { errcode: 5 })
+      await assert.rejects(store.createSession(createInput("s-1")), { errcode: 5 })
+      assert.deepEqual(await store.snapshot(T0), [])
+      assert.equal(await store.getSession("s-1"), null)
+    } finally {
+      other.exec("ROLLBACK")
+      other.close()
+    }
+    assert.equal((await store.revoke(revocation())).id, "jti-1", "the store works again once the lock is released")
   })
 
   test("open() creates the directory, the schema in WAL mode, and is idempotent", async () => {
@@ -129,15 +202,37 @@ describe("sqlite store specifics", () => {
   })
 
   test("a subscriber hears sync heartbeats while it listens", async () => {
-    const store = await open(freshPath(), 5)
+    const store = await open(freshPath(), { pollInterval: 5 })
     await nextEvent(store, (event) => event.type === "sync")
+  })
+
+  test("a poll's sync is stamped when the poll began, not when what it read was handled", async (t) => {
+    t.mock.timers.enable({ apis: ["Date"], now: T0 })
+    const path = freshPath()
+    const writer = await open(path)
+    const reader = await open(path, { pollInterval: 5 })
+    let handled = false
+    const syncAfter = new Promise<number>((resolve, reject) => {
+      reader
+        .subscribe((event) => {
+          if (event.type === "revoked") {
+            // Handling the change takes an hour (a pause): the sync after it still says when the poll began.
+            t.mock.timers.setTime(T0 + HOUR)
+            handled = true
+          }
+          if (event.type === "sync" && handled) resolve(event.at)
+        })
+        .then(() => writer.revoke(revocation({ id: "x" })))
+        .catch(reject)
+    })
+    assert.equal(await syncAfter, T0)
   })
 
   test("a write delivers earlier changes from another store object first, in commit order", async () => {
     const path = freshPath()
     const writer = await open(path)
     // A poll interval that never fires in this test: only the write below can bring in the other's change.
-    const local = await open(path, 3_600_000)
+    const local = await open(path, { pollInterval: 3_600_000 })
     const events = await record(local)
     await writer.revoke(revocation({ id: "x" }))
     await local.unrevoke("token", "x")
@@ -150,7 +245,7 @@ describe("sqlite store specifics", () => {
   test("a subscriber that fell behind a trimmed change log is told to reset", async () => {
     const path = freshPath()
     const writer = await open(path)
-    const behind = await open(path, 3_600_000)
+    const behind = await open(path, { pollInterval: 3_600_000 })
     const events = await record(behind)
     await writer.revoke(revocation({ id: "missed", expiresAt: T0 + 10 * HOUR }))
     await writer.purge(T0)

@@ -26,7 +26,7 @@ export class Feed {
   #retries = 0
   #retryTimer: NodeJS.Timeout | undefined
   #heartbeatTimer: NodeJS.Timeout | undefined
-  /** performance.now() when the heartbeat in flight was sent (not Date: tests mock it). */
+  /** performance.now() when the heartbeat in flight was sent (not Date, which tests mock: the sync's `at` is Date's). */
   #pingSentAt: number | null = null
   /** Events in commit order; a promise holds the place of one still being read from the store. */
   readonly #queue: Array<ChangeEvent | Promise<ChangeEvent | null>> = []
@@ -117,7 +117,9 @@ export class Feed {
 
   /**
    * A round trip on the listening connection: PostgreSQL sends the notifications it holds before answering,
-   * so when the answer comes every change acknowledged before the question has been delivered.
+   * so when the answer comes every change acknowledged before the question has been delivered. The sync is
+   * stamped with when the question was sent, not when the answer is handled: a process paused in between (GC,
+   * CPU steal, SIGSTOP) would otherwise count itself fresh as of a moment it knows nothing about.
    */
   #heartbeat(client: Client): void {
     const now = performance.now()
@@ -127,11 +129,12 @@ export class Feed {
       return
     }
     this.#pingSentAt = now
+    const at = Date.now()
     client.query("SELECT 1").then(
       () => {
         if (client !== this.#client) return
         this.#pingSentAt = null
-        this.#enqueue({ type: "sync" })
+        this.#enqueue({ type: "sync", at })
       },
       () => this.#lost(client),
     )

@@ -2,6 +2,8 @@
 // and builds its other keys from it, so that they all share one hash tag and run on a Cluster. ARGV[1] is
 // always the feed's length. Optional strings travel as "" for null and "=" .. value otherwise; numbers travel
 // and are stored as the decimal strings the caller gave, so Lua's number formatting never touches them.
+// Session times are the store's now: the scripts that need it read the Redis server's clock, or take the
+// caller's clock (tests) as their first argument.
 import { createHash } from "node:crypto"
 
 export interface Script {
@@ -18,6 +20,18 @@ local SFIELDS = {'sid', 'subject', 'gen', 'createdAt', 'lastUsedAt', 'expiresAt'
 local function opt(value)
   if value == '' then return false end
   return string.sub(value, 2)
+end
+
+-- The store's now, in ms: the given time, or the server's clock for "".
+local function clock(value)
+  if value ~= '' then return tonumber(value) end
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+
+-- A time computed here as the decimal string stored and replied (tostring can write exponents).
+local function ms(value)
+  return string.format('%.0f', value)
 end
 
 -- Keeps a key at least until \`at\` (ms since the epoch), never shortening its life.
@@ -172,17 +186,18 @@ return out
 `)
 
 /**
- * ARGV: sid, subject, createdAt, expiresAt, device?, claims, refreshHash, idleSince, limit ("" for none),
- * onExceed, evict kind, evict reason?, evict actor?, evict createdAt, leewayMs.
+ * ARGV: now, sid, subject, ttlMs, device?, claims, refreshHash, idleTimeoutMs, limit ("" for none), onExceed,
+ * evict kind, evict reason?, evict actor?, evict createdAt, leewayMs.
  * Returns {0} when the limit refuses, else {1, session, evicted revocations}.
  */
 export const CREATE_SESSION = script(`
-local sid, subject, createdAt, expiresAt = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local now = tonumber(createdAt)
+local now = clock(ARGV[2])
+local sid, subject = ARGV[3], ARGV[4]
+local createdAt, expiresAt = ms(now), ms(now + tonumber(ARGV[5]))
 local sessions = base .. ':u:' .. subject
 local evicted = {}
 if ARGV[10] ~= '' then
-  local idleSince, cutoff = tonumber(ARGV[9]), liveCutoff(subject, now)
+  local idleSince, cutoff = now - tonumber(ARGV[9]), liveCutoff(subject, now)
   local live = {}
   for _, other in ipairs(redis.call('ZRANGE', sessions, 0, -1)) do
     local row = redis.call('HMGET', base .. ':s:' .. other, 'expiresAt', 'lastUsedAt', 'revokedAt', 'gen')
@@ -195,7 +210,7 @@ if ARGV[10] ~= '' then
   local excess = #live + 1 - tonumber(ARGV[10])
   if excess > 0 and ARGV[11] == 'reject' then return {0} end
   for i = 1, excess do
-    local until_ = tostring(tonumber(live[i][2]) + tonumber(ARGV[16]))
+    local until_ = ms(tonumber(live[i][2]) + tonumber(ARGV[16]))
     table.insert(evicted, record(ARGV[12], live[i][1], subject, opt(ARGV[13]), opt(ARGV[14]), ARGV[15], until_))
   end
 end
@@ -207,11 +222,14 @@ redis.call('HSET', key, 'sid', sid, 'subject', subject, 'gen', gen, 'createdAt',
   'expiresAt', expiresAt, 'claims', ARGV[7], 'cur', ARGV[8], 'rotatedAt', createdAt)
 local device = opt(ARGV[6])
 if device then redis.call('HSET', key, 'device', device) end
-redis.call('PEXPIREAT', key, expiresAt)
+-- Kept while the session's tokens may still be presented (expiry plus leeway), so that a late refresh finds
+-- the session expired rather than missing, and its generation with it; purge() deletes it once it ended.
+local kept = ms(now + tonumber(ARGV[5]) + tonumber(ARGV[16]))
+redis.call('PEXPIREAT', key, kept)
 redis.call('ZADD', sessions, createdAt, sid)
-extend(sessions, expiresAt)
+extend(sessions, kept)
 redis.call('ZADD', base .. ':sx', expiresAt, sid)
-if gen ~= '0' then extend(generation, expiresAt) end
+if gen ~= '0' then extend(generation, kept) end
 return {1, readSession(sid), evicted}
 `)
 
@@ -220,12 +238,12 @@ export const GET_SESSION = script(`
 return readSession(ARGV[2])
 `)
 
-/** ARGV: subject, now, idleSince. Live sessions (not revoked, ended, idle or cut off by the subject), newest first. */
+/** ARGV: now, subject, idleTimeoutMs. Live sessions (not revoked, ended, idle or cut off by the subject), newest first. */
 export const LIST_SESSIONS = script(`
-local now, idleSince = tonumber(ARGV[3]), tonumber(ARGV[4])
-local cutoff = liveCutoff(ARGV[2], now)
+local now, subject = clock(ARGV[2]), ARGV[3]
+local idleSince, cutoff = now - tonumber(ARGV[4]), liveCutoff(subject, now)
 local out = {}
-for _, sid in ipairs(redis.call('ZREVRANGE', base .. ':u:' .. ARGV[2], 0, -1)) do
+for _, sid in ipairs(redis.call('ZREVRANGE', base .. ':u:' .. subject, 0, -1)) do
   local row = readSession(sid)
   if row and not row[9] and tonumber(row[6]) > now and tonumber(row[5]) > idleSince and tonumber(row[3]) >= cutoff then
     table.insert(out, row)
@@ -235,22 +253,25 @@ return out
 `)
 
 /**
- * ARGV: sid, presentedHash, nextHash, now, graceMs, idleSince, then the reuse revocation: kind, id, subject?,
- * reason?, actor?, createdAt, expiresAt. Returns {status} or {status, session} or {"reused", revocation}.
+ * ARGV: now, sid, presentedHash, nextHash, graceMs, idleTimeoutMs, then the reuse revocation: kind, id,
+ * subject?, reason?, actor?, createdAt, expiresAt. Returns {status} or {status, session} or {"reused", revocation}.
  */
 export const ROTATE = script(`
-local sid, presented, nextHash, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now = clock(ARGV[2])
+local sid, presented, nextHash, graceMs = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local key = base .. ':s:' .. sid
 local row = redis.call('HMGET', key, 'sid', 'revokedAt', 'expiresAt', 'lastUsedAt', 'cur', 'prev', 'rotatedAt')
 if not row[1] then return {'missing'} end
 if row[2] then return {'revoked'} end
-if tonumber(row[3]) <= tonumber(now) or tonumber(row[4]) <= tonumber(ARGV[7]) then return {'expired'} end
+if tonumber(row[3]) <= now or tonumber(row[4]) <= now - tonumber(ARGV[7]) then return {'expired'} end
 if row[5] == presented then
-  redis.call('HSET', key, 'prev', row[5], 'cur', nextHash, 'rotatedAt', now, 'lastUsedAt', now)
+  redis.call('HSET', key, 'prev', row[5], 'cur', nextHash, 'rotatedAt', ms(now), 'lastUsedAt', ms(now))
   return {'rotated', readSession(sid)}
 end
-if row[6] and row[6] == presented and tonumber(now) - tonumber(row[7]) < tonumber(ARGV[6]) then
-  redis.call('HSET', key, 'cur', nextHash, 'lastUsedAt', now)
+-- The predecessor only within the grace after its rotation: none without a grace, none before the rotation.
+local since = now - tonumber(row[7])
+if graceMs > 0 and row[6] == presented and since >= 0 and since < graceMs then
+  redis.call('HSET', key, 'cur', nextHash, 'lastUsedAt', ms(now))
   return {'grace', readSession(sid)}
 end
 return {'reused', record(ARGV[8], ARGV[9], opt(ARGV[10]), opt(ARGV[11]), opt(ARGV[12]), ARGV[13], ARGV[14])}
