@@ -8,7 +8,7 @@ const APP = new URL("../fixtures/app.ts", import.meta.url).pathname
 const SKEW = new URL("../fixtures/skew.ts", import.meta.url).pathname
 const running = new Set<Instance>()
 process.once("exit", () => {
-  for (const instance of running) instance.kill()
+  for (const instance of running) void instance.kill()
 })
 
 /** The store an instance opens: `["sqlite", path]`, `["redis", url, prefix]` or `["postgres", url, schema]`. */
@@ -30,7 +30,8 @@ export interface Instance {
   resume(): void
   /** Ends its stdin (it closes its auth and exits) and resolves once it is gone. */
   stop(): Promise<void>
-  kill(): void
+  /** Kills the process (SIGKILL), as a crash would, and resolves with the signal that ended it once it is gone. */
+  kill(): Promise<NodeJS.Signals | null>
 }
 
 export function startInstance(store: StoreArgs, options: InstanceOptions = {}): Promise<Instance> {
@@ -39,7 +40,7 @@ export function startInstance(store: StoreArgs, options: InstanceOptions = {}): 
     stdio: ["pipe", "pipe", "inherit"],
     env: { ...process.env, REVOCABLE_TEST_SKEW_MS: String(options.skewMs ?? 0), REVOCABLE_TEST_AUTH: JSON.stringify(options.auth ?? {}) },
   })
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)))
   const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
   let nextId = 0
   const instance: Instance = {
@@ -65,8 +66,10 @@ export function startInstance(store: StoreArgs, options: InstanceOptions = {}): 
       await exited
       running.delete(instance)
     },
-    kill() {
-      child.kill("SIGKILL")
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+      running.delete(instance)
+      return exited
     },
   }
   running.add(instance)

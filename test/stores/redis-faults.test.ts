@@ -7,7 +7,8 @@ import { createAuth, type Auth, type AuthOptions, type TokenPair } from "../../s
 import { redisStore, type RedisStoreOptions, type RedisWarning } from "../../src/stores/redis.ts"
 import { POSITION } from "../../src/stores/redis/scripts.ts"
 import type { ChangeEvent, Store } from "../../src/stores/contract.ts"
-import { startApp, startProxy, startRedis, uniquePrefix, type Proxy, type RedisServer } from "../helpers/redis.ts"
+import { startInstance } from "../helpers/instance.ts"
+import { startProxy, startRedis, uniquePrefix, type Proxy, type RedisServer } from "../helpers/redis.ts"
 import { assertStillRevoked } from "../helpers/restart.ts"
 import { createInput, revocation, rotateInput, sessionInput } from "./conformance.ts"
 
@@ -380,7 +381,7 @@ describe("redis store durability, seen by the application", () => {
   test("what a process revoked stays refused after it exits and Redis restarts (AOF): a new instance refuses it until exp + leeway", async () => {
     const redis = await server()
     const prefix = uniquePrefix("restart")
-    const writer = await startApp(redis.url, prefix)
+    const writer = await startInstance(["redis", redis.url, prefix])
     const token = await writer.call<TokenPair>("issue", "alice")
     const session = await writer.call<TokenPair>("issue", "bob")
     const subject = [await writer.call<TokenPair>("issue", "carol"), await writer.call<TokenPair>("issue", "carol")]
@@ -457,7 +458,7 @@ describe("two application processes over one Redis", () => {
     const prefix = uniquePrefix("apps")
     const a = auth(redis.url, prefix, { maxStaleness: "1s" })
     await a.ready()
-    const b = await startApp(redis.url, prefix)
+    const b = await startInstance(["redis", redis.url, prefix])
     try {
       const alices = await b.call<TokenPair>("issue", "alice")
       assert.equal((await a.verify(alices.accessToken)).sub, "alice")

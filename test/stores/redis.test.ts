@@ -4,7 +4,8 @@ import { createClient } from "redis"
 import { redisStore, type RedisStoreOptions, type RedisTarget } from "../../src/stores/redis.ts"
 import type { TokenPair } from "../../src/index.ts"
 import type { ChangeEvent, Store } from "../../src/stores/contract.ts"
-import { deleteKeys, REDIS_URL, startApp, uniquePrefix } from "../helpers/redis.ts"
+import { startInstance } from "../helpers/instance.ts"
+import { deleteKeys, REDIS_URL, uniquePrefix } from "../helpers/redis.ts"
 import { createInput, nextEvent, revocation, rotateInput, sessionInput, storeConformance } from "./conformance.ts"
 
 const prefixes = new Set<string>()
@@ -255,8 +256,8 @@ describe("redis store across processes", () => {
   test("ten concurrent refreshes of one refresh token in each of two processes: exactly one wins, twenty rounds", async () => {
     const prefix = uniquePrefix("race")
     prefixes.add(prefix)
-    const a = await startApp(REDIS_URL, prefix)
-    const b = await startApp(REDIS_URL, prefix)
+    const a = await startInstance(["redis", REDIS_URL, prefix])
+    const b = await startInstance(["redis", REDIS_URL, prefix])
     try {
       for (let round = 0; round < 20; round++) {
         const pair = await (round % 2 ? a : b).call<TokenPair>("issue", `user-${round}`)

@@ -1,67 +1,27 @@
 // Several real processes on one SQLite file: durability across a crash, revocation between processes,
 // and refresh rotation racing across processes.
 import assert from "node:assert/strict"
-import { spawn, type ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { createInterface } from "node:readline"
 import { after, describe, test } from "node:test"
-import { fileURLToPath } from "node:url"
 import { createAuth, type TokenPair } from "../../src/index.ts"
 import { sqliteStore } from "../../src/stores/sqlite.ts"
+import { startInstance, type Instance } from "../helpers/instance.ts"
 
-const WORKER = fileURLToPath(new URL("../fixtures/app.ts", import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), "revocable-sqlite-processes-"))
-const workers = new Set<Worker>()
+const workers = new Set<Instance>()
 
 after(async () => {
   for (const worker of workers) await worker.kill()
   rmSync(dir, { recursive: true, force: true })
 })
 
-interface Worker {
-  call<T>(op: string, ...args: unknown[]): Promise<T>
-  /** Kills the process (SIGKILL) and resolves once it is gone, with the signal that ended it. */
-  kill(): Promise<NodeJS.Signals | null>
-}
-
-/** Starts a worker on `path` and resolves once its auth is ready. */
-function startWorker(path: string): Promise<Worker> {
-  const child: ChildProcess = spawn(process.execPath, [WORKER, "sqlite", path], { stdio: ["pipe", "pipe", "inherit"] })
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)))
-  const waiting = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>()
-  let nextId = 0
-  const worker: Worker = {
-    call<T>(op: string, ...args: unknown[]) {
-      const id = ++nextId
-      return new Promise<T>((resolve, reject) => {
-        waiting.set(id, { resolve: resolve as (value: unknown) => void, reject })
-        child.stdin?.write(`${JSON.stringify({ id, op, args })}\n`)
-      })
-    },
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-      workers.delete(worker)
-      return exited
-    },
-  }
+/** Starts an application process on `path` and resolves once its auth is ready. */
+async function startWorker(path: string): Promise<Instance> {
+  const worker = await startInstance(["sqlite", path])
   workers.add(worker)
-  return new Promise<Worker>((resolve, reject) => {
-    void exited.then((signal) => {
-      const error = new Error(`The worker exited (${signal ?? child.exitCode}).`)
-      reject(error)
-      for (const pending of waiting.values()) pending.reject(error)
-    })
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-      const message = JSON.parse(line) as { ready?: true; id: number; value?: unknown; error?: string; code?: string }
-      if (message.ready) return resolve(worker)
-      const pending = waiting.get(message.id)
-      waiting.delete(message.id)
-      if (message.error === undefined) pending?.resolve(message.value)
-      else pending?.reject(Object.assign(new Error(message.error), { code: message.code }))
-    })
-  })
+  return worker
 }
 
 let files = 0
