@@ -34,12 +34,14 @@ export class IdSet {
   }
 
   has(id: string): boolean {
+    // Stryker disable next-line ConditionalExpression: a shortcut: the probe of an empty table stops at once
     if (this.#size === 0) return false
     const low = hashLow(id)
     // The second hash is only computed when an entry's first one matches: most lookups are misses.
     let high = -1
     for (let slot = low & this.#mask; this.#expires[slot] !== EMPTY; slot = (slot + 1) & this.#mask) {
       if (this.#low[slot] !== low) continue
+      // Stryker disable next-line ConditionalExpression: computing the same hash again
       if (high === -1) high = hashHigh(id)
       if (this.#high[slot] === high) return true
     }
@@ -49,6 +51,7 @@ export class IdSet {
   /** Adds the id, or extends its expiry. `expiresAt` in milliseconds. */
   set(id: string, expiresAt: number): void {
     const expires = Math.max(1, Math.min(0xffffffff, Math.ceil(expiresAt / 1000)))
+    // Stryker disable next-line EqualityOperator,ArithmeticOperator: growing an entry or two sooner or later: never full either way
     if ((this.#size + 1) / (this.#mask + 1) > MAX_LOAD) this.#grow()
     this.#insert(hashHigh(id), hashLow(id), expires)
   }
@@ -130,6 +133,7 @@ export class IdSet {
 /** FNV-1a over UTF-16 code units. */
 function hashHigh(id: string): number {
   let hash = 0x811c9dc5
+  // Stryker disable next-line EqualityOperator: another hash of the id; any deterministic hash gives the same answers
   for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193)
   return hash >>> 0
 }
@@ -138,7 +142,9 @@ function hashHigh(id: string): number {
 function hashLow(id: string): number {
   let hash = 0x9747b28c ^ id.length
   const pairs = id.length & ~1
+  // Stryker disable next-line EqualityOperator,ArithmeticOperator: another hash of the id; any deterministic hash gives the same answers
   for (let i = 0; i < pairs; i += 2) hash = mixBlock(hash, id.charCodeAt(i) | (id.charCodeAt(i + 1) << 16))
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: another hash of the id; any deterministic hash gives the same answers
   if (pairs !== id.length) hash = mixBlock(hash, id.charCodeAt(pairs))
   hash ^= hash >>> 16
   hash = Math.imul(hash, 0x85ebca6b)
@@ -151,5 +157,6 @@ function mixBlock(hash: number, block: number): number {
   let k = Math.imul(block, 0xcc9e2d51)
   k = Math.imul((k << 15) | (k >>> 17), 0x1b873593)
   hash ^= k
+  // Stryker disable next-line ArithmeticOperator: another hash of the id; any deterministic hash gives the same answers
   return Math.imul((hash << 13) | (hash >>> 19), 5) + 0xe6546b64
 }

@@ -1,7 +1,7 @@
 // createAuth's options, validated eagerly: a mistake throws at construction, not at the first request.
 import { parseDuration, type Duration } from "./duration.ts"
 import { ALGORITHMS, importKey, type Algorithm, type Key, type KeyInput } from "./keys.ts"
-import type { Store } from "../stores/contract.ts"
+import type { Clock, Store } from "../stores/contract.ts"
 
 export interface AuthOptions {
   /** The `iss` of every token issued, and the only one accepted. */
@@ -35,6 +35,16 @@ export interface AuthOptions {
   onStoreUnavailable?: "fail-closed" | "fail-open"
   /** How often expired revocations and sessions are purged; false to leave it to `revocable purge`. Default "10m", at most 24 days. */
   purgeInterval?: Duration | false
+  /**
+   * Reads the time, in ms since the epoch, wherever the instance needs it: token `iat` and `exp`, claim checks,
+   * revocation times, the replica's staleness, purges, the unknown-kid reload interval. Default: `Date.now()`,
+   * read at each call. For tests that control time; give the store the same clock (its `clock` option).
+   * Staleness is measured in this clock against the change feed's heartbeats, which the SQLite, PostgreSQL and
+   * Redis stores date with `Date.now()`: with them, a clock that does not keep `Date.now()`'s time makes the
+   * replica count itself fresher, or staler, by the difference. (The memory store's feed is synchronous: its
+   * replica is never stale.)
+   */
+  clock?: Clock
 }
 
 export interface ResolvedOptions {
@@ -54,9 +64,12 @@ export interface ResolvedOptions {
   maxStalenessMs: number
   failOpen: boolean
   purgeIntervalMs: number | null
+  clock: Clock
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1
+/** Reads Date.now() at each call, rather than holding the function, so that tests that fake Date still move it. */
+const systemClock: Clock = () => Date.now()
 
 const STORE_METHODS = ["open", "close", "revoke", "unrevoke", "isRevoked", "snapshot", "listRevocations", "createSession", "getSession", "listSessions", "rotate", "listKeys", "saveKey", "retireKey", "deleteKey", "subscribe", "purge"] as const
 
@@ -95,6 +108,8 @@ export function resolveOptions(options: AuthOptions): ResolvedOptions {
   if (onStoreUnavailable !== "fail-closed" && onStoreUnavailable !== "fail-open") {
     throw new TypeError('Option onStoreUnavailable must be "fail-closed" or "fail-open".')
   }
+  const clock = options.clock ?? systemClock
+  if (typeof clock !== "function") throw new TypeError("Option clock must be a function.")
   return {
     issuer,
     audience: audiences[0] as string,
@@ -112,6 +127,7 @@ export function resolveOptions(options: AuthOptions): ResolvedOptions {
     maxStalenessMs: parseDuration(options.maxStaleness ?? "5s", "maxStaleness"),
     failOpen: onStoreUnavailable === "fail-open",
     purgeIntervalMs: options.purgeInterval === false ? null : interval(options.purgeInterval ?? "10m", "purgeInterval"),
+    clock,
   }
 }
 

@@ -14,27 +14,30 @@
  * const app = await buildServer(config, { store: memoryStore(), logger: false })   // tests: no listening needed
  */
 import { readFileSync } from "node:fs"
-import type { AddressInfo, Socket } from "node:net"
-import type { Duplex } from "node:stream"
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify"
-import { consoleRoutes } from "../console/serve.ts"
+import type { AddressInfo } from "node:net"
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox"
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify"
 import { AuthError, isAuthError } from "../errors.ts"
 import type { Auth, VerifyOptions } from "../core/auth.ts"
-import { authenticate, requireClaims, sendAuthError, type CookieOptions } from "../adapters/fastify.ts"
+import { authenticate, type CookieOptions } from "../adapters/fastify.ts"
 import type { Store } from "../stores/contract.ts"
 import type { RedisStore } from "../stores/redis.ts"
 import { clientDirectory } from "./clients.ts"
 import { ConfigError, createAuthFromConfig, openStore, type ServerConfig } from "./config.ts"
-import type { ServerContext } from "./context.ts"
+import { consoleRoutes } from "./console.ts"
+import { docsRoutes, openApi } from "./docs.ts"
+import { answerNodeRefusals, clientErrorHandler, errorHandler, MAX_PARAM_LENGTH } from "./failures.ts"
+import { refuseUnstorable } from "./input.ts"
 import { serverMetrics, type ServerMetrics } from "./metrics.ts"
 import { checkPasswordHashing } from "./password.ts"
-import { apiDocs } from "./openapi.ts"
-import { refuseUnstorable } from "./input.ts"
 import { limiter } from "./ratelimit.ts"
 import { adminRoutes } from "./routes/admin.ts"
 import { authRoutes } from "./routes/auth.ts"
+import { discoveryRoutes } from "./routes/discovery.ts"
+import { meRoutes } from "./routes/me.ts"
 import { metaRoutes } from "./routes/meta.ts"
 import { oauthRoutes } from "./routes/oauth.ts"
+import type { Services } from "./services.ts"
 import { userDirectory, type UserDirectory } from "./users.ts"
 
 export interface ServerDeps {
@@ -54,12 +57,6 @@ export interface RunningServer {
 }
 
 const FORM = "application/x-www-form-urlencoded"
-/**
- * The longest path parameter the router takes: the longest id the core accepts (1024 characters, as a subject).
- * find-my-way measures a parameter once percent-decoded, in UTF-16 code units as String.length counts them, so an
- * id of that length fits however it is encoded; a longer one is answered 414.
- */
-const MAX_PARAM_LENGTH = 1024
 const DRAIN_MS = 10_000
 const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version
 
@@ -92,13 +89,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     frameworkErrors: errorHandler,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     return503OnClosing: true,
-  })
-  // Requests Node answers on its own with no body (an Expect other than 100-continue: 417) or not at all (CONNECT).
-  app.server.on("checkExpectation", (_request, response) => {
-    const body = errorBody("Only Expect: 100-continue is supported.")
-    response.writeHead(417, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" }).end(body)
-  })
-  app.server.on("connect", (_request, socket) => endWithError(socket, 405, "Method Not Allowed", "CONNECT is not supported."))
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  answerNodeRefusals(app.server)
   app.addHook("onClose", async () => {
     metrics.close()
     if (deps.auth === undefined) await core.close()
@@ -121,8 +113,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     refreshPath: "/auth",
     ...(config.cookies.origins === null ? {} : { origins: config.cookies.origins }),
   }
-  const bearer = authenticate(counted, { cookie: cookies })
-  const ctx: ServerContext = {
+  const services: Services = {
     config,
     auth: counted,
     store: documents,
@@ -135,12 +126,11 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
       password: limiter(documents, "password", config.loginLimit),
     },
     cookies,
-    bearer,
-    admin: [bearer, requireClaims({ roles: "admin" })],
-    docs: apiDocs({ title: "revocable", version: VERSION, serverUrl: config.issuer }),
+    bearer: authenticate(counted, { cookie: cookies }),
   }
 
-  app.addHook("onRoute", (route) => ctx.docs.collect(route))
+  // Declared before the bearer hooks set it, so that every request has the same shape.
+  app.decorateRequest("auth", undefined)
   app.addContentTypeParser(FORM, { parseAs: "string" }, (_request, body, done) => {
     const parsed: Record<string, string> = {}
     for (const [name, value] of new URLSearchParams(body as string)) {
@@ -176,11 +166,16 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     reply.code(404).send({ error: "not_found", error_description: "No such endpoint: GET / lists them." }),
   )
 
-  await metaRoutes(app, ctx)
-  await authRoutes(app, ctx)
-  await oauthRoutes(app, ctx)
-  await adminRoutes(app, ctx)
-  await consoleRoutes(app)
+  // The document's builder first: it collects the routes registered after it.
+  await openApi(app, { version: VERSION, serverUrl: config.issuer })
+  await app.register(metaRoutes, services)
+  await app.register(authRoutes, { prefix: "/auth", ...services })
+  await app.register(meRoutes, { prefix: "/me", ...services })
+  await app.register(oauthRoutes, { prefix: "/oauth", ...services })
+  await app.register(discoveryRoutes, { prefix: "/.well-known", ...services })
+  await app.register(adminRoutes, { prefix: "/admin", ...services })
+  await app.register(consoleRoutes, { prefix: "/assets" })
+  await app.register(docsRoutes)
   await app.ready()
   return app
 }
@@ -299,52 +294,4 @@ function loggerOptions(config: ServerConfig, option: ServerDeps["logger"]) {
       }),
     },
   }
-}
-
-const CLIENT_DESCRIPTIONS: Record<number, string> = {
-  400: "The request is invalid.",
-  404: "No such endpoint: GET / lists them.",
-  413: "The request body is too large.",
-  414: `A path parameter is longer than ${MAX_PARAM_LENGTH} characters.`,
-  415: "Unsupported content type: the /oauth endpoints take application/x-www-form-urlencoded, the others application/json.",
-}
-
-function errorHandler(error: FastifyError, request: FastifyRequest, reply: import("fastify").FastifyReply) {
-  if (isAuthError(error)) {
-    if (error.code === "store_unavailable") request.log.warn({ code: error.code }, "the store is unavailable")
-    return sendAuthError(reply, error)
-  }
-  if (error.validation) return sendAuthError(reply, new AuthError("invalid_request", error.message))
-  const status = error.statusCode
-  if (typeof status === "number" && status >= 400 && status < 500) {
-    // The message of a JSON parse error quotes the body: it is neither sent nor logged.
-    const description = error instanceof SyntaxError || error.code === "FST_ERR_CTP_INVALID_JSON_BODY" ? "The request body is not valid JSON." : CLIENT_DESCRIPTIONS[status] ?? CLIENT_DESCRIPTIONS[400]
-    request.log.info({ statusCode: status, code: error.code }, "request refused")
-    return reply.code(status).send({ error: "invalid_request", error_description: description })
-  }
-  request.log.error({ err: error }, "unexpected error")
-  return reply.code(500).send({ error: "server_error", error_description: "An unexpected error occurred." })
-}
-
-/** Errors before a request exists (oversized headers, bad HTTP), answered in the JSON shape of every other error. */
-function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
-  if (error.code === "ECONNRESET" || socket.destroyed) return
-  const [status, text, description] =
-    error.code === "HPE_HEADER_OVERFLOW"
-      ? [431, "Request Header Fields Too Large", "The request headers are too large."]
-      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? [408, "Request Timeout", "The request took too long."]
-        : [400, "Bad Request", "The request is not valid HTTP."]
-  if (!socket.writable) return void socket.destroy(error)
-  endWithError(socket, status, text, description)
-}
-
-function errorBody(description: string): string {
-  return JSON.stringify({ error: "invalid_request", error_description: description })
-}
-
-/** An error answer written on the connection itself, then closed. */
-function endWithError(socket: Duplex, status: number, text: string, description: string): void {
-  const body = errorBody(description)
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

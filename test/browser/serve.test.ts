@@ -2,13 +2,13 @@
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import Fastify, { type FastifyInstance } from "fastify"
-import { consoleRoutes, prefersHtml, sendConsolePage } from "../../src/console/serve.ts"
+import { consoleRoutes, prefersHtml, sendConsolePage } from "../../src/server/console.ts"
 
 let app: FastifyInstance
 
 before(async () => {
   app = Fastify()
-  await consoleRoutes(app)
+  await app.register(consoleRoutes, { prefix: "/assets" })
   app.get("/", (request, reply) => (prefersHtml(request.headers.accept) ? sendConsolePage(reply) : reply.send({ name: "revocable" })))
   await app.ready()
 })

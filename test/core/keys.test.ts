@@ -5,6 +5,7 @@ import { createSecretKey, generateKeyPairSync, randomBytes, type KeyObject } fro
 import { after, describe, test } from "node:test"
 import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify, type JWK } from "jose"
 import { AuthError, createAuth, type Algorithm, type Auth, type AuthOptions, type KeyInput } from "../../src/index.ts"
+import { importKey } from "../../src/core/keys.ts"
 import { memoryStore } from "../../src/stores/memory.ts"
 import { decode, split } from "../helpers/forge.ts"
 
@@ -105,6 +106,32 @@ describe("static keys", () => {
     assert.equal(kids.size, 1)
   })
 
+  test("an HS256 kid derived from a secret stays the same from version to version, so tokens outlive an upgrade", async () => {
+    const auth = makeAuth({ keys: [{ alg: "HS256", secret: "a fixed secret of 32 bytes, or more" }] })
+    assert.equal(decode(split((await auth.issue("alice")).accessToken)[0]).kid, "Mv4SgAMwcSDsfxW2")
+  })
+
+  test("a verify-only key listed first never signs: the first key that can sign does", async () => {
+    const auth = makeAuth({ keys: [{ kid: "public", alg: "EdDSA", publicKey: PAIRS.EdDSA.publicKey }, { kid: "private", alg: "ES256", privateKey: PAIRS.ES256.privateKey }] })
+    assert.equal(decode(split((await auth.issue("alice")).accessToken)[0]).kid, "private")
+  })
+
+  test("a key that cannot be used is refused at construction, saying why", () => {
+    const make = (key: KeyInput) => createAuth({ issuer: ISSUER, audience: AUDIENCE, store: memoryStore(), keys: [key] })
+    assert.throws(() => make({ alg: "HS512" as Algorithm, secret: randomBytes(32) }), {
+      name: "TypeError",
+      message: 'Unsupported key algorithm "HS512"; use one of EdDSA, ES256, RS256, PS256, HS256.',
+    })
+    // node:crypto's own error stays reachable as the cause.
+    assert.throws(() => make({ alg: "EdDSA", privateKey: "not a PEM" }), (error: unknown) => error instanceof TypeError && error.cause instanceof Error)
+  })
+
+  test("a key with only a public key refuses to sign, naming its kid", () => {
+    const key = importKey({ kid: "public", alg: "EdDSA", publicKey: PAIRS.EdDSA.publicKey })
+    assert.equal(key.canSign, false)
+    assert.throws(() => key.sign("a.b"), /public/)
+  })
+
   test("the first key that can sign signs; the others still verify; rotateKey(key) makes a new key current", async () => {
     const first = generateKeyPairSync("ed25519")
     const second = generateKeyPairSync("ed25519")
@@ -144,6 +171,19 @@ describe("managed keys", () => {
       assert.deepEqual(first.jwks(), second.jwks())
     })
   }
+
+  test("HS256: the stored key is an oct JWK whose k is the 32-byte secret its tokens are signed with", async () => {
+    const store = memoryStore()
+    const auth = makeAuth({ algorithm: "HS256", store })
+    const pair = await auth.issue("alice")
+    const [stored] = await store.listKeys()
+    const jwk = JSON.parse(stored?.privateJwk ?? "{}") as { kty?: string; k?: string }
+    assert.equal(jwk.kty, "oct")
+    const secret = Buffer.from(jwk.k ?? "", "base64url")
+    assert.equal(secret.length, 32)
+    const { payload } = await jwtVerify(pair.accessToken, createSecretKey(secret), { issuer: ISSUER, audience: AUDIENCE, algorithms: ["HS256"] })
+    assert.equal(payload.sub, "alice")
+  })
 
   test("rotateKey() signs new tokens with a new key; old tokens verify until the old key is retired", async (t) => {
     t.mock.timers.enable({ apis: ["Date"], now: Date.UTC(2026, 0, 15) })

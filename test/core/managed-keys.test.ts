@@ -5,17 +5,18 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { randomBytes, randomUUID } from "node:crypto"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { after, describe, test, type TestContext } from "node:test"
+import { after, describe, test } from "node:test"
 import { createAuth, type Auth, type Store } from "../../src/index.ts"
 import { memoryStore } from "../../src/stores/memory.ts"
 import { sqliteStore } from "../../src/stores/sqlite.ts"
-import type { ChangeEvent, ChangeListener } from "../../src/stores/contract.ts"
+import type { ChangeEvent, ChangeListener, Clock } from "../../src/stores/contract.ts"
+import { manualClock } from "../helpers/clock.ts"
 import { decode, forge, hs256, split } from "../helpers/forge.ts"
 
 const ISSUER = "https://issuer.test"
 const AUDIENCE = "api"
 const T0 = Date.UTC(2026, 0, 15)
-/** The reload limit in auth.ts (UNKNOWN_KID_RELOAD_MS). */
+/** The reload limit in keychain.ts (UNKNOWN_KID_RELOAD_MS). */
 const RELOAD_INTERVAL_MS = 1000
 
 const dir = mkdtempSync(join(tmpdir(), "revocable-managed-keys-"))
@@ -25,8 +26,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-function makeAuth(store: Store): Auth {
-  const auth = createAuth({ issuer: ISSUER, audience: AUDIENCE, store })
+function makeAuth(store: Store, clock?: Clock): Auth {
+  const auth = createAuth({ issuer: ISSUER, audience: AUDIENCE, store, clock })
   opened.push(auth)
   return auth
 }
@@ -86,28 +87,24 @@ async function signingKid(auth: Auth): Promise<string> {
   return kidOf((await auth.issue("alice")).accessToken)
 }
 
-/** A token whose kid no instance has, signed with a key nobody holds. */
-function madeUpKid(kid: string = randomBytes(12).toString("base64url")): string {
-  const now = Math.floor(Date.now() / 1000)
+/** A token whose kid no instance has, signed with a key nobody holds, issued at `at` (ms). */
+function madeUpKid(at: number, kid: string = randomBytes(12).toString("base64url")): string {
+  const now = Math.floor(at / 1000)
   const claims = { iss: ISSUER, sub: "mallory", aud: AUDIENCE, iat: now, exp: now + 60, jti: randomUUID(), sid: "s", gen: 0 }
   return forge({ alg: "HS256", kid, typ: "at+jwt" }, claims, hs256(randomBytes(32)))
 }
 
-function freezeClock(t: TestContext): void {
-  t.mock.timers.enable({ apis: ["Date"], now: T0 })
-}
-
 describe("a key made on another instance", () => {
-  test("is honoured at once, before the feed tells of it: verify, refresh, revoke and retireKey", async (t) => {
-    freezeClock(t)
-    const base = memoryStore()
-    const a = makeAuth(base)
+  test("is honoured at once, before the feed tells of it: verify, refresh, revoke and retireKey", async () => {
+    const clock = manualClock(T0)
+    const base = memoryStore({ clock })
+    const a = makeAuth(base, clock)
     const viewB = slowKeysFeed(base)
-    const b = makeAuth(viewB.store)
+    const b = makeAuth(viewB.store, clock)
     await a.ready()
     await b.ready()
     const before = await signingKid(b)
-    t.mock.timers.tick(1000)
+    clock.tick(1000)
     const { kid } = await a.rotateKey()
     const pair = await a.issue("alice")
     assert.equal(kidOf(pair.accessToken), kid)
@@ -117,7 +114,7 @@ describe("a key made on another instance", () => {
 
     const second = await a.rotateKey()
     const other = await a.issue("bob")
-    t.mock.timers.tick(RELOAD_INTERVAL_MS)
+    clock.tick(RELOAD_INTERVAL_MS)
     assert.notEqual(await b.revoke(other.accessToken), null, "revoke() reloads too, rather than call the token not ours")
     await assert.rejects(a.verify(other.accessToken), { code: "token_revoked" })
     const third = await a.rotateKey()
@@ -125,17 +122,17 @@ describe("a key made on another instance", () => {
     assert.deepEqual(b.jwks().keys.map((key) => key.kid).sort(), [before, kid, second.kid].sort())
   })
 
-  test("is refused, and never signs, when it was retired before this instance heard of it", async (t) => {
-    freezeClock(t)
-    const base = memoryStore()
-    const a = makeAuth(base)
+  test("is refused, and never signs, when it was retired before this instance heard of it", async () => {
+    const clock = manualClock(T0)
+    const base = memoryStore({ clock })
+    const a = makeAuth(base, clock)
     const viewB = slowKeysFeed(base)
-    const b = makeAuth(viewB.store)
+    const b = makeAuth(viewB.store, clock)
     await a.ready()
     await b.ready()
     const atStart = viewB.listKeys
     const first = await signingKid(a)
-    t.mock.timers.tick(1000)
+    clock.tick(1000)
     const { kid } = await a.rotateKey()
     const token = (await a.issue("alice")).accessToken
     await a.retireKey(kid)
@@ -146,16 +143,16 @@ describe("a key made on another instance", () => {
     assert.equal(await signingKid(b), first)
   })
 
-  test("on one SQLite file, is honoured by the other store object before its poll", async (t) => {
-    freezeClock(t)
+  test("on one SQLite file, is honoured by the other store object before its poll", async () => {
+    const clock = manualClock(T0)
     const path = join(dir, "shared.db")
     // A poll interval that never fires in this test: only the reload can bring the new key in.
-    const a = makeAuth(sqliteStore({ path, pollInterval: 3_600_000 }))
-    const b = makeAuth(sqliteStore({ path, pollInterval: 3_600_000 }))
+    const a = makeAuth(sqliteStore({ path, pollInterval: 3_600_000 }), clock)
+    const b = makeAuth(sqliteStore({ path, pollInterval: 3_600_000 }), clock)
     await a.ready()
     await b.ready()
     assert.equal(await signingKid(b), await signingKid(a))
-    t.mock.timers.tick(1000)
+    clock.tick(1000)
     const { kid } = await a.rotateKey()
     const pair = await a.issue("alice")
     assert.equal((await b.verify(pair.accessToken)).sub, "alice")
@@ -164,36 +161,36 @@ describe("a key made on another instance", () => {
 })
 
 describe("an unknown kid", () => {
-  test("reloads the keys at most once per interval, one reload shared by concurrent verifies", async (t) => {
-    freezeClock(t)
-    const view = slowKeysFeed(memoryStore())
-    const auth = makeAuth(view.store)
+  test("reloads the keys at most once per interval, one reload shared by concurrent verifies", async () => {
+    const clock = manualClock(T0)
+    const view = slowKeysFeed(memoryStore({ clock }))
+    const auth = makeAuth(view.store, clock)
     await auth.ready()
     const atStart = view.listKeys
     const refuseAll = (count: number) =>
-      Promise.all(Array.from({ length: count }, () => assert.rejects(auth.verify(madeUpKid()), { code: "token_invalid" })))
+      Promise.all(Array.from({ length: count }, () => assert.rejects(auth.verify(madeUpKid(clock())), { code: "token_invalid" })))
     await refuseAll(50)
     assert.equal(view.listKeys, atStart + 1)
     await refuseAll(50)
-    t.mock.timers.tick(RELOAD_INTERVAL_MS - 1)
+    clock.tick(RELOAD_INTERVAL_MS - 1)
     await refuseAll(50)
-    assert.equal(await auth.revoke(madeUpKid()), null)
+    assert.equal(await auth.revoke(madeUpKid(clock())), null)
     assert.equal(view.listKeys, atStart + 1, "no reload within the interval")
-    t.mock.timers.tick(1)
+    clock.tick(1)
     await refuseAll(50)
     assert.equal(view.listKeys, atStart + 2)
   })
 
-  test("only a well-formed kid in an otherwise acceptable header reloads: hostile kids never reach the store", async (t) => {
-    freezeClock(t)
-    const view = slowKeysFeed(memoryStore())
-    const auth = makeAuth(view.store)
+  test("only a well-formed kid in an otherwise acceptable header reloads: hostile kids never reach the store", async () => {
+    const clock = manualClock(T0)
+    const view = slowKeysFeed(memoryStore({ clock }))
+    const auth = makeAuth(view.store, clock)
     await auth.ready()
     const atStart = view.listKeys
     for (const kid of ["../../../../etc/passwd", "' OR '1'='1", "hs\u0000", "k".repeat(129), "", " hs"]) {
-      await assert.rejects(auth.verify(madeUpKid(kid)), { code: "token_invalid" })
+      await assert.rejects(auth.verify(madeUpKid(clock(), kid)), { code: "token_invalid" })
     }
-    const now = Math.floor(Date.now() / 1000)
+    const now = Math.floor(clock() / 1000)
     const claims = { iss: ISSUER, sub: "mallory", aud: AUDIENCE, iat: now, exp: now + 60, jti: randomUUID(), sid: "s", gen: 0 }
     const headers = [
       { alg: "none", kid: "unknown", typ: "at+jwt" },
@@ -210,7 +207,7 @@ describe("an unknown kid", () => {
     const auth = createAuth({ issuer: ISSUER, audience: AUDIENCE, store: view.store, keys: [{ alg: "HS256", secret: randomBytes(32) }] })
     opened.push(auth)
     await auth.ready()
-    await assert.rejects(auth.verify(madeUpKid()), { code: "token_invalid" })
+    await assert.rejects(auth.verify(madeUpKid(Date.now())), { code: "token_invalid" })
     assert.equal(view.listKeys, 0)
   })
 })
@@ -227,13 +224,13 @@ describe("instances starting together on an empty store", () => {
     return kid
   }
 
-  test("both saving before either reads the keys again: they sign with the same kid at once", async (t) => {
-    freezeClock(t)
-    const base = memoryStore()
+  test("both saving before either reads the keys again: they sign with the same kid at once", async () => {
+    const clock = manualClock(T0)
+    const base = memoryStore({ clock })
     const viewA = slowKeysFeed(base)
     const viewB = slowKeysFeed(base)
-    const a = makeAuth(viewA.store)
-    const b = makeAuth(viewB.store)
+    const a = makeAuth(viewA.store, clock)
+    const b = makeAuth(viewB.store, clock)
     await Promise.all([a.ready(), b.ready()])
     assert.equal((await base.listKeys()).length, 2, "each saved a key")
     assert.equal(await signingKid(a), await signingKid(b))
@@ -247,25 +244,25 @@ describe("instances starting together on an empty store", () => {
    * B reads the empty store with A, stalls until A has saved its key, read the keys again and started, then
    * makes its own key a millisecond later: A signs with its key, B with its newer one, until they meet.
    */
-  async function staleStart(t: TestContext): Promise<{ a: Auth; b: Auth; viewA: View; viewB: View }> {
-    freezeClock(t)
-    const base = memoryStore()
+  async function staleStart(): Promise<{ a: Auth; b: Auth; viewA: View; viewB: View }> {
+    const clock = manualClock(T0)
+    const base = memoryStore({ clock })
     const viewA = slowKeysFeed(base)
-    const a = makeAuth(viewA.store)
+    const a = makeAuth(viewA.store, clock)
     const aReady = a.ready()
     const viewB = slowKeysFeed(base, async () => {
       await aReady
-      t.mock.timers.tick(1)
+      clock.tick(1)
     })
-    const b = makeAuth(viewB.store)
+    const b = makeAuth(viewB.store, clock)
     await Promise.all([aReady, b.ready()])
     assert.equal((await base.listKeys()).length, 2, "each saved a key")
     assert.notEqual(await signingKid(a), await signingKid(b), "the case under test: they start apart")
     return { a, b, viewA, viewB }
   }
 
-  test("one ready before the other saves: the first token each is shown brings them to the same kid", async (t) => {
-    const { a, b, viewA, viewB } = await staleStart(t)
+  test("one ready before the other saves: the first token each is shown brings them to the same kid", async () => {
+    const { a, b, viewA, viewB } = await staleStart()
     const kid = await converge(a, b)
     await release(viewA, viewB)
     assert.equal(await signingKid(a), kid)
@@ -273,8 +270,8 @@ describe("instances starting together on an empty store", () => {
     assert.deepEqual(a.jwks(), b.jwks())
   })
 
-  test("one ready before the other saves: the feed alone brings them to the same kid", async (t) => {
-    const { a, b, viewA, viewB } = await staleStart(t)
+  test("one ready before the other saves: the feed alone brings them to the same kid", async () => {
+    const { a, b, viewA, viewB } = await staleStart()
     await release(viewA, viewB)
     assert.equal(await signingKid(a), await signingKid(b))
     assert.deepEqual(a.jwks(), b.jwks())

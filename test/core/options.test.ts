@@ -166,6 +166,10 @@ describe("createAuth refuses bad options at construction", () => {
     assert.throws(() => createAuth(undefined as unknown as AuthOptions), /^TypeError: createAuth needs an options object/)
   })
 
+  test("a clock that is not a function", () => {
+    for (const clock of [Date.now(), "now", {}, new Date()]) refused({ clock }, /^Option clock must be a function/)
+  })
+
   test("construction touches no store: the error comes before any I/O", () => {
     const calls: string[] = []
     const store = new Proxy(memoryStore(), {
@@ -211,5 +215,24 @@ describe("createAuth accepts good options", () => {
     assert.equal((await auth.verify((await auth.issue("alice")).accessToken)).sub, "alice")
     accepted({ keys: [{ alg: "HS256", secret: new Uint8Array(32).fill(7) }] })
     accepted({ keys: [{ alg: "HS256", secret: createSecretKey(randomBytes(32)) }] })
+  })
+
+  test("a clock, which dates the tokens, their checks and the revocations", async () => {
+    const T0 = Date.UTC(2026, 0, 15)
+    let now = T0
+    const auth = accepted({ clock: () => now, leeway: 0, accessTtl: "15m" })
+    const pair = await auth.issue("alice")
+    const claims = await auth.verify(pair.accessToken)
+    assert.deepEqual([claims.iat, claims.exp], [T0 / 1000, T0 / 1000 + 900])
+    assert.equal((await auth.revokeSubject("bob")).createdAt, T0)
+    now += 900_000
+    await assert.rejects(auth.verify(pair.accessToken), { code: "token_expired" })
+  })
+
+  test("without a clock, Date.now() is read at each call, so that a Date faked after construction moves it", async (t) => {
+    const auth = accepted({})
+    const T0 = Date.UTC(2026, 0, 15)
+    t.mock.timers.enable({ apis: ["Date"], now: T0 })
+    assert.equal((await auth.verify((await auth.issue("alice")).accessToken)).iat, T0 / 1000)
   })
 })

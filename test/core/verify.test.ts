@@ -254,10 +254,26 @@ describe("verify() refuses tokens that are not well formed", () => {
       `{"alg":"HS256",${rest},"\\u0061lg":"HS256"}`,
       `{"alg":"HS256",${rest},"typ":"rt+jwt"}`,
       `{"alg":"HS256", ${rest} ,"typ" : "at+jwt"}`,
+      // Whitespace of every kind between a name and its colon.
+      `{"alg"\t:"HS256",${rest},"alg"\n:"HS256"}`,
+      `{"alg":"HS256",${rest},"alg"\r\n\t :"HS256"}`,
+      `{"alg":"HS256",${rest},"alg"\r:"HS256"}`,
+      // After strings holding escaped quotes and backslashes, in values and in names.
+      `{"x":"a\\"b","alg":"HS256",${rest},"alg":"HS256"}`,
+      `{"x":"\\\\","alg":"HS256",${rest},"alg":"HS256"}`,
+      `{"alg":"HS256",${rest},"\\"":1,"\\"":2}`,
+      // After a nested object or array, which must not leave the parser a level off.
+      `{"x":{"y":{}},"alg":"HS256",${rest},"alg":"HS256"}`,
+      `{"x":[1,[2],{"y":[]}],"alg":"HS256",${rest},"alg":"HS256"}`,
+      `{"alg":"HS256",${rest},"x":[],"y":{},"alg":"HS256"}`,
     ]
     for (const text of headers) await refused(forge(text, claims(), SIGNER.hs), "token_malformed")
-    // Same names nested in a member value are not duplicates of the top level.
-    assert.equal((await auth.verify(forge(`{"alg":"HS256",${rest},"x":{"alg":"a","kid":"b","x":"\\"alg\\":"}}`, claims(), SIGNER.hs))).sub, "alice")
+    // Same names nested in a member value, or as a value, are not duplicates of the top level.
+    const accepted = [
+      `{"alg":"HS256",${rest},"x":{"alg":"a","kid":"b","x":"\\"alg\\":"}}`,
+      `{"alg":"HS256",${rest},"x":"alg","y":["typ",{"kid":["alg"]}],"z":"\\\\"}`,
+    ]
+    for (const text of accepted) assert.equal((await auth.verify(forge(text, claims(), SIGNER.hs))).sub, "alice")
   })
 })
 
@@ -326,6 +342,18 @@ describe("verify() chooses the key by kid alone, bound to one algorithm", () => 
     await refused(forge(header("hs", { kid: "k".repeat(1_500) }), claims(), SIGNER.hs), "token_malformed")
   })
 
+  test("a header segment of exactly 1024 characters is read; one longer (1026: no base64url text has 1025) is token_malformed", async () => {
+    const sized = (length: number): string => {
+      for (let pad = 700; pad < 800; pad++) {
+        const head = header("hs", { x: "x".repeat(pad) })
+        if (segment(head).length === length) return forge(head, claims(), SIGNER.hs)
+      }
+      throw new Error(`no header of length ${length}`)
+    }
+    assert.equal((await auth.verify(sized(1024))).sub, "alice")
+    await refused(sized(1026), "token_malformed")
+  })
+
   test("a valid signature by the kid's key under another algorithm is token_invalid", async () => {
     const cases: [Kid, string, Signer][] = [
       ["rs", "PS256", SIGNER.ps],
@@ -340,6 +368,24 @@ describe("verify() chooses the key by kid alone, bound to one algorithm", () => 
       ["rs", "HS256", SIGNER.hs],
     ]
     for (const [kid, alg, signer] of cases) await refused(forge(header(kid, { alg }), claims(), signer), "token_invalid")
+  })
+
+  test("a valid signature by the kid's key, under a header relabelled to another accepted algorithm, is token_invalid", async () => {
+    // Each key verifies with its own algorithm whatever the header says: only the binding refuses the relabel.
+    for (const kid of Object.keys(ALG) as Kid[]) {
+      for (const alg of Object.values(ALG)) {
+        if (alg !== ALG[kid]) await refused(forge(header(kid, { alg }), claims(), SIGNER[kid]), "token_invalid")
+      }
+    }
+  })
+
+  test("a kid that is not a string but reads as a valid one (42, true, [\"hs\"]) is token_invalid and never reloads managed keys", async () => {
+    const { store, calls } = countingStore()
+    const managed = makeAuth({ keys: undefined, store })
+    await managed.ready()
+    calls.length = 0
+    for (const kid of [42, 1.5, true, ["hs"]]) await refused(forge({ alg: "HS256", kid, typ: "at+jwt" }, claims(), SIGNER.hs), "token_invalid", managed)
+    assert.deepEqual(calls, [])
   })
 
   test("HS256 keyed with our public key, in every text form, with our kid or none, is token_invalid", async () => {
@@ -389,11 +435,21 @@ describe("verify() chooses the key by kid alone, bound to one algorithm", () => 
   test("a missing or unknown typ is token_invalid; the media type is compared case-insensitively", async () => {
     const { typ: _, ...noTyp } = header()
     await refused(forge(noTyp, claims(), SIGNER.hs), "token_invalid")
-    for (const typ of ["JWT", "jwt", "at+jwt ", "at+jwt;x=1", "application/jwt", "at+jws", "", null, 1, ["at+jwt"], "dpop+jwt", "application/application/at+jwt"]) {
+    for (const typ of ["JWT", "jwt", "at+jwt ", "at+jwt;x=1", "application/jwt", "at+jws", "", null, 1, ["at+jwt"], "dpop+jwt", "application/application/at+jwt", "at+application/jwt"]) {
       await refused(forge(header("hs", { typ }), claims(), SIGNER.hs), "token_invalid")
     }
     for (const typ of ["AT+JWT", "application/at+jwt", "Application/At+Jwt"]) {
       assert.equal((await auth.verify(forge(header("hs", { typ }), claims(), SIGNER.hs))).sub, "alice")
+    }
+  })
+
+  test("a refresh token's typ is rt+jwt in any letter case, with or without application/, and nothing else", async () => {
+    const refresh = (typ: unknown) => forge(header("hs", { typ }), claims(), SIGNER.hs)
+    for (const typ of ["rt+jwt", "RT+JWT", "application/rt+jwt", "Application/Rt+Jwt", "APPLICATION/RT+JWT"]) {
+      assert.equal((await auth.verify(refresh(typ), { type: "refresh" })).sub, "alice", typ)
+    }
+    for (const typ of ["rt+jwt ", " rt+jwt", "rt+jwt;x=1", "rt+jws", "refresh+jwt", "application/application/rt+jwt", "rt+application/jwt", "x-application/rt+jwt", "jwt", null, ["rt+jwt"]]) {
+      await refused(refresh(typ), "token_invalid", auth, "refresh")
     }
   })
 
@@ -727,6 +783,68 @@ describe("verify() keeps token types and keys apart", () => {
 })
 
 describe("errors", () => {
+  test("each refusal of a token's form, header or signature says what is wrong", async () => {
+    const [h, p, s] = split(good())
+    const utf8 = (text: string) => Buffer.concat([Buffer.from(text), Buffer.from([0xff]), Buffer.from('"}')])
+    const cases: [unknown, AuthErrorCode, RegExp][] = [
+      [42, "token_malformed", /must be a string/],
+      ["A".repeat(9000), "token_malformed", /longer than 8192/],
+      ...["abc", `${h}.${p}`, `.${p}.${s}`, `${h}..${s}`, `${h}.${p}.`, `${h}.${p}.${s}.${s}`].map((token): [string, AuthErrorCode, RegExp] => [token, "token_malformed", /three non-empty segments/]),
+      [`${h}.${p}!.${s}`, "token_malformed", /outside base64url/],
+      [`${h}.${p}.${s}!`, "token_malformed", /outside base64url/],
+      [`${h}.${p}.${s.slice(0, -2)}AA`, "token_invalid", /signature is invalid/],
+      [forge(header("hs", { x: "x".repeat(1500) }), claims(), SIGNER.hs), "token_malformed", /header is too large/],
+      [`AAAAA.${p}.${s}`, "token_malformed", /header is not base64url/],
+      ["a.b.c", "token_malformed", /header is not base64url/],
+      [forge(utf8('{"alg":"HS256","kid":"hs","typ":"at+jwt","x":"'), claims(), SIGNER.hs), "token_malformed", /header is not valid UTF-8/],
+      [forge("not json", claims(), SIGNER.hs), "token_malformed", /header is not JSON\./],
+      [forge("[]", claims(), SIGNER.hs), "token_malformed", /header is not a JSON object/],
+      [forge('{"alg":"HS256","kid":"hs","typ":"at+jwt","kid":"hs"}', claims(), SIGNER.hs), "token_malformed", /duplicate members/],
+      [forge(header("hs", { crit: ["exp"] }), claims(), SIGNER.hs), "token_invalid", /crit is not supported/],
+      [forge(header("hs", { b64: false }), claims(), SIGNER.hs), "token_invalid", /b64 is not supported/],
+      [forge(header("hs", { alg: "none" }), claims(), SIGNER.hs), "token_invalid", /algorithm is not accepted/],
+      [forge({ alg: "HS256", typ: "at+jwt" }, claims(), SIGNER.hs), "token_invalid", /no kid/],
+      [forge(header("hs", { kid: "../hs" }), claims(), SIGNER.hs), "token_invalid", /kid is not one a key can have/],
+      [forge(header("hs", { typ: "JWT" }), claims(), SIGNER.hs), "token_invalid", /no accepted typ/],
+      [forge(header("hs", { kid: "nobody" }), claims(), SIGNER.hs), "token_invalid", /unknown key/],
+      [forge(header("hs", { alg: "EdDSA" }), claims(), SIGNER.hs), "token_invalid", /algorithm does not match its key/],
+      [`${h}.AAAAA.${SIGNER.hs(`${h}.AAAAA`)}`, "token_malformed", /payload is not base64url/],
+      [forge(header(), utf8(`${JSON.stringify(claims()).slice(0, -1)},"x":"`), SIGNER.hs), "token_malformed", /payload is not valid UTF-8/],
+      [forge(header(), "not json", SIGNER.hs), "token_malformed", /payload is not JSON\./],
+      [forge(header(), "[]", SIGNER.hs), "token_malformed", /payload is not a JSON object/],
+    ]
+    for (const [token, code, message] of cases) {
+      await assert.rejects(auth.verify(token), (error: unknown) => {
+        assert.ok(error instanceof AuthError)
+        assert.equal(error.code, code, `${error.code}: ${error.message}`)
+        assert.match(error.message, message)
+        assertNoToken(error, token)
+        return true
+      })
+    }
+  })
+
+  test("each token_invalid from a claim names the claim", async (t) => {
+    t.mock.timers.enable({ apis: ["Date"], now: Date.UTC(2026, 0, 15) })
+    const now = Date.UTC(2026, 0, 15) / 1000
+    const { exp: _exp, ...noExp } = claims()
+    const { iat: _iat, ...noIat } = claims()
+    const cases: [string, RegExp][] = [
+      [good({ iss: "https://other.test" }), /issuer/],
+      [good({ aud: "other" }), /audience/],
+      [forge(header(), noExp, SIGNER.hs), /\bexp\b/],
+      [forge(header(), noIat, SIGNER.hs), /\biat\b/],
+      [good({ nbf: "soon" }), /\bnbf\b/],
+      [good({ sub: "" }), /subject/],
+      [good({ jti: "" }), /\bjti\b/],
+      [good({ sid: "" }), /session id/],
+      [good({ sid: "a\u0000b" }), /NUL/],
+      [good({ gen: -1 }), /\bgen\b/],
+      [good({ iat: now - 1000, exp: now + 60 }), /lifetime/],
+    ]
+    for (const [token, message] of cases) await assert.rejects(auth.verify(token), (error: unknown) => error instanceof AuthError && error.code === "token_invalid" && message.test(error.message))
+  })
+
   test("error messages never contain the token", async () => {
     const pair = await auth.issue("alice")
     const [h, p, s] = split(pair.accessToken)

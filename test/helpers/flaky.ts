@@ -1,6 +1,6 @@
 // A store whose backend can be cut off: wraps the memory store, failing every call while `down` is set.
 import { memoryStore } from "../../src/stores/memory.ts"
-import type { ChangeListener, Store } from "../../src/stores/contract.ts"
+import type { ChangeListener, Clock, Store } from "../../src/stores/contract.ts"
 
 export interface FlakyStore extends Store {
   down: boolean
@@ -10,9 +10,12 @@ export interface FlakyStore extends Store {
   reset(): void
 }
 
-/** `heartbeatMs` > 0 makes the feed asynchronous in the core's eyes, so the replica can go stale. */
-export function flakyStore(heartbeatMs = 1000): FlakyStore {
-  const inner = memoryStore()
+/**
+ * `heartbeatMs` > 0 makes the feed asynchronous in the core's eyes, so the replica can go stale. `clock` dates
+ * the sessions and the heartbeats: pass createAuth's, so that staleness is measured in one time.
+ */
+export function flakyStore(heartbeatMs = 1000, clock: Clock = () => Date.now()): FlakyStore {
+  const inner = memoryStore({ clock })
   const listeners = new Set<ChangeListener>()
   const wrapper = { name: "flaky", heartbeatMs, down: false } as FlakyStore
   for (const [name, value] of Object.entries(inner)) {
@@ -24,7 +27,7 @@ export function flakyStore(heartbeatMs = 1000): FlakyStore {
     }
   }
   wrapper.heartbeat = () => {
-    for (const listener of listeners) listener({ type: "sync", at: Date.now() })
+    for (const listener of listeners) listener({ type: "sync", at: clock() })
   }
   wrapper.reset = () => {
     for (const listener of listeners) listener({ type: "reset" })

@@ -1,42 +1,61 @@
-// The admin API (role `admin`): revocations with reason and actor, users and their sessions, suspension, keys.
-import type { FastifyInstance, FastifyReply } from "fastify"
+// The admin API, registered under /admin, every route for the role `admin`: revocations with reason and actor,
+// users and their sessions, suspension, keys.
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
+import type { FastifyReply, FastifySchema } from "fastify"
+import { Type } from "typebox"
 import { AuthError } from "../../errors.ts"
-import type { RevocationKind } from "../../stores/contract.ts"
-import type { ServerContext } from "../context.ts"
+import { requireClaims } from "../../adapters/fastify.ts"
+import { BEARER } from "../docs.ts"
 import * as schemas from "../schemas.ts"
+import { claimsOf, type Services } from "../services.ts"
 
-const GRAINS = ["token", "session", "subject"] as const
-const KINDS = ["token", "session", "subject", "key"] as const
-const id = { type: "string", minLength: 1, maxLength: 1024 }
-const reason = { type: "string", maxLength: 1024 }
-const subParams = { type: "object", properties: { sub: id }, required: ["sub"] }
+export type AdminRoutesOptions = Pick<Services, "auth" | "users" | "store" | "bearer">
+
+const Id = Type.String({ minLength: 1, maxLength: 1024 })
+const Reason = Type.Optional(Type.String({ maxLength: 1024 }))
+const Kind = schemas.Revocation.properties.kind
+const RevocationQuery = Type.Object({ subject: Type.Optional(Id), kind: Type.Optional(Kind), ...schemas.Paging.properties })
+const RevokeBody = Type.Object({
+  kind: Type.Enum(["token", "session", "subject"], { type: "string" }),
+  id: Type.String({ minLength: 1, maxLength: 16384 }),
+  reason: Reason,
+})
+const ReasonBody = Type.Object({ reason: Reason })
+const UserParams = Type.Object({ sub: Id })
+const denied = schemas.errors(400, 401, 403, 503)
+const deniedOrMissing = schemas.errors(400, 401, 403, 404, 503)
+
+/** What every admin route's documentation says: who may call it. */
+function guarded<S extends FastifySchema>(schema: S): S {
+  return { ...schema, tags: ["admin"], security: BEARER, description: `${schema.description ?? ""} Requires the role \`admin\`.`.trim() }
+}
 
 function notFound(reply: FastifyReply, what: string): FastifyReply {
   return reply.code(404).send({ error: "not_found", error_description: `No ${what} has that id.` })
 }
 
-export async function adminRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const { auth, users, config, store } = ctx
-  const tags = ["admin"]
-  const guarded = { onRequest: ctx.admin }
-  const denied = schemas.errors(400, 401, 403, 503)
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { auth, users, store, bearer }) => {
+  app.addHook("onRequest", bearer)
+  app.addHook("onRequest", requireClaims({ roles: "admin" }))
 
   async function actor(sub: string): Promise<string> {
     return (await users.get(sub))?.username ?? sub
   }
 
-  app.get<{ Querystring: { subject?: string; kind?: RevocationKind; cursor?: string; limit: number } }>("/admin/revocations", {
-    ...guarded,
-    schema: {
+  async function listKeys() {
+    try {
+      return await store.listKeys()
+    } catch (cause) {
+      throw new AuthError("store_unavailable", undefined, { cause })
+    }
+  }
+
+  app.get("/revocations", {
+    schema: guarded({
       summary: "Live revocations, newest first; filter by subject and grain.",
-      tags,
-      security: "admin",
-      querystring: {
-        type: "object",
-        properties: { subject: id, kind: { type: "string", enum: KINDS }, ...(schemas.paging.properties as object) },
-      },
-      response: { 200: schemas.page(schemas.revocation), ...denied },
-    },
+      querystring: RevocationQuery,
+      response: { 200: schemas.RevocationPage, ...denied },
+    }),
     async handler(request) {
       const { subject, kind, cursor, limit } = request.query
       const page = await auth.listRevocations({ ...(subject === undefined ? {} : { subject }), ...(kind === undefined ? {} : { kind }), cursor: cursor ?? null, limit })
@@ -44,20 +63,17 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     },
   })
 
-  app.post<{ Body: { kind: (typeof GRAINS)[number]; id: string; reason?: string } }>("/admin/revocations", {
-    ...guarded,
-    schema: {
+  app.post("/revocations", {
+    schema: guarded({
       summary: "Revoke a token, a session or every token of a subject.",
       description:
         "token: id is the token itself (an access token revokes its jti, a refresh token its session) or a jti. session: a sid. subject: a sub (every token issued before now). Keys are retired with DELETE /admin/keys/{kid}.",
-      tags,
-      security: "admin",
-      body: { type: "object", properties: { kind: { type: "string", enum: GRAINS }, id: { ...id, maxLength: 16384 }, reason }, required: ["kind", "id"] },
-      response: { 201: schemas.revocation, ...denied },
-    },
+      body: RevokeBody,
+      response: { 201: schemas.Revocation, ...denied },
+    }),
     async handler(request, reply) {
       const { kind, id: target } = request.body
-      const meta = { reason: request.body.reason ?? "revoked by an admin", actor: await actor(request.auth?.sub as string) }
+      const meta = { reason: request.body.reason ?? "revoked by an admin", actor: await actor(claimsOf(request).sub) }
       let revocation
       if (kind === "subject") {
         revocation = await auth.revokeSubject(target, meta)
@@ -74,17 +90,14 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     },
   })
 
-  app.delete<{ Params: { kind: RevocationKind; id: string } }>("/admin/revocations/:kind/:id", {
-    ...guarded,
-    schema: {
+  app.delete("/revocations/:kind/:id", {
+    schema: guarded({
       summary: "Un-revoke: remove a revocation (what it revoked is accepted again).",
       description:
         "A suspended user's subject revocation cannot be removed: unsuspend first (tokens from before the suspension stay revoked). A key revocation cannot be removed either (400): a retired key stays retired, rotate a new key instead.",
-      tags,
-      security: "admin",
-      params: { type: "object", properties: { kind: { type: "string", enum: KINDS }, id }, required: ["kind", "id"] },
-      response: { 204: schemas.empty, ...schemas.errors(400, 401, 403, 404, 409, 503) },
-    },
+      params: Type.Object({ kind: Kind, id: Id }),
+      response: { 204: schemas.Empty, ...schemas.errors(400, 401, 403, 404, 409, 503) },
+    }),
     async handler(request, reply) {
       const { kind, id: target } = request.params
       if (kind === "subject" && (await users.get(target))?.suspendedAt != null) {
@@ -95,95 +108,62 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     },
   })
 
-  app.get<{ Querystring: { cursor?: string; limit: number } }>("/admin/users", {
-    ...guarded,
-    schema: { summary: "Users, in id order.", tags, security: "admin", querystring: schemas.paging, response: { 200: schemas.page(schemas.user), ...denied } },
+  app.get("/users", {
+    schema: guarded({ summary: "Users, in id order.", querystring: schemas.Paging, response: { 200: schemas.UserPage, ...denied } }),
     async handler(request) {
       const page = await users.list({ cursor: request.query.cursor ?? null, limit: request.query.limit })
       return { items: page.items.map(schemas.userView), next: page.next }
     },
   })
 
-  app.get<{ Params: { sub: string } }>("/admin/users/:sub", {
-    ...guarded,
-    schema: { summary: "One user.", tags, security: "admin", params: subParams, response: { 200: schemas.user, ...schemas.errors(400, 401, 403, 404, 503) } },
+  app.get("/users/:sub", {
+    schema: guarded({ summary: "One user.", params: UserParams, response: { 200: schemas.User, ...deniedOrMissing } }),
     async handler(request, reply) {
       const user = await users.get(request.params.sub)
       return user === null ? notFound(reply, "user") : schemas.userView(user)
     },
   })
 
-  app.get<{ Params: { sub: string } }>("/admin/users/:sub/sessions", {
-    ...guarded,
-    schema: {
-      summary: "A user's live sessions.",
-      tags,
-      security: "admin",
-      params: subParams,
-      response: { 200: { type: "array", items: schemas.session }, ...schemas.errors(400, 401, 403, 404, 503) },
-    },
+  app.get("/users/:sub/sessions", {
+    schema: guarded({ summary: "A user's live sessions.", params: UserParams, response: { 200: Type.Array(schemas.Session), ...deniedOrMissing } }),
     async handler(request, reply) {
       if ((await users.get(request.params.sub)) === null) return notFound(reply, "user")
       return (await auth.listSessions(request.params.sub)).map((entry) => schemas.sessionView(entry))
     },
   })
 
-  app.post<{ Params: { sub: string }; Body: { reason?: string } }>("/admin/users/:sub/suspend", {
-    ...guarded,
-    schema: {
+  app.post("/users/:sub/suspend", {
+    schema: guarded({
       summary: "Suspend: every token of the user is revoked and logins are refused.",
-      tags,
-      security: "admin",
-      params: subParams,
-      body: { type: "object", properties: { reason } },
-      response: { 200: schemas.user, ...schemas.errors(400, 401, 403, 404, 503) },
-    },
+      params: UserParams,
+      body: ReasonBody,
+      response: { 200: schemas.User, ...deniedOrMissing },
+    }),
     async handler(request, reply) {
       const user = await users.suspend(request.params.sub, {
         reason: request.body.reason ?? "suspended by an admin",
-        actor: await actor(request.auth?.sub as string),
+        actor: await actor(claimsOf(request).sub),
       })
       return user === null ? notFound(reply, "user") : schemas.userView(user)
     },
   })
 
-  app.post<{ Params: { sub: string } }>("/admin/users/:sub/unsuspend", {
-    ...guarded,
-    schema: {
+  app.post("/users/:sub/unsuspend", {
+    schema: guarded({
       summary: "Allow logins again; tokens revoked by the suspension stay revoked.",
-      tags,
-      security: "admin",
-      params: subParams,
-      response: { 200: schemas.user, ...schemas.errors(400, 401, 403, 404, 503) },
-    },
+      params: UserParams,
+      response: { 200: schemas.User, ...deniedOrMissing },
+    }),
     async handler(request, reply) {
       const user = await users.unsuspend(request.params.sub)
       return user === null ? notFound(reply, "user") : schemas.userView(user)
     },
   })
 
-  const key = {
-    type: "object",
-    properties: {
-      kid: { type: "string" },
-      alg: { type: "string" },
-      created_at: { type: "string", format: "date-time" },
-      retired_at: { type: ["string", "null"], format: "date-time" },
-    },
-    required: ["kid", "alg", "created_at", "retired_at"],
-  }
-
-  app.get("/admin/keys", {
-    ...guarded,
-    schema: { summary: "Signing keys, newest first (public data only).", tags, security: "admin", response: { 200: { type: "array", items: key }, ...denied } },
+  app.get("/keys", {
+    schema: guarded({ summary: "Signing keys, newest first (public data only).", response: { 200: Type.Array(schemas.SigningKey), ...denied } }),
     async handler() {
-      let keys
-      try {
-        keys = await store.listKeys()
-      } catch (cause) {
-        throw new AuthError("store_unavailable", undefined, { cause })
-      }
-      return keys
+      return (await listKeys())
         .sort((a, b) => b.createdAt - a.createdAt)
         .map((entry) => ({
           kid: entry.kid,
@@ -194,40 +174,28 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     },
   })
 
-  app.post("/admin/keys/rotate", {
-    ...guarded,
-    schema: {
+  app.post("/keys/rotate", {
+    schema: guarded({
       summary: "Make a new signing key current; older keys keep verifying until their tokens expire.",
-      tags,
-      security: "admin",
-      response: { 201: { type: "object", properties: { kid: { type: "string" } }, required: ["kid"] }, ...denied },
-    },
+      response: { 201: schemas.RotatedKey, ...denied },
+    }),
     async handler(_request, reply) {
       return reply.code(201).send(await auth.rotateKey())
     },
   })
 
-  app.delete<{ Params: { kid: string }; Body: { reason?: string } }>("/admin/keys/:kid", {
-    ...guarded,
-    schema: {
+  app.delete("/keys/:kid", {
+    schema: guarded({
       summary: "Retire a key: every token it signed is refused from now on, on every instance.",
-      tags,
-      security: "admin",
-      params: { type: "object", properties: { kid: { type: "string", minLength: 1, maxLength: 128 } }, required: ["kid"] },
-      body: { type: "object", properties: { reason } },
-      response: { 200: schemas.revocation, ...schemas.errors(400, 401, 403, 404, 503) },
-    },
+      params: Type.Object({ kid: Type.String({ minLength: 1, maxLength: 128 }) }),
+      body: ReasonBody,
+      response: { 200: schemas.Revocation, ...deniedOrMissing },
+    }),
     async handler(request, reply) {
-      let keys
-      try {
-        keys = await store.listKeys()
-      } catch (cause) {
-        throw new AuthError("store_unavailable", undefined, { cause })
-      }
-      if (!keys.some((entry) => entry.kid === request.params.kid)) return notFound(reply, "key")
+      if (!(await listKeys()).some((entry) => entry.kid === request.params.kid)) return notFound(reply, "key")
       const revocation = await auth.retireKey(request.params.kid, {
         reason: request.body.reason ?? "retired by an admin",
-        actor: await actor(request.auth?.sub as string),
+        actor: await actor(claimsOf(request).sub),
       })
       return schemas.revocationView(revocation)
     },

@@ -1,53 +1,51 @@
-// The server about itself: the welcome listing (or the web console, to a browser), health and readiness, metrics, and the API documentation.
-import type { FastifyInstance } from "fastify"
-import { prefersHtml, sendConsolePage } from "../../console/serve.ts"
-import type { ServerContext } from "../context.ts"
+// The server about itself: the welcome listing (or the web console, to a browser), health and readiness, and
+// metrics. The API documentation is docs.ts's.
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
+import { Type } from "typebox"
+import { prefersHtml, sendConsolePage } from "../console.ts"
+import { operations } from "../docs.ts"
+import type { Services } from "../services.ts"
 
 /** How long readiness waits for the store before calling it unreachable. */
 const STORE_PROBE_MS = 2000
 
-export async function metaRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const { auth, config, store, metrics, docs } = ctx
+const Welcome = Type.Object({
+  name: Type.String(),
+  issuer: Type.String(),
+  docs: Type.String(),
+  endpoints: Type.Array(Type.Object({ method: Type.String(), path: Type.String(), summary: Type.String() })),
+})
+const Readiness = Type.Object({ status: Type.String(), store: Type.String(), replica: Type.String() })
+
+export const metaRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" | "config" | "store" | "metrics">> = async (app, { auth, config, store, metrics }) => {
   const tags = ["server"]
+  let endpoints: ReturnType<typeof operations> | undefined
 
   app.get("/", {
     schema: {
       summary: "Welcome: what this server is and its endpoints; to a browser (Accept: text/html), the web console.",
       tags,
-      response: {
-        200: {
-          type: "object",
-          properties: {
-            name: { type: "string" },
-            issuer: { type: "string" },
-            docs: { type: "string" },
-            endpoints: {
-              type: "array",
-              items: { type: "object", properties: { method: { type: "string" }, path: { type: "string" }, summary: { type: "string" } } },
-            },
-          },
-        },
-      },
+      response: { 200: Welcome },
     },
     async handler(request, reply) {
       if (prefersHtml(request.headers.accept)) return sendConsolePage(reply)
-      return { name: "revocable", issuer: config.issuer, docs: "/docs", endpoints: docs.operations() }
+      endpoints ??= operations(app)
+      return { name: "revocable", issuer: config.issuer, docs: "/docs", endpoints }
     },
   })
 
   app.get("/healthz", {
-    schema: { summary: "Liveness: the process answers.", tags, response: { 200: { type: "object", properties: { status: { type: "string" } } } } },
+    schema: { summary: "Liveness: the process answers.", tags, response: { 200: Type.Object({ status: Type.String() }) } },
     async handler() {
       return { status: "ok" }
     },
   })
 
-  const readiness = { type: "object", properties: { status: { type: "string" }, store: { type: "string" }, replica: { type: "string" } } }
   app.get("/readyz", {
     schema: {
       summary: "Readiness: the store answers and the local replica of revocations is in sync.",
       tags,
-      response: { 200: readiness, 503: readiness },
+      response: { 200: Readiness, 503: Readiness },
     },
     async handler(_request, reply) {
       const storeUp = await probe()
@@ -74,20 +72,6 @@ export async function metaRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     async handler(_request, reply) {
       reply.type(metrics.registry.contentType)
       return metrics.registry.metrics()
-    },
-  })
-
-  app.get("/docs", {
-    schema: { summary: "This documentation, as HTML.", tags },
-    async handler(_request, reply) {
-      return reply.type("text/html; charset=utf-8").send(docs.html())
-    },
-  })
-
-  app.get("/docs/json", {
-    schema: { summary: "The OpenAPI 3.1 document.", tags },
-    async handler() {
-      return docs.document()
     },
   })
 }

@@ -1,24 +1,56 @@
-// OAuth 2.0 endpoints for clients that speak the standards: the token endpoint (RFC 6749 §4.3 password and §6
-// refresh grants, errors as §5.2), revocation (RFC 7009), introspection (RFC 7662), the authorization server
-// metadata (RFC 8414) and the JWKS. Requests are forms (application/x-www-form-urlencoded) and POST only.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify"
+// OAuth 2.0 endpoints for clients that speak the standards, registered under /oauth: the token endpoint (RFC 6749
+// §4.3 password and §6 refresh grants, errors as §5.2), revocation (RFC 7009) and introspection (RFC 7662).
+// Requests are forms (application/x-www-form-urlencoded) and POST only.
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
+import type { FastifyReply, FastifyRequest } from "fastify"
+import { Type, type Static } from "typebox"
 import { isAuthError, RateLimitedError } from "../../errors.ts"
 import { listClaim } from "../../adapters/http.ts"
 import { checkStorable } from "../../stores/shared.ts"
-import type { ServerContext } from "../context.ts"
-import type { Client } from "../clients.ts"
+import type { Client, ClientDirectory } from "../clients.ts"
+import { CLIENT } from "../docs.ts"
+import { noStore, pairBody, passwordLogin } from "../login.ts"
 import * as schemas from "../schemas.ts"
-import { noStore, pairBody, passwordLogin } from "./auth.ts"
+import type { Services } from "../services.ts"
+
+export type OAuthRoutesOptions = Pick<Services, "auth" | "users" | "clients" | "metrics" | "limits">
 
 const FORM = "application/x-www-form-urlencoded"
 const CLIENT_ID = /^[\x21-\x7E]{1,128}$/
-const form = (properties: Record<string, unknown>, required: string[] = []) => ({
-  type: "object",
-  properties: Object.fromEntries(Object.entries(properties).map(([name, schema]) => [name, { type: "string", maxLength: 16384, ...(schema as object) }])),
-  required,
+
+/** A form field: optional text, as the handlers say which fields a request needs, in RFC 6749 §5.2's terms. */
+function text(description?: string) {
+  return Type.Optional(Type.String({ maxLength: 16384, ...(description === undefined ? {} : { description }) }))
+}
+const TokenForm = Type.Object({
+  grant_type: text("password or refresh_token; anything else: unsupported_grant_type."),
+  username: text(),
+  password: text(),
+  refresh_token: text(),
+  scope: text("Ignored: tokens carry no scopes."),
+  client_id: text(),
+  client_secret: text(),
+})
+const RevokeForm = Type.Object({ token: text(), token_type_hint: text("access_token or refresh_token; not needed."), client_id: text(), client_secret: text() })
+const IntrospectForm = Type.Object({ token: text(), token_type_hint: text(), client_id: text(), client_secret: text() })
+const Introspection = Type.Object({
+  active: Type.Boolean(),
+  sub: Type.Optional(Type.String()),
+  username: Type.Optional(Type.String()),
+  roles: Type.Optional(Type.Array(Type.String())),
+  token_type: Type.Optional(Type.String()),
+  exp: Type.Optional(Type.Integer()),
+  iat: Type.Optional(Type.Integer()),
+  nbf: Type.Optional(Type.Integer()),
+  iss: Type.Optional(Type.String()),
+  aud: Type.Optional(Type.String()),
+  jti: Type.Optional(Type.String()),
+  sid: Type.Optional(Type.String()),
+  client_id: Type.Optional(Type.String({ description: "The client the token was issued to (RFC 7662 §2.2)." })),
 })
 
-type Form = Record<string, string | undefined>
+/** What every form has: the client's credentials, when it sends them in the form. */
+type ClientForm = { client_id?: string | undefined; client_secret?: string | undefined }
 
 /** An RFC 6749 §5.2 error answer. */
 class OAuthError extends Error {
@@ -35,7 +67,7 @@ class OAuthError extends Error {
 }
 
 function oauthError(reply: FastifyReply, error: OAuthError): FastifyReply {
-  return noStore(reply).code(error.status).headers(error.headers).send({ error: error.code, error_description: error.message })
+  return reply.code(error.status).headers(error.headers).send({ error: error.code, error_description: error.message })
 }
 
 /** Maps what the core and the directories throw to the token endpoint's vocabulary. */
@@ -62,19 +94,19 @@ function isForm(request: FastifyRequest): boolean {
   return typeof type === "string" && type.split(";")[0]?.trim().toLowerCase() === FORM
 }
 
-function field(body: Form, name: string): string | undefined {
-  const value = body[name]
-  return value === undefined || value === "" ? undefined : value
+/** A form field, an empty one as absent. */
+function given(value: string | undefined): string | undefined {
+  return value === "" ? undefined : value
 }
 
 /**
  * Client authentication of RFC 6749 §2.3.1: HTTP Basic with the form-encoded id and secret, or both in the form
  * (never both ways at once). Resolves undefined when the request presents no client credentials.
  */
-async function clientOf(ctx: ServerContext, request: FastifyRequest, body: Form): Promise<Client | undefined> {
+async function clientOf(clients: ClientDirectory, request: FastifyRequest, body: ClientForm): Promise<Client | undefined> {
   const header = request.headers.authorization
   const basic = typeof header === "string" && /^basic /i.test(header) ? header.slice(6).trim() : undefined
-  const inForm = field(body, "client_secret")
+  const inForm = given(body.client_secret)
   if (basic === undefined && inForm === undefined) return undefined
   if (basic !== undefined && inForm !== undefined) throw new OAuthError(400, "invalid_request", "Use one client authentication method per request.")
   let id: string | undefined
@@ -92,73 +124,68 @@ async function clientOf(ctx: ServerContext, request: FastifyRequest, body: Form)
     if (id !== undefined) checkStorable(id, "The client id")
     if (secret !== undefined) checkStorable(secret, "The client secret")
   } else {
-    id = field(body, "client_id")
+    id = given(body.client_id)
     secret = inForm
   }
-  const client = id !== undefined && secret !== undefined ? await ctx.clients.authenticate(id, secret) : null
+  const client = id !== undefined && secret !== undefined ? await clients.authenticate(id, secret) : null
   if (client === null) {
     throw new OAuthError(401, "invalid_client", "Client authentication failed.", { "www-authenticate": 'Basic realm="revocable", charset="UTF-8"' })
   }
   return client
 }
 
-export async function oauthRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const { auth, config, users } = ctx
-  const tags = ["oauth"]
-  const notAllowed = async (_request: FastifyRequest, reply: FastifyReply) =>
-    reply.code(405).header("allow", "POST").send({ error: "invalid_request", error_description: "Use POST with a form body." })
-  // Set before the body is read, so that the answers of the parser (413, 415, a repeated parameter) carry it too.
-  const onRequest = async (_request: FastifyRequest, reply: FastifyReply) => void noStore(reply)
-
-  for (const url of ["/oauth/token", "/oauth/revoke", "/oauth/introspect"]) {
-    app.route({ method: ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"], url, schema: { hide: true }, onRequest, handler: notAllowed })
-  }
-
-  /** Form bodies only; OAuth errors in the OAuth shape whatever went wrong. */
-  function formRoute(handler: (request: FastifyRequest, reply: FastifyReply, body: Form) => Promise<unknown>) {
-    return async (request: FastifyRequest, reply: FastifyReply) => {
-      try {
-        if (!isForm(request)) throw new OAuthError(400, "invalid_request", `The request body must be ${FORM}.`)
-        if (request.validationError) throw new OAuthError(400, "invalid_request", request.validationError.message)
-        return await handler(request, reply, (request.body ?? {}) as Form)
-      } catch (error) {
-        return oauthError(reply, grantError(error))
-      }
+/** Form bodies only; the handler's answer is sent, and errors in the OAuth shape whatever went wrong. */
+function formRoute<F>(handler: (request: FastifyRequest, body: F) => Promise<unknown>) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    try {
+      if (!isForm(request)) throw new OAuthError(400, "invalid_request", `The request body must be ${FORM}.`)
+      if (request.validationError) throw new OAuthError(400, "invalid_request", request.validationError.message)
+      reply.send(await handler(request, request.body as F))
+    } catch (error) {
+      oauthError(reply, grantError(error))
     }
   }
+}
 
-  app.post("/oauth/token", {
-    onRequest,
+export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async (app, services) => {
+  const { auth, users, clients } = services
+  const tags = ["oauth"]
+  // Set before the body is read, so that the answers of the parser (413, 415, a repeated parameter) carry it too.
+  app.addHook("onRequest", async (_request, reply) => void noStore(reply))
+
+  for (const url of ["/token", "/revoke", "/introspect"]) {
+    app.route({
+      method: ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"],
+      url,
+      schema: { hide: true },
+      handler: (_request, reply) => reply.code(405).header("allow", "POST").send({ error: "invalid_request", error_description: "Use POST with a form body." }),
+    })
+  }
+
+  app.post("/token", {
     schema: {
       summary: "Token endpoint: grant_type=password (RFC 6749 §4.3) or refresh_token (§6).",
       description: "Public clients need no client authentication; the client_id given becomes the access token's client_id claim (RFC 9068). Errors as RFC 6749 §5.2.",
       tags,
       consumes: [FORM],
-      body: form({
-        grant_type: { description: "password or refresh_token; anything else: unsupported_grant_type." },
-        username: {},
-        password: {},
-        refresh_token: {},
-        scope: { description: "Ignored: tokens carry no scopes." },
-        client_id: {},
-      }),
-      response: { 200: schemas.tokenPair, ...schemas.errors(400, 401, 429, 503) },
+      body: TokenForm,
+      response: { 200: schemas.TokenPair, ...schemas.errors(400, 401, 429, 503) },
     },
     // Validation errors are answered by formRoute, so that every error has the §5.2 shape.
     attachValidation: true,
-    handler: formRoute(async (request, reply, body) => {
-      const client = await clientOf(ctx, request, body)
-      const grant = field(body, "grant_type")
+    handler: formRoute(async (request, body: Static<typeof TokenForm>): Promise<schemas.TokenPair> => {
+      const client = await clientOf(clients, request, body)
+      const grant = given(body.grant_type)
       let pair
       if (grant === "password") {
-        const username = field(body, "username")
-        const password = field(body, "password")
+        const username = given(body.username)
+        const password = given(body.password)
         if (username === undefined || password === undefined) throw new OAuthError(400, "invalid_request", "username and password are required.")
-        const clientId = client?.clientId ?? field(body, "client_id")
+        const clientId = client?.clientId ?? given(body.client_id)
         if (clientId !== undefined && !CLIENT_ID.test(clientId)) throw new OAuthError(400, "invalid_request", "client_id must be 1 to 128 visible ASCII characters.")
-        pair = (await passwordLogin(ctx, username, password, request, clientId === undefined ? {} : { clientId })).pair
+        pair = (await passwordLogin(services, username, password, request, clientId === undefined ? {} : { clientId })).pair
       } else if (grant === "refresh_token") {
-        const token = field(body, "refresh_token")
+        const token = given(body.refresh_token)
         if (token === undefined) throw new OAuthError(400, "invalid_request", "refresh_token is required.")
         pair = await auth.refresh(token)
       } else if (grant === undefined) {
@@ -166,70 +193,45 @@ export async function oauthRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       } else {
         throw new OAuthError(400, "unsupported_grant_type", "Supported grant types: password, refresh_token.")
       }
-      return noStore(reply).send(pairBody(pair))
+      return pairBody(pair)
     }),
   })
 
-  app.post("/oauth/revoke", {
-    onRequest,
+  app.post("/revoke", {
     schema: {
       summary: "Token revocation (RFC 7009): an access token its own jti, a refresh token its whole session.",
       description: "200 for tokens that are unknown, expired or not tokens at all (RFC 7009 §2.2).",
       tags,
       consumes: [FORM],
-      body: form({ token: {}, token_type_hint: { description: "access_token or refresh_token; not needed." }, client_id: {} }),
-      response: { 200: schemas.empty, ...schemas.errors(400, 401, 503) },
+      body: RevokeForm,
+      response: { 200: schemas.Empty, ...schemas.errors(400, 401, 503) },
     },
     attachValidation: true,
-    handler: formRoute(async (request, reply, body) => {
-      await clientOf(ctx, request, body)
-      const token = field(body, "token")
+    handler: formRoute(async (request, body: Static<typeof RevokeForm>) => {
+      await clientOf(clients, request, body)
+      const token = given(body.token)
       if (token === undefined) throw new OAuthError(400, "invalid_request", "token is required.")
       await auth.revoke(token, { reason: "revoked by the client (RFC 7009)", actor: "oauth-revoke" })
-      return noStore(reply).code(200).send()
     }),
   })
 
-  app.post("/oauth/introspect", {
-    onRequest,
+  app.post("/introspect", {
     schema: {
       summary: "Token introspection (RFC 7662) for resource servers, with client credentials.",
       description: 'Access tokens only: a revoked, expired, unknown or refresh token answers exactly {"active":false}.',
       tags,
-      security: "client",
+      security: CLIENT,
       consumes: [FORM],
-      body: form({ token: {}, token_type_hint: {}, client_id: {}, client_secret: {} }),
-      response: {
-        200: {
-          type: "object",
-          properties: {
-            active: { type: "boolean" },
-            sub: { type: "string" },
-            username: { type: "string" },
-            roles: { type: "array", items: { type: "string" } },
-            token_type: { type: "string" },
-            exp: { type: "integer" },
-            iat: { type: "integer" },
-            nbf: { type: "integer" },
-            iss: { type: "string" },
-            aud: { type: "string" },
-            jti: { type: "string" },
-            sid: { type: "string" },
-            client_id: { type: "string", description: "The client the token was issued to (RFC 7662 §2.2)." },
-          },
-          required: ["active"],
-        },
-        ...schemas.errors(400, 401, 503),
-      },
+      body: IntrospectForm,
+      response: { 200: Introspection, ...schemas.errors(400, 401, 503) },
     },
     attachValidation: true,
-    handler: formRoute(async (request, reply, body) => {
-      if ((await clientOf(ctx, request, body)) === undefined) {
+    handler: formRoute(async (request, body: Static<typeof IntrospectForm>): Promise<Static<typeof Introspection>> => {
+      if ((await clientOf(clients, request, body)) === undefined) {
         throw new OAuthError(401, "invalid_client", "Client authentication is required.", { "www-authenticate": 'Basic realm="revocable", charset="UTF-8"' })
       }
-      const token = field(body, "token")
+      const token = given(body.token)
       if (token === undefined) throw new OAuthError(400, "invalid_request", "token is required.")
-      noStore(reply)
       let claims
       try {
         claims = await auth.verify(token)
@@ -256,42 +258,5 @@ export async function oauthRoutes(app: FastifyInstance, ctx: ServerContext): Pro
         ...(typeof claims.client_id === "string" ? { client_id: claims.client_id } : {}),
       }
     }),
-  })
-
-  app.get("/.well-known/oauth-authorization-server", {
-    schema: {
-      summary: "Authorization server metadata (RFC 8414).",
-      tags,
-      response: { 200: { type: "object", additionalProperties: true } },
-    },
-    async handler(_request, reply) {
-      const base = config.issuer
-      reply.header("cache-control", "public, max-age=300")
-      return {
-        issuer: base,
-        token_endpoint: `${base}/oauth/token`,
-        revocation_endpoint: `${base}/oauth/revoke`,
-        introspection_endpoint: `${base}/oauth/introspect`,
-        jwks_uri: `${base}/.well-known/jwks.json`,
-        grant_types_supported: ["password", "refresh_token"],
-        response_types_supported: [],
-        token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
-        revocation_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
-        introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
-        service_documentation: `${base}/docs`,
-      }
-    },
-  })
-
-  app.get("/.well-known/jwks.json", {
-    schema: {
-      summary: "The public keys that sign the tokens (JWKS); retired keys are gone from it.",
-      tags,
-      response: { 200: { type: "object", additionalProperties: true } },
-    },
-    async handler(_request, reply) {
-      reply.header("cache-control", "public, max-age=60")
-      return auth.jwks()
-    },
   })
 }

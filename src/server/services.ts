@@ -1,18 +1,22 @@
-// What every route module gets from buildServer.
+// What buildServer makes once and hands to the route plugins as their options; each plugin's options type
+// picks the services it uses.
+import type { FastifyRequest } from "fastify"
+import { AuthError } from "../errors.ts"
 import type { Auth } from "../core/auth.ts"
+import type { Claims } from "../core/claims.ts"
 import type { AuthHook, CookieOptions } from "../adapters/fastify.ts"
 import type { Store } from "../stores/contract.ts"
 import type { ClientDirectory } from "./clients.ts"
 import type { ServerConfig } from "./config.ts"
 import type { ServerMetrics } from "./metrics.ts"
-import type { ApiDocs } from "./openapi.ts"
 import type { Limiter } from "./ratelimit.ts"
 import type { UserDirectory } from "./users.ts"
 
-export interface ServerContext {
+export interface Services {
   config: ServerConfig
   /** The core, its verify counted in the metrics. */
   auth: Auth
+  /** The store as the server's own code uses it, its failures counted in the metrics. */
   store: Store
   users: UserDirectory
   clients: ClientDirectory
@@ -20,8 +24,12 @@ export interface ServerContext {
   limits: { login: Limiter; register: Limiter; password: Limiter }
   /** Cookie mode's options, shared by the hooks and the cookie helpers. */
   cookies: CookieOptions
-  /** onRequest hooks: a valid access token (header, or cookie with CSRF check); the same with the role admin. */
+  /** An onRequest hook: a valid access token (header, or cookie with CSRF check) sets `request.auth`. */
   bearer: AuthHook
-  admin: AuthHook[]
-  docs: ApiDocs
+}
+
+/** The claims that the scope's `bearer` hook set; a route reached without them is a wiring mistake, still a 401. */
+export function claimsOf(request: FastifyRequest): Claims {
+  if (request.auth === undefined) throw new AuthError("token_missing")
+  return request.auth
 }

@@ -1,19 +1,18 @@
 /**
- * The web console, for the auth server to serve: the page at `/` (to browsers: an `Accept` with text/html) and
- * its files under `/assets/`: `console/style.css`, `console/app.js` and the modules of revocable/client under
- * `client/`. No bundler: the browser imports the ES modules as they are. A published package has them compiled
- * (`dist/console/*.js`, `dist/client/*.js`); run from the sources, the `.ts` files are served with their types
- * stripped by Node (`module.stripTypeScriptTypes`), under either extension, since a browser goes by the
- * Content-Type, so the sources' own `./x.ts` imports resolve as they are.
+ * The web console (src/console), as the auth server serves it: the page at `/` (to browsers: an `Accept` with
+ * text/html) and its files under `/assets/`: `console/style.css`, the console's modules and those of
+ * revocable/client under `client/`. No bundler: the browser imports the ES modules as they are. A published
+ * package has them compiled (`dist/console/*.js`, `dist/client/*.js`); run from the sources, the `.ts` files are
+ * served with their types stripped by Node (`module.stripTypeScriptTypes`), under either extension, since a
+ * browser goes by the Content-Type, so the sources' own `./x.ts` imports resolve as they are.
  *
  * @example
- * import { consoleRoutes, prefersHtml, sendConsolePage } from "../console/serve.ts"
- * await consoleRoutes(app)                                     // GET /assets/*
+ * await app.register(consoleRoutes, { prefix: "/assets" })   // GET /assets/*
  * app.get("/", (request, reply) => prefersHtml(request.headers.accept) ? sendConsolePage(reply) : welcome())
  */
 import { existsSync, readFileSync } from "node:fs"
 import { stripTypeScriptTypes } from "node:module"
-import type { FastifyInstance, FastifyReply } from "fastify"
+import type { FastifyPluginAsync, FastifyReply } from "fastify"
 
 export interface ConsoleFile {
   type: string
@@ -29,10 +28,8 @@ export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
   "cache-control": "no-cache",
 }
 
-const HERE = new URL("./", import.meta.url)
-const DIRECTORIES: Readonly<Record<string, URL>> = { console: HERE, client: new URL("../client/", HERE) }
-/** Modules of this folder that run in the server, not in the browser. */
-const SERVER_SIDE = new Set(["console/serve"])
+const CONSOLE = new URL("../console/", import.meta.url)
+const DIRECTORIES: Readonly<Record<string, URL>> = { console: CONSOLE, client: new URL("../client/", import.meta.url) }
 const ASSET = /^(console|client)\/([a-z]+)\.(js|ts|css)$/
 const JS = "text/javascript; charset=utf-8"
 
@@ -47,7 +44,7 @@ export function consoleAsset(path: string): ConsoleFile | null {
 
 /** The page served at `/`. */
 export function consolePage(): ConsoleFile {
-  page ??= { type: "text/html; charset=utf-8", body: readFileSync(new URL("index.html", HERE), "utf8") }
+  page ??= { type: "text/html; charset=utf-8", body: readFileSync(new URL("index.html", CONSOLE), "utf8") }
   return page
 }
 
@@ -60,7 +57,6 @@ function load(path: string): ConsoleFile | null {
     const file = new URL(`${name}.css`, directory)
     return folder === "console" && existsSync(file) ? { type: "text/css; charset=utf-8", body: readFileSync(file, "utf8") } : null
   }
-  if (SERVER_SIDE.has(`${folder}/${name}`)) return null
   const compiled = new URL(`${name}.js`, directory)
   if (existsSync(compiled)) return { type: JS, body: readFileSync(compiled, "utf8") }
   const source = new URL(`${name}.ts`, directory)
@@ -78,9 +74,9 @@ export function sendConsolePage(reply: FastifyReply): FastifyReply {
   return reply.headers(CONSOLE_HEADERS).type(page.type).send(page.body)
 }
 
-/** Registers `GET /assets/*`, the console's scripts and stylesheet. */
-export async function consoleRoutes(app: FastifyInstance): Promise<void> {
-  app.get<{ Params: { "*": string } }>("/assets/*", {
+/** `GET /*` under its prefix (/assets): the console's scripts and stylesheet. */
+export const consoleRoutes: FastifyPluginAsync = async (app) => {
+  app.get<{ Params: { "*": string } }>("/*", {
     schema: { summary: "The web console's scripts and stylesheet.", tags: ["console"] },
     async handler(request, reply) {
       const file = consoleAsset(request.params["*"])

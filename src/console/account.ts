@@ -1,0 +1,107 @@
+/// <reference lib="dom" />
+// The account page: who you are, your sessions (sign one out, or all), and your password.
+import type { Me, PasswordChanged, Session } from "../server/schemas.ts"
+import { deviceName, describe, field, h, reporter, when } from "./dom.ts"
+import type { Shell } from "./shell.ts"
+
+export async function accountView(shell: Shell, ticket: number): Promise<void> {
+  const { client, mount, act, render } = shell
+  const report = reporter()
+  let sessions: Session[]
+  let current: Me
+  try {
+    ;[current, sessions] = await Promise.all([client.call<Me>("me"), client.call<Session[]>("auth/sessions")])
+  } catch (error) {
+    if (client.signedIn) mount(ticket, [h("h1", {}, "My account"), h("p", { class: "error", role: "alert" }, describe(error))])
+    return
+  }
+  shell.me = current
+  const reload = h("button", { type: "button", class: "secondary", id: "reload" }, "Reload")
+  reload.addEventListener("click", () => void render())
+
+  const rows = sessions.map((session) => {
+    const device = deviceName(session.device)
+    const button = h(
+      "button",
+      { type: "button", class: "danger secondary", "aria-label": `Sign out ${session.current === true ? "this session" : `the session on ${device}`}` },
+      "Sign out",
+    )
+    button.addEventListener("click", () => {
+      if (session.current === true) return void act(button, () => client.logout(), report)
+      void act(button, () => client.call(`auth/sessions/${encodeURIComponent(session.session_id)}`, { method: "DELETE" }), report).then((done) => {
+        if (done) void render()
+      })
+    })
+    return h(
+      "tr",
+      { class: session.current === true ? "current" : null, "data-session": session.session_id },
+      h("td", { title: session.device }, device, session.current === true ? h("span", { class: "badge current" }, "This session") : null),
+      h("td", {}, when(session.created_at)),
+      h("td", {}, when(session.last_used_at)),
+      h("td", {}, button),
+    )
+  })
+  const everywhere = h("button", { type: "button", class: "danger" }, "Sign out everywhere")
+  everywhere.addEventListener("click", () => void act(everywhere, () => client.logoutEverywhere(), report))
+
+  const currentPassword = field("current-password", "Current password", { type: "password", autocomplete: "current-password", required: true })
+  const nextPassword = field("next-password", "New password", { type: "password", autocomplete: "new-password", required: true, minlength: 8 }, "At least 8 characters. Your other sessions will be signed out.")
+  const change = h("button", { type: "submit" }, "Change password")
+  // The account's name, for password managers: they file the new password under it.
+  const account = h("input", { type: "text", autocomplete: "username", value: current.username ?? current.sub, readonly: true, hidden: true })
+  const passwordForm = h("form", { class: "stack", "aria-labelledby": "password-title" }, account, currentPassword.node, nextPassword.node, change)
+  passwordForm.addEventListener("submit", (event) => {
+    event.preventDefault()
+    void act(
+      change,
+      async () => {
+        const answer = await client.call<PasswordChanged>("auth/password", {
+          body: { current_password: currentPassword.input.value, new_password: nextPassword.input.value },
+        })
+        passwordForm.reset()
+        const others = answer.revoked_sessions
+        report.ok(`Password changed; ${others} other session${others === 1 ? " was" : "s were"} signed out.`)
+      },
+      report,
+    )
+  })
+
+  mount(ticket, [
+    h("h1", {}, "My account"),
+    report.node,
+    h(
+      "section",
+      { class: "panel", "aria-labelledby": "me-title" },
+      h("h2", { id: "me-title" }, `Signed in as ${current.username ?? current.sub}`),
+      h(
+        "dl",
+        { class: "facts" },
+        h("dt", {}, "User id"),
+        h("dd", { id: "me-sub" }, h("code", {}, current.sub)),
+        h("dt", {}, "Roles"),
+        h("dd", {}, current.roles.length === 0 ? "none" : current.roles.join(", ")),
+        h("dt", {}, "This session"),
+        h("dd", { id: "me-session" }, h("code", {}, current.session_id)),
+        h("dt", {}, "Access token id"),
+        h("dd", { id: "me-jti" }, h("code", {}, current.jti)),
+        h("dt", {}, "Access token expires"),
+        h("dd", {}, when(current.expires_at)),
+      ),
+      reload,
+    ),
+    h(
+      "section",
+      { "aria-labelledby": "sessions-title" },
+      h("h2", { id: "sessions-title" }, "Sessions"),
+      h(
+        "table",
+        { id: "sessions" },
+        h("caption", {}, `Where you are signed in: ${sessions.length} session${sessions.length === 1 ? "" : "s"}.`),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Device"), h("th", { scope: "col" }, "Signed in"), h("th", { scope: "col" }, "Last used"), h("th", { scope: "col" }, h("span", { class: "hint" }, "Action")))),
+        h("tbody", {}, ...rows),
+      ),
+      h("div", { class: "actions" }, everywhere),
+    ),
+    h("section", { "aria-labelledby": "password-title" }, h("h2", { id: "password-title" }, "Change password"), passwordForm),
+  ])
+}

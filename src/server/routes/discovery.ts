@@ -1,0 +1,40 @@
+// Discovery, registered under /.well-known: the authorization server metadata (RFC 8414) and the public keys.
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
+import { Type } from "typebox"
+import type { Services } from "../services.ts"
+
+/** A JSON object passed through as it is. */
+const Document = Type.Object({}, { additionalProperties: true })
+
+export const discoveryRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" | "config">> = async (app, { auth, config }) => {
+  const tags = ["oauth"]
+
+  app.get("/oauth-authorization-server", {
+    schema: { summary: "Authorization server metadata (RFC 8414).", tags, response: { 200: Document } },
+    async handler(_request, reply) {
+      const base = config.issuer
+      reply.header("cache-control", "public, max-age=300")
+      return {
+        issuer: base,
+        token_endpoint: `${base}/oauth/token`,
+        revocation_endpoint: `${base}/oauth/revoke`,
+        introspection_endpoint: `${base}/oauth/introspect`,
+        jwks_uri: `${base}/.well-known/jwks.json`,
+        grant_types_supported: ["password", "refresh_token"],
+        response_types_supported: [],
+        token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+        revocation_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+        introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+        service_documentation: `${base}/docs`,
+      }
+    },
+  })
+
+  app.get("/jwks.json", {
+    schema: { summary: "The public keys that sign the tokens (JWKS); retired keys are gone from it.", tags, response: { 200: Document } },
+    async handler(_request, reply) {
+      reply.header("cache-control", "public, max-age=60")
+      return auth.jwks()
+    },
+  })
+}
