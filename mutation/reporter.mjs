@@ -12,6 +12,8 @@ const COLUMNS = ["Killed", "Timeout", "Survived", "NoCoverage", "Ignored", "Comp
 class MarkdownReporter {
   static inject = ["options"]
   #started = Date.now()
+  // Read when the run starts, as the sandbox is copied: edits made during the run are not in it.
+  #commit = commit()
 
   constructor(options) {
     this.options = options
@@ -40,7 +42,7 @@ class MarkdownReporter {
       "Written by `npm run mutate` (mutation/reporter.mjs); do not edit by hand. Equivalent mutants, disabled in the",
       "source and counted as ignored here, are listed with their reasons in mutation/MUTATION.md.",
       "",
-      `Command: \`npm run mutate\` (\`stryker run mutation/stryker.config.mjs\`, ${minutes} min), ${stamp()}, commit ${commit()}.`,
+      `Command: \`npm run mutate\` (\`stryker run mutation/stryker.config.mjs\`, ${minutes} min), ${stamp()}, commit ${this.#commit}.`,
       `Machine: Node ${process.version}, ${process.platform}/${process.arch}, ${os.cpus()[0]?.model.trim() ?? "unknown CPU"}, ${os.availableParallelism()} cores, Stryker concurrency ${this.options.concurrency}.`,
       "",
       "Score: killed and timed-out mutants over all but ignored and erroring ones.",
