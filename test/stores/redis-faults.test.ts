@@ -53,6 +53,14 @@ function auth(url: string, prefix: string, overrides: Partial<AuthOptions> = {},
   return made
 }
 
+/** A fresh store on `url` finds every revocation `t-0` … `t-(count-1)`: each write really reached Redis. */
+async function assertWritten(url: string, prefix: string, count: number): Promise<void> {
+  const reader = store(url, prefix)
+  await reader.open()
+  const live = new Set((await reader.snapshot(0)).map((row) => row.id))
+  for (let round = 0; round < count; round++) assert.ok(live.has(`t-${round}`), `t-${round}`)
+}
+
 /** Polls `check` until it resolves true; fails after `limit` attempts. */
 async function until(check: () => Promise<boolean>, what: string, limit = 500): Promise<void> {
   for (let attempt = 0; attempt < limit; attempt++) {
@@ -267,10 +275,7 @@ describe("redis store when Redis stalls, drops connections or restarts", () => {
       assert.ok(Number(await redis.cli("CLIENT", "KILL", "TYPE", "normal")) >= 1, "the store's connection was killed")
       assert.equal((await writer.revoke(revocation({ id: `t-${round}` }))).id, `t-${round}`)
     }
-    const reader = store(redis.url, prefix)
-    await reader.open()
-    const live = new Set((await reader.snapshot(0)).map((row) => row.id))
-    for (let round = 0; round < 20; round++) assert.ok(live.has(`t-${round}`), `t-${round}`)
+    await assertWritten(redis.url, prefix, 20)
   })
 
   test("a revocation whose connection is cut under it, or just before it, is sent again and written", async () => {
@@ -294,10 +299,7 @@ describe("redis store when Redis stalls, drops connections or restarts", () => {
       proxy.restore()
       await written
     }
-    const reader = store(redis.url, prefix)
-    await reader.open()
-    const live = new Set((await reader.snapshot(0)).map((row) => row.id))
-    for (let round = 0; round < 20; round++) assert.ok(live.has(`t-${round}`), `t-${round}`)
+    await assertWritten(redis.url, prefix, 20)
   })
 
   test("after Redis restarts (SIGKILL, AOF), a revocation made as soon as it answers PING is written at the first call", async () => {
