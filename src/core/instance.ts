@@ -37,6 +37,7 @@ export function createContext(options: AuthOptions): Context {
   const { store, clock } = config
   const retentionMs = 2 * config.leewayMs
   const longestLifeMs = Math.max(config.sessionTtlMs, config.refreshTtlMs, config.accessTtlMs) + retentionMs
+  warnIfStalenessUnderHeartbeat(config.maxStalenessMs, store.heartbeatMs)
   const replica = new Replica()
   const events = new Events()
   const keys = new Keychain({ store, staticKeys: config.staticKeys, algorithm: config.algorithm, clock, replica, events })
@@ -68,6 +69,20 @@ export async function closeContext(ctx: Context): Promise<void> {
   ctx.housekeeping.stop()
   await ctx.sync.close()
   await ctx.store.close()
+}
+
+/**
+ * A feed that proves itself up to date every heartbeatMs cannot keep a replica younger than that: with
+ * maxStaleness at or under the heartbeat, the replica counts itself stale between heartbeats, so verify asks the
+ * store and readiness flaps. Said once at construction, as a warning, since the instance still works.
+ */
+function warnIfStalenessUnderHeartbeat(maxStalenessMs: number, heartbeatMs: number): void {
+  if (heartbeatMs === 0 || maxStalenessMs === 0 || maxStalenessMs > 2 * heartbeatMs) return
+  process.emitWarning(
+    `maxStaleness (${maxStalenessMs} ms) should be more than twice the store's heartbeat (${heartbeatMs} ms): ` +
+      "between heartbeats the replica counts as stale and verify asks the store. Lower the store's heartbeatMs.",
+    { code: "REVOCABLE_STALENESS" },
+  )
 }
 
 function claimRules(config: ResolvedOptions): Record<TokenType, ClaimRules> {

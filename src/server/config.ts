@@ -299,16 +299,17 @@ export async function openStore(config: ServerConfig): Promise<Store> {
   const spec = config.store
   // undefined leaves each store its own default bound.
   const timeoutMs = config.storeTimeoutMs ?? undefined
+  const heartbeatMs = feedHeartbeatMs(config.maxStalenessMs)
   let store: Store
   if (spec === null || spec.startsWith("sqlite:")) {
     const { sqliteStore } = await import("../stores/sqlite.ts")
     store = sqliteStore({ path: spec === null ? join(config.dataDir, "revocable.db") : spec.slice("sqlite:".length), busyTimeoutMs: timeoutMs })
   } else if (spec.startsWith("postgres")) {
     const { postgresStore } = await import("../stores/postgres.ts")
-    store = postgresStore({ connectionString: spec }, { schema: config.storeNamespace, statementTimeoutMs: timeoutMs })
+    store = postgresStore({ connectionString: spec }, { schema: config.storeNamespace, statementTimeoutMs: timeoutMs, heartbeatMs })
   } else {
     const { redisStore } = await import("../stores/redis.ts")
-    store = redisStore({ url: spec }, { prefix: config.storeNamespace, commandTimeoutMs: timeoutMs })
+    store = redisStore({ url: spec }, { prefix: config.storeNamespace, commandTimeoutMs: timeoutMs, heartbeatMs })
   }
   try {
     await store.open()
@@ -317,6 +318,14 @@ export async function openStore(config: ServerConfig): Promise<Store> {
     throw error
   }
   return store
+}
+
+/**
+ * The feed's heartbeat, a quarter of maxStaleness (at most the stores' default second): the replica then proves
+ * itself fresh several times within maxStaleness and does not flap stale between two heartbeats.
+ */
+function feedHeartbeatMs(maxStalenessMs: number): number {
+  return maxStalenessMs === 0 ? 1000 : Math.min(1000, Math.max(10, Math.floor(maxStalenessMs / 4)))
 }
 
 /** The core engine with the server's settings; keys are managed in the store (generated on first start). */

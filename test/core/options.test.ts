@@ -4,6 +4,7 @@ import { createSecretKey, generateKeyPairSync, randomBytes } from "node:crypto"
 import { after, describe, test } from "node:test"
 import { createAuth, type Auth, type AuthOptions, type KeyInput, type Store } from "../../src/index.ts"
 import { memoryStore } from "../../src/stores/memory.ts"
+import { sqliteStore } from "../../src/stores/sqlite.ts"
 
 const ed = generateKeyPairSync("ed25519")
 const opened: Auth[] = []
@@ -234,5 +235,19 @@ describe("createAuth accepts good options", () => {
     const T0 = Date.UTC(2026, 0, 15)
     t.mock.timers.enable({ apis: ["Date"], now: T0 })
     assert.equal((await auth.verify((await auth.issue("alice")).accessToken)).iat, T0 / 1000)
+  })
+
+  test("a maxStaleness within two of the store's heartbeats is accepted with a warning that says why", async (t) => {
+    const warnings: Array<{ code?: string; message: string }> = []
+    const listen = (warning: Error & { code?: string }) => warnings.push({ code: warning.code, message: warning.message })
+    process.on("warning", listen)
+    t.after(() => process.off("warning", listen))
+    const store = sqliteStore({ path: ":memory:", pollInterval: 1000 })
+    accepted({ store, maxStaleness: "2s" })
+    accepted({ store: sqliteStore({ path: ":memory:", pollInterval: 1000 }), maxStaleness: "2001ms" })
+    accepted({ store: sqliteStore({ path: ":memory:", pollInterval: 1000 }), maxStaleness: 0 })
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(warnings.map((warning) => warning.code), ["REVOCABLE_STALENESS"])
+    assert.match(warnings[0]?.message ?? "", /maxStaleness \(2000 ms\) should be more than twice the store's heartbeat \(1000 ms\)/)
   })
 })

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, describe, test } from "node:test"
+import { REDIS_URL } from "../helpers/redis.ts"
 import { ConfigError, createAuthFromConfig, loadConfig, openStore } from "../../src/server/config.ts"
 import { memoryStore } from "../../src/stores/memory.ts"
 
@@ -184,5 +185,14 @@ describe("openStore and createAuthFromConfig", () => {
     const store = await openStore(loadConfig({ REVOCABLE_STORE: `sqlite:${path}` }))
     assert.ok(existsSync(path))
     await store.close()
+  })
+
+  test("a Redis store's heartbeat is a quarter of maxStaleness, at most a second, so the replica does not flap stale", async () => {
+    const heartbeat = async (maxStaleness: string): Promise<number> => {
+      const store = await openStore(loadConfig({ REVOCABLE_STORE: REDIS_URL, REVOCABLE_MAX_STALENESS: maxStaleness, REVOCABLE_STORE_NAMESPACE: `heartbeat_${process.pid}` }))
+      await store.close()
+      return store.heartbeatMs
+    }
+    assert.deepEqual([await heartbeat("1s"), await heartbeat("5s"), await heartbeat("20ms"), await heartbeat("0s")], [250, 1000, 10, 1000])
   })
 })
