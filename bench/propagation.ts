@@ -15,7 +15,7 @@ import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import pg from "pg"
 import { createClient } from "redis"
-import { createAuth, type Auth } from "../src/index.ts"
+import { createAuth, type Auth } from "revocable"
 import { ACCESS_TTL, AUDIENCE, ISSUER, makeStore, now, type Command, type Reply, type StoreSpec } from "./fixtures/shared.ts"
 import { formatOps, median, table, type Section } from "./lib.ts"
 

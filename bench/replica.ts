@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict"
 import { randomUUID } from "node:crypto"
-import { randomId } from "../src/core/ids.ts"
-import { IdSet } from "../src/core/idset.ts"
-import { Replica } from "../src/core/replica.ts"
-import type { Revocation } from "../src/stores/contract.ts"
+import { randomId } from "../packages/revocable/src/core/ids.ts"
+import { IdSet } from "../packages/revocable/src/core/idset.ts"
+import { Replica } from "../packages/revocable/src/core/replica.ts"
+import type { Revocation } from "revocable/stores"
 import { collectGarbage, compare, formatOps, formatRatio, medianOps, ratio, table, type Section } from "./lib.ts"
 
 export const name = "replica"

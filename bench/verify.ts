@@ -11,8 +11,8 @@ import { createHmac, createSecretKey, generateKeyPairSync, randomBytes, timingSa
 import { createVerifier } from "fast-jwt"
 import { jwtVerify } from "jose"
 import jsonwebtoken from "jsonwebtoken"
-import { createAuth, type Auth, type KeyInput } from "../src/index.ts"
-import { memoryStore } from "../src/stores/memory.ts"
+import { createAuth, type Auth, type KeyInput } from "revocable"
+import { memoryStore } from "revocable/stores/memory"
 import { compare, formatOps, formatRatio, medianOps, ratio, table, verdict, type Comparison, type Contender, type Ratio, type Section } from "./lib.ts"
 
 export const name = "verify"

@@ -11,9 +11,9 @@
 //   curl -s $URL/blocklist                                       # the revoked jti
 import { createHash, timingSafeEqual } from "node:crypto"
 import Fastify from "fastify"
-import { AuthError, createAuth } from "../src/index.ts"
-import { memoryStore } from "../src/stores/memory.ts"
-import { authenticate, authErrorHandler, readToken, sendAuthError } from "../src/adapters/fastify.ts"
+import { AuthError, createAuth } from "revocable"
+import { memoryStore } from "revocable/stores/memory"
+import { authenticate, authErrorHandler, readToken, sendAuthError } from "revocable/fastify"
 
 // In memory, like the original's set: sqliteStore({ path }) keeps revocations across restarts.
 const store = memoryStore()

@@ -11,9 +11,9 @@
 import { createHash, timingSafeEqual } from "node:crypto"
 import { Hono } from "hono"
 import { serve } from "@hono/node-server"
-import { AuthError, createAuth, type Auth, type Revocation, type RevocationKind } from "../src/index.ts"
-import { sqliteStore } from "../src/stores/sqlite.ts"
-import { authenticate, authErrorHandler, readToken, requireClaims, sendAuthError } from "../src/adapters/hono.ts"
+import { AuthError, createAuth, type Auth, type Revocation, type RevocationKind } from "revocable"
+import { sqliteStore } from "revocable/stores/sqlite"
+import { authenticate, authErrorHandler, readToken, requireClaims, sendAuthError } from "revocable/hono"
 
 const store = sqliteStore({ path: process.env.REVOCABLE_DATA ?? "./data/flask-database-revocations.db" })
 

@@ -11,9 +11,9 @@
 //   curl -s -X DELETE $URL/logout -H "authorization: Bearer $REFRESH"    # "Refresh token successfully revoked"
 //   curl -s -X DELETE $URL/logout/both -H "authorization: Bearer $ACCESS"
 import express from "express"
-import { AuthError, createAuth, type Auth } from "../src/index.ts"
-import { redisStore } from "../src/stores/redis.ts"
-import { authenticate, authErrorHandler, readToken } from "../src/adapters/express.ts"
+import { AuthError, createAuth, type Auth } from "revocable"
+import { redisStore } from "revocable/stores/redis"
+import { authenticate, authErrorHandler, readToken } from "revocable/express"
 
 // Redis, shared by every instance of the app: a revocation made by one is enforced by all of them.
 const store = redisStore(

@@ -1,7 +1,7 @@
 // The whole life of a session on the embedded SQLite store: issue, verify, refresh, log out, refused.
 // Run: npm start   (data in ./data/quickstart.db, kept between runs)
-import { AuthError, createAuth } from "../src/index.ts"
-import { sqliteStore } from "../src/stores/sqlite.ts"
+import { AuthError, createAuth } from "revocable"
+import { sqliteStore } from "revocable/stores/sqlite"
 
 const auth = createAuth({
   issuer: "http://localhost:8000",

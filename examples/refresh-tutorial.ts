@@ -10,9 +10,9 @@
 //   curl -s -X POST $URL/auth/logout -H "authorization: Bearer $ACCESS"        # the refresh token dies with it
 import { createHash, timingSafeEqual } from "node:crypto"
 import express, { type Response } from "express"
-import { AuthError, createAuth, type TokenPair } from "../src/index.ts"
-import { memoryStore } from "../src/stores/memory.ts"
-import { authenticate, authErrorHandler, readToken, sendAuthError } from "../src/adapters/express.ts"
+import { AuthError, createAuth, type TokenPair } from "revocable"
+import { memoryStore } from "revocable/stores/memory"
+import { authenticate, authErrorHandler, readToken, sendAuthError } from "revocable/express"
 
 // One process, nothing to keep: sqliteStore({ path }) or a shared store once there are several instances.
 const store = memoryStore()

@@ -4,7 +4,7 @@ import base from "./stryker.config.mjs"
 
 export default {
   ...base,
-  mutate: ["src/core/replica.ts", "src/core/idset.ts"],
+  mutate: ["packages/revocable/src/core/replica.ts", "packages/revocable/src/core/idset.ts"],
   plugins: ["@stryker-mutator/*"],
   reporters: ["clear-text", "progress"],
   thresholds: { high: 100, low: 100, break: 100 },

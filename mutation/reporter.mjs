@@ -76,7 +76,7 @@ function stamp() {
 function commit() {
   const git = (...args) => execFileSync("git", args, { encoding: "utf8" }).trim()
   try {
-    const dirty = git("status", "--porcelain", "--", "src/core", "test/core", "mutation") !== ""
+    const dirty = git("status", "--porcelain", "--", "packages/revocable/src/core", "packages/revocable/test/core", "mutation") !== ""
     return `${git("rev-parse", "--short", "HEAD")}${dirty ? " with uncommitted changes to the core, its tests or mutation/" : ""}`
   } catch {
     return "unknown"

@@ -3,14 +3,14 @@
 import { spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 
-const VERIFY = "test/core/verify.test.ts"
+const VERIFY = "packages/revocable/test/core/verify.test.ts"
 const TESTS = {
-  "src/core/idset.ts": ["test/core/idset.test.ts", "test/core/replica.test.ts"],
-  "src/core/replica.ts": ["test/core/replica.test.ts"],
-  "src/core/tokens.ts": [VERIFY, "test/core/managed-keys.test.ts"],
-  "src/core/claims.ts": [VERIFY, "test/core/claims.test.ts"],
-  "src/core/base64url.ts": ["test/core/base64url.test.ts", VERIFY, "test/core/keys.test.ts"],
-  "src/core/keys.ts": [VERIFY, "test/core/keys.test.ts", "test/core/options.test.ts", "test/core/managed-keys.test.ts"],
+  "packages/revocable/src/core/idset.ts": ["packages/revocable/test/core/idset.test.ts", "packages/revocable/test/core/replica.test.ts"],
+  "packages/revocable/src/core/replica.ts": ["packages/revocable/test/core/replica.test.ts"],
+  "packages/revocable/src/core/tokens.ts": [VERIFY, "packages/revocable/test/core/managed-keys.test.ts"],
+  "packages/revocable/src/core/claims.ts": [VERIFY, "packages/revocable/test/core/claims.test.ts"],
+  "packages/revocable/src/core/base64url.ts": ["packages/revocable/test/core/base64url.test.ts", VERIFY, "packages/revocable/test/core/keys.test.ts"],
+  "packages/revocable/src/core/keys.ts": [VERIFY, "packages/revocable/test/core/keys.test.ts", "packages/revocable/test/core/options.test.ts", "packages/revocable/test/core/managed-keys.test.ts"],
 }
 // Its instrumented hashing makes it take 20 s a run; what it guards, bytes per id, a test at 1/64 its size guards.
 const SLOW = "a million revoked ids"

@@ -1,0 +1,63 @@
+// Pieces every store implementation shares; not part of the public surface.
+import { timingSafeEqual } from "node:crypto"
+import { AuthError } from "../errors.ts"
+import { isStorable, type Revocation, type RevocationInput, type RevocationKind, type RevocationQuery } from "../core/store.ts"
+
+export function revocationKey(kind: RevocationKind, id: string): string {
+  return `${kind}:${id}`
+}
+
+/**
+ * Revoking again is idempotent: the first reason, actor and time stand and the entry lives as long as the
+ * longer of the two. A subject revoked again is a new cut-off, so it takes the new call's details.
+ */
+export function mergeRevocation(existing: Revocation | undefined, input: RevocationInput, cutoff: number): Revocation {
+  if (!existing || input.kind === "subject") {
+    return { ...input, cutoff, expiresAt: Math.max(input.expiresAt, existing?.expiresAt ?? 0) }
+  }
+  return { ...existing, cutoff, expiresAt: Math.max(existing.expiresAt, input.expiresAt) }
+}
+
+/** Whether one stored revocation revokes the token a query describes. */
+export function rowMatchesQuery(row: Revocation, query: RevocationQuery): boolean {
+  if (row.expiresAt <= query.now) return false
+  switch (row.kind) {
+    case "token":
+      return row.id === query.jti
+    case "session":
+      return row.id === query.sid
+    case "subject":
+      return row.id === query.subject && query.gen < row.cutoff
+    case "key":
+      return row.id === query.kid
+  }
+}
+
+export function hashEquals(a: string, b: string): boolean {
+  const left = Buffer.from(a)
+  const right = Buffer.from(b)
+  return left.length === right.length && timingSafeEqual(left, right)
+}
+
+/** Cursors are opaque to callers: a base64url-encoded position that each store interprets. */
+export function encodeCursor(position: number | string): string {
+  return Buffer.from(String(position)).toString("base64url")
+}
+
+export function decodeCursor(cursor: string | null | undefined): number | null {
+  if (cursor === undefined || cursor === null || cursor === "") return null
+  const text = Buffer.from(cursor, "base64url").toString()
+  const position = Number(text)
+  if (!/^\d{1,15}$/.test(text) || !Number.isSafeInteger(position)) throw new AuthError("invalid_request", "Invalid cursor.")
+  return position
+}
+
+/** Cursors over ids (documents) carry the last id seen. */
+export function decodeIdCursor(cursor: string | null | undefined): string | null {
+  if (cursor === undefined || cursor === null || cursor === "") return null
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new AuthError("invalid_request", "Invalid cursor.")
+  const id = Buffer.from(cursor, "base64url").toString()
+  // No store made it, and PostgreSQL would refuse it (an outage, were it sent).
+  if (!isStorable(id)) throw new AuthError("invalid_request", "Invalid cursor.")
+  return id
+}

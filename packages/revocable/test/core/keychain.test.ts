@@ -1,0 +1,174 @@
+// The keychain on its own: the order of overlapping key loads, and the unknown-kid reload's limit by the clock.
+// Across instances, through createAuth, see managed-keys.test.ts.
+import assert from "node:assert/strict"
+import { describe, test } from "node:test"
+import { Events } from "../../src/core/events.ts"
+import { Keychain, UNKNOWN_KID_RELOAD_MS } from "../../src/core/keychain.ts"
+import { generateStoredKey, importStoredKey } from "../../src/core/keys.ts"
+import { Replica } from "../../src/core/replica.ts"
+import { memoryStore } from "../../src/stores/memory.ts"
+import type { Store, StoredKey } from "../../src/core/store.ts"
+import { manualClock, type ManualClock } from "../helpers/clock.ts"
+
+const T0 = Date.UTC(2026, 0, 15)
+
+interface Scripted {
+  store: Store
+  /** listKeys() calls so far. */
+  lists: number
+  /** While set, listKeys() reads the keys when called but answers only when released. */
+  holding: boolean
+  release(which?: "oldest" | "newest"): void
+  /** While set, listKeys() rejects. */
+  down: boolean
+}
+
+function scriptedKeys(): Scripted {
+  const base = memoryStore()
+  const waiting: Array<() => void> = []
+  const scripted: Scripted = {
+    lists: 0,
+    holding: false,
+    down: false,
+    release: (which = "oldest") => (which === "oldest" ? waiting.shift() : waiting.pop())?.(),
+    store: {
+      ...base,
+      async listKeys() {
+        scripted.lists++
+        if (scripted.down) throw new Error("connect ECONNREFUSED 127.0.0.1:1")
+        const keys = await base.listKeys()
+        if (scripted.holding) await new Promise<void>((resolve) => waiting.push(resolve))
+        return keys
+      },
+    },
+  }
+  return scripted
+}
+
+function managed(store: Store, clock: ManualClock, replica = new Replica()): { keys: Keychain; events: Events } {
+  const events = new Events()
+  return { keys: new Keychain({ store, staticKeys: null, algorithm: "HS256", clock, replica, events }), events }
+}
+
+/** Saves a key `ms` after the clock's now, so that it is the newest. */
+async function saveKey(store: Store, clock: ManualClock, ms = 1): Promise<StoredKey> {
+  const key = generateStoredKey("HS256", clock() + ms)
+  await store.saveKey(key)
+  return key
+}
+
+function settle(): Promise<void> {
+  return new Promise(setImmediate)
+}
+
+describe("keychain", () => {
+  test("start() makes a key when the store has none that can sign, and signs with it", async () => {
+    const clock = manualClock(T0)
+    const store = memoryStore()
+    const retired = await saveKey(store, clock)
+    await store.retireKey(retired.kid, T0)
+    const { keys } = managed(store, clock)
+    await keys.start()
+    const listed = await store.listKeys()
+    assert.equal(listed.length, 2)
+    const made = listed.find((key) => key.retiredAt === null)
+    assert.equal(made?.createdAt, T0, "dated by the clock")
+    assert.equal(keys.signer().kid, made?.kid)
+  })
+
+  /** Two loads under way: the earlier read the keys before `newer` was saved, the later after. */
+  async function overlapping(keys: Keychain, scripted: Scripted, clock: ManualClock) {
+    scripted.holding = true
+    let earlierDone = false
+    const earlier = keys.has("not-yet").then(() => (earlierDone = true))
+    await settle()
+    const newer = await saveKey(scripted.store, clock)
+    const later = keys.reloadForUnknownKid()
+    await settle()
+    return { newer, both: Promise.all([earlier, later]), earlierDone: () => earlierDone }
+  }
+
+  test("overlapping loads: an earlier one that answers last does not apply over the later", async () => {
+    const clock = manualClock(T0)
+    const scripted = scriptedKeys()
+    const { keys } = managed(scripted.store, clock)
+    await keys.start()
+    const { newer, both } = await overlapping(keys, scripted, clock)
+    scripted.release("newest")
+    await settle()
+    assert.equal(keys.signer().kid, newer.kid)
+    scripted.release()
+    await both
+    assert.equal(keys.signer().kid, newer.kid, "the earlier, stale answer did not apply")
+  })
+
+  test("overlapping loads: an earlier one that answers first resolves only once the later has applied", async () => {
+    const clock = manualClock(T0)
+    const scripted = scriptedKeys()
+    const { keys } = managed(scripted.store, clock)
+    await keys.start()
+    const first = keys.signer().kid
+    const { newer, both, earlierDone } = await overlapping(keys, scripted, clock)
+    scripted.release()
+    await settle()
+    assert.equal(earlierDone(), false, "waits for the later load")
+    assert.equal(keys.signer().kid, first, "the earlier answer did not apply")
+    scripted.release()
+    await both
+    assert.equal(keys.signer().kid, newer.kid)
+  })
+
+  test("an unknown kid reloads once for every caller, then not again until the interval has passed since it ended", async () => {
+    const clock = manualClock(T0)
+    const scripted = scriptedKeys()
+    const { keys } = managed(scripted.store, clock)
+    await keys.start()
+    const atStart = scripted.lists
+    scripted.holding = true
+    const reload = keys.reloadForUnknownKid()
+    assert.ok(reload)
+    assert.equal(keys.reloadForUnknownKid(), reload, "shared while it runs")
+    await settle()
+    clock.tick(5000)
+    scripted.release()
+    await reload
+    assert.equal(scripted.lists, atStart + 1)
+    clock.tick(UNKNOWN_KID_RELOAD_MS - 1)
+    assert.equal(keys.reloadForUnknownKid(), undefined, "counted from the end of the reload, not its start")
+    clock.tick(1)
+    scripted.holding = false
+    await keys.reloadForUnknownKid()
+    assert.equal(scripted.lists, atStart + 2)
+  })
+
+  test("a failed reload is reported, leaves the ring as it was, and still counts towards the interval", async () => {
+    const clock = manualClock(T0)
+    const scripted = scriptedKeys()
+    const { keys, events } = managed(scripted.store, clock)
+    await keys.start()
+    const ring = keys.ring
+    const reported: unknown[] = []
+    events.on("store-unavailable", (event) => reported.push(event.error))
+    scripted.down = true
+    await keys.reloadForUnknownKid()
+    assert.equal(reported.length, 1)
+    assert.equal(keys.ring, ring)
+    assert.equal(keys.reloadForUnknownKid(), undefined)
+  })
+
+  test("static keys never reload, and signing fails once every key that can sign is retired", async () => {
+    const clock = manualClock(T0)
+    const scripted = scriptedKeys()
+    const replica = new Replica()
+    const stored = generateStoredKey("HS256", T0)
+    const key = importStoredKey(stored)
+    const keys = new Keychain({ store: scripted.store, staticKeys: [key], algorithm: "HS256", clock, replica, events: new Events() })
+    await keys.start()
+    assert.equal(keys.reloadForUnknownKid(), undefined)
+    assert.equal(await keys.has("other"), false)
+    assert.equal(scripted.lists, 0)
+    replica.add({ kind: "key", id: key.kid, subject: null, reason: null, actor: null, createdAt: T0, expiresAt: Date.UTC(2999, 11, 31), cutoff: 0 })
+    assert.throws(() => keys.signer(), /every key that can sign is retired/)
+    assert.deepEqual(keys.jwks(), { keys: [] }, "a shared secret is never listed")
+  })
+})

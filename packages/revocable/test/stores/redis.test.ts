@@ -1,0 +1,280 @@
+import assert from "node:assert/strict"
+import { after, afterEach, describe, mock, test } from "node:test"
+import { createClient } from "redis"
+import { redisStore, type RedisStoreOptions, type RedisTarget } from "../../src/stores/redis.ts"
+import type { TokenPair } from "../../src/index.ts"
+import type { ChangeEvent, Store } from "../../src/core/store.ts"
+import { startInstance } from "../helpers/instance.ts"
+import { deleteKeys, REDIS_URL, uniquePrefix } from "../helpers/redis.ts"
+import { createInput, nextEvent, revocation, rotateInput, sessionInput, storeConformance } from "../../src/testing/conformance.ts"
+
+const prefixes = new Set<string>()
+const opened: Store[] = []
+const stores = new WeakMap<Store, string>()
+after(async () => {
+  for (const store of opened) await store.close()
+  await deleteKeys(REDIS_URL, prefixes)
+})
+
+async function open(prefix: string, target: RedisTarget = { url: REDIS_URL }, options: RedisStoreOptions = {}) {
+  prefixes.add(prefix)
+  const store = redisStore(target, { prefix, onWarning: () => {}, ...options })
+  opened.push(store)
+  stores.set(store, prefix)
+  await store.open()
+  return store
+}
+
+storeConformance("redis", {
+  create: ({ clock }) => open(uniquePrefix("conformance"), { url: REDIS_URL }, { clock }),
+  async peer(store, { clock }) {
+    const prefix = stores.get(store)
+    assert.ok(prefix, "peer() is given a store made by create()")
+    return open(prefix, { url: REDIS_URL }, { clock })
+  },
+})
+
+const T0 = 1_800_000_000_000
+const HOUR = 3_600_000
+
+/** Polls `check` until it resolves true. */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
+describe("redis store specifics", () => {
+  test("redisStore() validates its target and options at construction", () => {
+    assert.throws(() => redisStore({} as never), TypeError)
+    assert.throws(() => redisStore({ url: "http://127.0.0.1:6379" }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL, client: {} } as never), TypeError)
+    assert.throws(() => redisStore({ client: {} as never }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { prefix: "" }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { prefix: "a}b" }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { heartbeatMs: 0 }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { feedLength: 1.5 }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { commandTimeoutMs: 0 }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { commandTimeoutMs: 2.5 }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { clock: 5 as never }), TypeError)
+    assert.throws(() => redisStore({ url: REDIS_URL }, { onWarning: "log" as never }), TypeError)
+  })
+
+  test("every key carries the hash tag of the prefix, and revocations and sessions expire by TTL", async () => {
+    const prefix = uniquePrefix("keys")
+    const store = await open(prefix, { url: REDIS_URL }, { clock: () => T0 })
+    await store.revoke(revocation({ kind: "subject", id: "alice" }))
+    await store.createSession(createInput(sessionInput({ sid: "s-1" })))
+    await store.putDocument("users", "alice", "{}")
+    await store.hit("login:alice", 60_000, T0)
+    const client = createClient({ url: REDIS_URL })
+    await client.connect()
+    try {
+      const keys: string[] = []
+      for await (const page of client.scanIterator({ MATCH: `{${prefix}}*`, COUNT: 1000 })) keys.push(...page)
+      assert.ok(keys.length >= 8)
+      for (const key of keys) assert.ok(key.startsWith(`{${prefix}}:`), key)
+      assert.equal(await client.pExpireTime(`{${prefix}}:r:subject:alice`), T0 + HOUR)
+      assert.equal(await client.pExpireTime(`{${prefix}}:s:s-1`), T0 + 24 * HOUR + 1000, "kept for the leeway after its expiry")
+      assert.equal(await client.pExpireTime(`{${prefix}}:g:alice`), T0 + 24 * HOUR + 1000, "the generation outlives the sessions that depend on it")
+      assert.equal(await client.pExpireTime(`{${prefix}}:h:login:alice`), T0 + 60_000)
+    } finally {
+      await client.close()
+    }
+  })
+
+  test("a revocation whose expiry has passed by the server's clock is acknowledged but not kept", async () => {
+    const store = await open(uniquePrefix("past"))
+    const past = Date.now() - HOUR
+    const stored = await store.revoke(revocation({ createdAt: past - HOUR, expiresAt: past }))
+    assert.equal(stored.expiresAt, past)
+    assert.deepEqual(await store.snapshot(past - HOUR), [])
+  })
+
+  test("works with a client the application made, RESP2 or RESP3, and never closes it", async () => {
+    for (const RESP of [2, 3] as const) {
+      const client = createClient({ url: REDIS_URL, RESP })
+      client.on("error", () => {})
+      await client.connect()
+      try {
+        const prefix = uniquePrefix(`client-resp${RESP}`)
+        const store = await open(prefix, { client })
+        const peer = await open(prefix, { client })
+        const seen = nextEvent(peer, (event) => event.type === "revoked" && event.revocation.id === "jti-1")
+        await seen.ready
+        await store.revoke(revocation())
+        assert.deepEqual(await seen, { type: "revoked", revocation: { ...revocation(), cutoff: 0 } })
+        await store.close()
+        await peer.close()
+        assert.equal(client.isReady, true)
+        assert.equal(await client.ping(), "PONG")
+      } finally {
+        await client.close()
+      }
+    }
+  })
+
+  test("scripts are loaded again when Redis forgets them (SCRIPT FLUSH)", async () => {
+    const store = await open(uniquePrefix("flush"))
+    await store.revoke(revocation())
+    const client = createClient({ url: REDIS_URL })
+    await client.connect()
+    await client.scriptFlush()
+    await client.close()
+    assert.equal(await store.isRevoked({ jti: "jti-1", sid: "x", subject: "x", gen: 0, kid: "x", now: T0 }), true)
+  })
+
+  test("the feed sends a sync at least every heartbeat while healthy", async () => {
+    const store = await open(uniquePrefix("heartbeat"), { url: REDIS_URL }, { heartbeatMs: 50 })
+    let syncs = 0
+    let resolve!: () => void
+    const three = new Promise<void>((r) => (resolve = r))
+    const subscription = await store.subscribe((event) => {
+      if (event.type === "sync" && ++syncs === 3) resolve()
+    })
+    await three
+    await subscription.close()
+  })
+
+  test("a sync is dated when its read was sent: a process paused after Redis answered does not count itself up to date", async () => {
+    const store = await open(uniquePrefix("paused"), { url: REDIS_URL }, { heartbeatMs: 50 })
+    const syncs: number[] = []
+    const subscription = await store.subscribe((event) => {
+      if (event.type === "sync") syncs.push(event.at)
+    })
+    const seen = syncs.length
+    const pausedAt = Date.now()
+    // The whole process stops for 300 ms (as in a GC pause or SIGSTOP) while Redis answers the read in flight.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300)
+    await until(async () => syncs.length > seen)
+    assert.ok((syncs[seen] ?? Infinity) <= pausedAt + 50, `the first sync after the pause is dated ${(syncs[seen] ?? 0) - pausedAt} ms after it began`)
+    await subscription.close()
+  })
+
+  test("the change stream is trimmed to about feedLength entries", async () => {
+    const prefix = uniquePrefix("trim")
+    const store = await open(prefix, { url: REDIS_URL }, { feedLength: 10 })
+    for (let i = 0; i < 300; i++) await store.revoke(revocation({ id: `t-${i}` }))
+    const client = createClient({ url: REDIS_URL })
+    await client.connect()
+    try {
+      const length = await client.xLen(`{${prefix}}:feed`)
+      assert.ok(length >= 10 && length < 300, `length ${length}`)
+    } finally {
+      await client.close()
+    }
+  })
+
+  test("a gap in the feed's sequence (a trimmed or lost entry) makes a reset before the next change", async () => {
+    const prefix = uniquePrefix("gap")
+    const store = await open(prefix)
+    const events: ChangeEvent[] = []
+    const subscription = await store.subscribe((event) => {
+      if (event.type !== "sync") events.push(event)
+    })
+    const first = nextEvent(store, (event) => event.type === "revoked" && event.revocation.id === "t-1")
+    const second = nextEvent(store, (event) => event.type === "revoked" && event.revocation.id === "t-2")
+    await Promise.all([first.ready, second.ready])
+    await store.revoke(revocation({ id: "t-1" }))
+    await first
+    const client = createClient({ url: REDIS_URL })
+    await client.connect()
+    await client.incr(`{${prefix}}:n`)
+    await client.close()
+    await store.revoke(revocation({ id: "t-2" }))
+    await second
+    await subscription.close()
+    assert.deepEqual(
+      events.map((event) => (event.type === "revoked" ? event.revocation.id : event.type)),
+      ["t-1", "reset", "t-2"],
+    )
+  })
+})
+
+describe("redis store on the server's clock", () => {
+  afterEach(() => mock.timers.reset())
+
+  test("two instances: of ten concurrent rotations of one refresh hash exactly one wins, fifty rounds; without a grace, a replay right after is a reuse", async () => {
+    const prefix = uniquePrefix("server-race")
+    const a = await open(prefix)
+    const b = await open(prefix)
+    for (let round = 0; round < 50; round++) {
+      const sid = `race-${round}`
+      await (round % 2 ? a : b).createSession(createInput(sessionInput({ sid })))
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).rotate(rotateInput(sid, "hash-0", `next-${i}`))))
+      const count = (status: string) => results.filter((result) => result.status === status).length
+      // The first replay revokes the session, so the ones after it find it revoked.
+      assert.deepEqual({ rotated: count("rotated"), reused: count("reused"), revoked: count("revoked") }, { rotated: 1, reused: 1, revoked: 8 }, `round ${round}`)
+
+      const replayed = `replay-${round}`
+      await a.createSession(createInput(sessionInput({ sid: replayed })))
+      assert.equal((await a.rotate(rotateInput(replayed, "hash-0", "hash-1"))).status, "rotated")
+      assert.equal((await b.rotate(rotateInput(replayed, "hash-0", "hash-2"))).status, "reused", `round ${round}`)
+    }
+  })
+
+  test("session times, idle time, absolute expiry and the rotation grace follow the Redis server's clock, whatever the process's says", async () => {
+    const store = await open(uniquePrefix("server-clock"))
+    const client = createClient({ url: REDIS_URL })
+    await client.connect()
+    const serverNow = async () => {
+      const [seconds, micros] = (await client.sendCommand(["TIME"])) as [string, string]
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    }
+    try {
+      mock.timers.enable({ apis: ["Date"], now: 0 })
+      const before = await serverNow()
+      const created = await store.createSession(createInput(sessionInput({ sid: "s-1", ttlMs: HOUR })))
+      const after = await serverNow()
+      assert.ok(created.ok)
+      const { createdAt, lastUsedAt, expiresAt } = created.session
+      assert.ok(before <= createdAt && createdAt <= after, `created at ${createdAt}, the server's clock read ${before} then ${after}`)
+      assert.deepEqual([lastUsedAt, expiresAt], [createdAt, createdAt + HOUR])
+
+      assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-1", 60_000))).status, "rotated")
+      mock.timers.tick(24 * HOUR)
+      assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-2", 60_000))).status, "grace", "a day later by the process's clock only")
+      assert.deepEqual((await store.listSessions("alice", 60_000)).map((session) => session.sid), ["s-1"], "used a moment ago by the server's clock")
+
+      await store.createSession(createInput(sessionInput({ sid: "s-2" })))
+      const rotated = await store.rotate(rotateInput("s-2", "hash-0", "hash-1", 50))
+      assert.equal(rotated.status, "rotated")
+      const rotatedAt = rotated.status === "rotated" ? rotated.session.lastUsedAt : 0
+      await until(async () => (await serverNow()) >= rotatedAt + 50)
+      assert.equal((await store.rotate(rotateInput("s-2", "hash-0", "hash-2", 50))).status, "reused", "the grace is over by the server's clock, though the process's stands still")
+
+      // Past its absolute expiry, by the server's clock, a session is kept for the leeway: expired, not missing.
+      const short = await store.createSession({ ...createInput(sessionInput({ sid: "s-3", ttlMs: 20 })), leewayMs: 60_000 })
+      assert.ok(short.ok)
+      await until(async () => (await serverNow()) >= short.session.expiresAt)
+      assert.equal((await store.rotate(rotateInput("s-3", "hash-0", "hash-1"))).status, "expired")
+    } finally {
+      await client.close()
+    }
+  })
+})
+
+describe("redis store across processes", () => {
+  test("ten concurrent refreshes of one refresh token in each of two processes: exactly one wins, twenty rounds", async () => {
+    const prefix = uniquePrefix("race")
+    prefixes.add(prefix)
+    const a = await startInstance(["redis", REDIS_URL, prefix])
+    const b = await startInstance(["redis", REDIS_URL, prefix])
+    try {
+      for (let round = 0; round < 20; round++) {
+        const pair = await (round % 2 ? a : b).call<TokenPair>("issue", `user-${round}`)
+        const [fromA, fromB] = await Promise.all([
+          a.call<string[]>("refreshAll", pair.refreshToken, 10),
+          b.call<string[]>("refreshAll", pair.refreshToken, 10),
+        ])
+        const results = [...fromA, ...fromB]
+        assert.equal(results.length, 20)
+        assert.equal(results.filter((result) => result === "ok").length, 1, `round ${round}: ${results.join(", ")}`)
+        for (const result of results) {
+          if (result !== "ok") assert.ok(["refresh_token_reused", "token_revoked"].includes(result), `round ${round}: ${result}`)
+        }
+      }
+    } finally {
+      await a.stop()
+      await b.stop()
+    }
+  })
+})

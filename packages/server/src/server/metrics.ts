@@ -1,0 +1,106 @@
+// Prometheus metrics of one server process, on a registry of its own (never prom-client's global one).
+// The replica's size, staleness and feed reconnects are read from the core when Prometheus scrapes.
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client"
+import type { Auth } from "revocable"
+
+export interface ServerMetrics {
+  readonly registry: Registry
+  /** One verify of an access token: "ok" or the AuthError code. */
+  verified(outcome: string): void
+  /** A refused login: "invalid_credentials", "suspended" or "rate_limited". */
+  loginFailed(reason: string): void
+  /** A failure of the store met by the server itself (users, clients, rate limits). */
+  storeError(): void
+  close(): void
+}
+
+export function serverMetrics(auth: Auth): ServerMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const verifications = new Counter({
+    name: "revocable_verifications_total",
+    help: "Access tokens verified by this server, by outcome (ok or the error code).",
+    labelNames: ["outcome"],
+    registers: [registry],
+  })
+  const revocations = new Counter({
+    name: "revocable_revocations_total",
+    help: "Revocations applied to this process's replica, by grain.",
+    labelNames: ["kind"],
+    registers: [registry],
+  })
+  const unrevocations = new Counter({
+    name: "revocable_unrevocations_total",
+    help: "Revocations removed, by grain.",
+    labelNames: ["kind"],
+    registers: [registry],
+  })
+  const reuse = new Counter({
+    name: "revocable_refresh_reuse_detected_total",
+    help: "Replayed refresh tokens: each one revoked its session.",
+    registers: [registry],
+  })
+  const storeErrors = new Counter({
+    name: "revocable_store_errors_total",
+    help: "Failed store operations, by who met them (core: tokens and revocations; server: users, clients, rate limits).",
+    labelNames: ["source"],
+    registers: [registry],
+  })
+  const failOpen = new Counter({
+    name: "revocable_fail_open_total",
+    help: "Verifies answered from a stale replica because the store failed and onStoreUnavailable is fail-open.",
+    registers: [registry],
+  })
+  const loginFailures = new Counter({
+    name: "revocable_login_failures_total",
+    help: "Refused logins and password grants, by reason.",
+    labelNames: ["reason"],
+    registers: [registry],
+  })
+
+  new Gauge({
+    name: "revocable_replica_entries",
+    help: "Live revocations held by the local replica.",
+    registers: [registry],
+    collect() {
+      this.set(auth.replicaStatus().entries)
+    },
+  })
+  new Gauge({
+    name: "revocable_replica_staleness_seconds",
+    help: "Seconds since the change feed last confirmed the replica current (0 when the feed is synchronous).",
+    registers: [registry],
+    collect() {
+      this.set(auth.replicaStatus().stalenessMs / 1000)
+    },
+  })
+  new Counter({
+    name: "revocable_feed_reconnects_total",
+    help: "Times the change feed reconnected and the live revocations were reloaded.",
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(auth.replicaStatus().resets)
+    },
+  })
+
+  const offs = [
+    auth.on("revoked", (revocation) => revocations.inc({ kind: revocation.kind })),
+    auth.on("unrevoked", ({ kind }) => unrevocations.inc({ kind })),
+    auth.on("reuse-detected", () => reuse.inc()),
+    auth.on("store-unavailable", (event) => {
+      storeErrors.inc({ source: "core" })
+      if (event.failOpen) failOpen.inc()
+    }),
+  ]
+
+  return {
+    registry,
+    verified: (outcome) => verifications.inc({ outcome }),
+    loginFailed: (reason) => loginFailures.inc({ reason }),
+    storeError: () => storeErrors.inc({ source: "server" }),
+    close() {
+      for (const off of offs) off()
+    },
+  }
+}

@@ -1,0 +1,203 @@
+// The admin API, registered under /admin, every route for the role `admin`: revocations with reason and actor,
+// users and their sessions, suspension, keys.
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
+import type { FastifyReply, FastifySchema } from "fastify"
+import { Type } from "typebox"
+import { AuthError } from "revocable"
+import { requireClaims } from "revocable/fastify"
+import { BEARER } from "../docs.ts"
+import * as schemas from "../schemas.ts"
+import { claimsOf, type Services } from "../services.ts"
+
+export type AdminRoutesOptions = Pick<Services, "auth" | "users" | "store" | "bearer">
+
+const Id = Type.String({ minLength: 1, maxLength: 1024 })
+const Reason = Type.Optional(Type.String({ maxLength: 1024 }))
+const Kind = schemas.Revocation.properties.kind
+const RevocationQuery = Type.Object({ subject: Type.Optional(Id), kind: Type.Optional(Kind), ...schemas.Paging.properties })
+const RevokeBody = Type.Object({
+  kind: Type.Enum(["token", "session", "subject"], { type: "string" }),
+  id: Type.String({ minLength: 1, maxLength: 16384 }),
+  reason: Reason,
+})
+const ReasonBody = Type.Object({ reason: Reason })
+const UserParams = Type.Object({ sub: Id })
+const denied = schemas.errors(400, 401, 403, 503)
+const deniedOrMissing = schemas.errors(400, 401, 403, 404, 503)
+
+/** What every admin route's documentation says: who may call it. */
+function guarded<S extends FastifySchema>(schema: S): S {
+  return { ...schema, tags: ["admin"], security: BEARER, description: `${schema.description ?? ""} Requires the role \`admin\`.`.trim() }
+}
+
+function notFound(reply: FastifyReply, what: string): FastifyReply {
+  return reply.code(404).send({ error: "not_found", error_description: `No ${what} has that id.` })
+}
+
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { auth, users, store, bearer }) => {
+  app.addHook("onRequest", bearer)
+  app.addHook("onRequest", requireClaims({ roles: "admin" }))
+
+  async function actor(sub: string): Promise<string> {
+    return (await users.get(sub))?.username ?? sub
+  }
+
+  async function listKeys() {
+    try {
+      return await store.listKeys()
+    } catch (cause) {
+      throw new AuthError("store_unavailable", undefined, { cause })
+    }
+  }
+
+  app.get("/revocations", {
+    schema: guarded({
+      summary: "Live revocations, newest first; filter by subject and grain.",
+      querystring: RevocationQuery,
+      response: { 200: schemas.RevocationPage, ...denied },
+    }),
+    async handler(request) {
+      const { subject, kind, cursor, limit } = request.query
+      const page = await auth.listRevocations({ ...(subject === undefined ? {} : { subject }), ...(kind === undefined ? {} : { kind }), cursor: cursor ?? null, limit })
+      return { items: page.items.map(schemas.revocationView), next: page.next }
+    },
+  })
+
+  app.post("/revocations", {
+    schema: guarded({
+      summary: "Revoke a token, a session or every token of a subject.",
+      description:
+        "token: id is the token itself (an access token revokes its jti, a refresh token its session) or a jti. session: a sid. subject: a sub (every token issued before now). Keys are retired with DELETE /admin/keys/{kid}.",
+      body: RevokeBody,
+      response: { 201: schemas.Revocation, ...denied },
+    }),
+    async handler(request, reply) {
+      const { kind, id: target } = request.body
+      const meta = { reason: request.body.reason ?? "revoked by an admin", actor: await actor(claimsOf(request).sub) }
+      let revocation
+      if (kind === "subject") {
+        revocation = await auth.revokeSubject(target, meta)
+      } else if (kind === "session") {
+        revocation = await auth.revokeSession(target, meta)
+      } else if (target.includes(".")) {
+        revocation = await auth.revoke(target, meta)
+        if (revocation === null) throw new AuthError("invalid_request", "That token is not a live token of this server: nothing to revoke.")
+      } else {
+        if (!/^[A-Za-z0-9_-]{1,256}$/.test(target)) throw new AuthError("invalid_request", "A jti is made of base64url characters.")
+        revocation = await auth.revokeToken(target, meta)
+      }
+      return reply.code(201).send(schemas.revocationView(revocation))
+    },
+  })
+
+  app.delete("/revocations/:kind/:id", {
+    schema: guarded({
+      summary: "Un-revoke: remove a revocation (what it revoked is accepted again).",
+      description:
+        "A suspended user's subject revocation cannot be removed: unsuspend first (tokens from before the suspension stay revoked). A key revocation cannot be removed either (400): a retired key stays retired, rotate a new key instead.",
+      params: Type.Object({ kind: Kind, id: Id }),
+      response: { 204: schemas.Empty, ...schemas.errors(400, 401, 403, 404, 409, 503) },
+    }),
+    async handler(request, reply) {
+      const { kind, id: target } = request.params
+      if (kind === "subject" && (await users.get(target))?.suspendedAt != null) {
+        return reply.code(409).send({ error: "invalid_request", error_description: "The user is suspended: unsuspend first." })
+      }
+      if (!(await auth.unrevoke(kind, target))) return notFound(reply, "revocation")
+      return reply.code(204).send()
+    },
+  })
+
+  app.get("/users", {
+    schema: guarded({ summary: "Users, in id order.", querystring: schemas.Paging, response: { 200: schemas.UserPage, ...denied } }),
+    async handler(request) {
+      const page = await users.list({ cursor: request.query.cursor ?? null, limit: request.query.limit })
+      return { items: page.items.map(schemas.userView), next: page.next }
+    },
+  })
+
+  app.get("/users/:sub", {
+    schema: guarded({ summary: "One user.", params: UserParams, response: { 200: schemas.User, ...deniedOrMissing } }),
+    async handler(request, reply) {
+      const user = await users.get(request.params.sub)
+      return user === null ? notFound(reply, "user") : schemas.userView(user)
+    },
+  })
+
+  app.get("/users/:sub/sessions", {
+    schema: guarded({ summary: "A user's live sessions.", params: UserParams, response: { 200: Type.Array(schemas.Session), ...deniedOrMissing } }),
+    async handler(request, reply) {
+      if ((await users.get(request.params.sub)) === null) return notFound(reply, "user")
+      return (await auth.listSessions(request.params.sub)).map((entry) => schemas.sessionView(entry))
+    },
+  })
+
+  app.post("/users/:sub/suspend", {
+    schema: guarded({
+      summary: "Suspend: every token of the user is revoked and logins are refused.",
+      params: UserParams,
+      body: ReasonBody,
+      response: { 200: schemas.User, ...deniedOrMissing },
+    }),
+    async handler(request, reply) {
+      const user = await users.suspend(request.params.sub, {
+        reason: request.body.reason ?? "suspended by an admin",
+        actor: await actor(claimsOf(request).sub),
+      })
+      return user === null ? notFound(reply, "user") : schemas.userView(user)
+    },
+  })
+
+  app.post("/users/:sub/unsuspend", {
+    schema: guarded({
+      summary: "Allow logins again; tokens revoked by the suspension stay revoked.",
+      params: UserParams,
+      response: { 200: schemas.User, ...deniedOrMissing },
+    }),
+    async handler(request, reply) {
+      const user = await users.unsuspend(request.params.sub)
+      return user === null ? notFound(reply, "user") : schemas.userView(user)
+    },
+  })
+
+  app.get("/keys", {
+    schema: guarded({ summary: "Signing keys, newest first (public data only).", response: { 200: Type.Array(schemas.SigningKey), ...denied } }),
+    async handler() {
+      return (await listKeys())
+        .sort((a, b) => b.createdAt - a.createdAt)
+        .map((entry) => ({
+          kid: entry.kid,
+          alg: entry.alg,
+          created_at: schemas.iso(entry.createdAt),
+          retired_at: entry.retiredAt === null ? null : schemas.iso(entry.retiredAt),
+        }))
+    },
+  })
+
+  app.post("/keys/rotate", {
+    schema: guarded({
+      summary: "Make a new signing key current; older keys keep verifying until their tokens expire.",
+      response: { 201: schemas.RotatedKey, ...denied },
+    }),
+    async handler(_request, reply) {
+      return reply.code(201).send(await auth.rotateKey())
+    },
+  })
+
+  app.delete("/keys/:kid", {
+    schema: guarded({
+      summary: "Retire a key: every token it signed is refused from now on, on every instance.",
+      params: Type.Object({ kid: Type.String({ minLength: 1, maxLength: 128 }) }),
+      body: ReasonBody,
+      response: { 200: schemas.Revocation, ...deniedOrMissing },
+    }),
+    async handler(request, reply) {
+      if (!(await listKeys()).some((entry) => entry.kid === request.params.kid)) return notFound(reply, "key")
+      const revocation = await auth.retireKey(request.params.kid, {
+        reason: request.body.reason ?? "retired by an admin",
+        actor: await actor(claimsOf(request).sub),
+      })
+      return schemas.revocationView(revocation)
+    },
+  })
+}

@@ -1,0 +1,202 @@
+// The first-party API, registered under /auth: register, log in, refresh; with an access token, log out (one
+// session or everywhere), sessions, password. Cookie mode: a login with `"cookie": true` puts the tokens in
+// HttpOnly cookies (the refresh cookie scoped to /auth) and answers a CSRF token; /auth/refresh then reads the
+// refresh cookie, checked against that token.
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
+import type { FastifyReply, FastifyRequest } from "fastify"
+import { Type } from "typebox"
+import { AuthError, isAuthError, type TokenPair } from "revocable"
+import { clearAuthCookies, readToken, setAuthCookies, type CookieOptions } from "revocable/fastify"
+import { BEARER } from "../docs.ts"
+import { noStore, pairBody, passwordLogin } from "../login.ts"
+import * as schemas from "../schemas.ts"
+import { claimsOf, type Services } from "../services.ts"
+import { PASSWORD_RULE, USERNAME_RULE, type UserDirectory } from "../users.ts"
+
+export type AuthRoutesOptions = Pick<Services, "auth" | "users" | "config" | "metrics" | "limits" | "cookies" | "bearer">
+
+const Credentials = Type.Object({
+  username: Type.String({ maxLength: 256 }),
+  password: Type.String({ maxLength: 1024 }),
+})
+const LoginBody = Type.Object({
+  ...Credentials.properties,
+  device: Type.Optional(Type.String({ maxLength: 1024, description: "A label for the session list; default: the User-Agent." })),
+  cookie: Type.Optional(Type.Boolean({ description: "Cookie mode." })),
+})
+const RefreshBody = Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 16384 })) })
+const PasswordBody = Type.Object({
+  current_password: Type.String({ maxLength: 1024 }),
+  new_password: Type.String({ maxLength: 1024 }),
+})
+const SessionParams = Type.Object({ sid: Type.String({ maxLength: 256 }) })
+
+/** Cookie mode's answer: the tokens go to cookies, the body keeps the access token and gets the CSRF token. */
+function cookieBody(cookies: CookieOptions, reply: FastifyReply, pair: TokenPair): schemas.TokenPair {
+  const csrfToken = setAuthCookies(reply, pair, cookies)
+  const { refresh_token: _, ...body } = pairBody(pair)
+  return { ...body, csrf_token: csrfToken }
+}
+
+function checkOrigin(cookies: CookieOptions, request: FastifyRequest): void {
+  const allowed = cookies.origins
+  const origin = request.headers.origin
+  if (allowed !== undefined && origin !== undefined && !allowed.includes(origin)) {
+    throw new AuthError("csrf_failed", "The request's Origin is not allowed.")
+  }
+}
+
+async function actorName(users: UserDirectory, sub: string): Promise<string> {
+  return (await users.get(sub))?.username ?? sub
+}
+
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, services) => {
+  const { auth, users, config, cookies } = services
+  const tags = ["auth"]
+
+  app.post("/register", {
+    schema: {
+      summary: "Create an account (REVOCABLE_REGISTRATION=open).",
+      description: `Username: ${USERNAME_RULE}. Password: ${PASSWORD_RULE}.`,
+      tags,
+      body: Credentials,
+      response: { 201: schemas.User, ...schemas.errors(400, 403, 429, 503) },
+    },
+    async handler(request, reply) {
+      if (config.registration === "closed") throw new AuthError("forbidden", "Registration is closed.")
+      await services.limits.register.attempt(request.ip)
+      const user = await users.create({ username: request.body.username, password: request.body.password })
+      return reply.code(201).send(schemas.userView(user))
+    },
+  })
+
+  app.post("/login", {
+    schema: {
+      summary: "Log in: a new session and its token pair.",
+      description: 'With "cookie": true, the tokens are set as HttpOnly cookies and the body carries a csrf_token instead of the refresh token.',
+      tags,
+      body: LoginBody,
+      response: { 200: schemas.TokenPair, ...schemas.errors(400, 401, 403, 429, 503) },
+    },
+    async handler(request, reply) {
+      const cookie = request.body.cookie === true
+      if (cookie) checkOrigin(cookies, request)
+      const { pair } = await passwordLogin(services, request.body.username, request.body.password, request, { device: request.body.device })
+      noStore(reply)
+      return cookie ? cookieBody(cookies, reply, pair) : pairBody(pair)
+    },
+  })
+
+  app.post("/refresh", {
+    schema: {
+      summary: "Trade a refresh token for a new pair (the old refresh token is spent).",
+      description: "Without refresh_token in the body, the refresh cookie is used (cookie mode, CSRF header required). A replayed refresh token revokes its session (refresh_token_reused).",
+      tags,
+      body: RefreshBody,
+      response: { 200: schemas.TokenPair, ...schemas.errors(400, 401, 403, 503) },
+    },
+    async handler(request, reply) {
+      let token = request.body.refresh_token
+      const fromCookie = token === undefined
+      if (fromCookie) token = readToken(request, { header: false, cookie: cookies, type: "refresh" }) ?? undefined
+      if (token === undefined || token === "") throw new AuthError("invalid_request", "refresh_token is required.")
+      const pair = await auth.refresh(token)
+      noStore(reply)
+      return fromCookie ? cookieBody(cookies, reply, pair) : pairBody(pair)
+    },
+  })
+
+  // The routes of a signed-in user: the scope's hook verifies the access token first.
+  const accountRoutes: FastifyPluginAsyncTypebox = async (account) => {
+    account.addHook("onRequest", services.bearer)
+
+    account.post("/logout", {
+      schema: {
+        summary: "Log out: revoke this session, its access and refresh tokens.",
+        description: "A refresh_token of another session of the same user, if given, is revoked too.",
+        tags,
+        security: BEARER,
+        body: RefreshBody,
+        response: { 204: schemas.Empty, ...schemas.errors(400, 401, 403, 503) },
+      },
+      async handler(request, reply) {
+        const claims = claimsOf(request)
+        const meta = { reason: "logout", actor: await actorName(users, claims.sub) }
+        await auth.revokeSession(claims.sid, meta)
+        const other = request.body.refresh_token
+        if (other !== undefined && other !== "") {
+          const refresh = await auth.verify(other, { type: "refresh" }).catch((error: unknown) => {
+            if (isAuthError(error) && error.code !== "store_unavailable") return null
+            throw error
+          })
+          if (refresh !== null && refresh.sub === claims.sub && refresh.sid !== claims.sid) await auth.revokeSession(refresh.sid, meta)
+        }
+        if (request.headers.cookie !== undefined) clearAuthCookies(reply, cookies)
+        return reply.code(204).send()
+      },
+    })
+
+    account.post("/logout-all", {
+      schema: {
+        summary: "Log out everywhere: revoke every token of this user issued so far.",
+        tags,
+        security: BEARER,
+        response: { 204: schemas.Empty, ...schemas.errors(400, 401, 403, 503) },
+      },
+      async handler(request, reply) {
+        const claims = claimsOf(request)
+        await auth.revokeSubject(claims.sub, { reason: "logout everywhere", actor: await actorName(users, claims.sub) })
+        if (request.headers.cookie !== undefined) clearAuthCookies(reply, cookies)
+        return reply.code(204).send()
+      },
+    })
+
+    account.get("/sessions", {
+      schema: {
+        summary: "This user's live sessions.",
+        tags,
+        security: BEARER,
+        response: { 200: Type.Array(schemas.Session), ...schemas.errors(400, 401, 503) },
+      },
+      async handler(request) {
+        const claims = claimsOf(request)
+        return (await auth.listSessions(claims.sub)).map((entry) => schemas.sessionView(entry, claims.sid))
+      },
+    })
+
+    account.delete("/sessions/:sid", {
+      schema: {
+        summary: "Revoke one of this user's sessions.",
+        tags,
+        security: BEARER,
+        params: SessionParams,
+        response: { 204: schemas.Empty, ...schemas.errors(400, 401, 403, 404, 503) },
+      },
+      async handler(request, reply) {
+        const claims = claimsOf(request)
+        const own = (await auth.listSessions(claims.sub)).some((entry) => entry.sid === request.params.sid)
+        if (!own) return reply.code(404).send({ error: "not_found", error_description: "No live session of yours has that id." })
+        await auth.revokeSession(request.params.sid, { reason: "signed out by the user", actor: await actorName(users, claims.sub) })
+        return reply.code(204).send()
+      },
+    })
+
+    account.post("/password", {
+      schema: {
+        summary: "Change the password; every other session of the user is revoked.",
+        description: `New password: ${PASSWORD_RULE}.`,
+        tags,
+        security: BEARER,
+        body: PasswordBody,
+        response: { 200: schemas.PasswordChanged, ...schemas.errors(400, 401, 403, 429, 503) },
+      },
+      async handler(request) {
+        const claims = claimsOf(request)
+        await services.limits.password.attempt(request.ip, claims.sub)
+        const revoked = await users.changePassword(claims.sub, request.body.current_password, request.body.new_password, claims.sid)
+        return { revoked_sessions: revoked }
+      },
+    })
+  }
+  await app.register(accountRoutes)
+}

@@ -1,0 +1,153 @@
+// The shapes of the API's answers, as TypeBox schemas: Fastify validates and serializes with them (fields not
+// listed are never sent), @fastify/swagger puts them in the OpenAPI document, and their Static types type the
+// route handlers and, imported as types only, the web console. Request schemas live beside their routes, but
+// for the paging query that two lists share.
+import { Type, type Static, type TSchema } from "typebox"
+import type * as stored from "revocable/stores"
+import type * as directory from "./users.ts"
+
+/** A string or null as one `type` array, rather than TypeBox's anyOf: the shorter schema to read and to serialize. */
+function nullable(options: { format?: string; description?: string } = {}) {
+  return Type.Unsafe<string | null>({ type: ["string", "null"], ...options })
+}
+
+const Time = Type.String({ format: "date-time" })
+
+export const ErrorBody = Type.Object({
+  error: Type.String({ description: "A stable code: invalid_request, token_revoked, invalid_grant, …" }),
+  error_description: Type.Optional(Type.String()),
+})
+
+const ERRORS: Record<number, string> = {
+  400: "invalid_request",
+  401: "Authentication failed",
+  403: "Forbidden",
+  404: "Not found",
+  409: "Conflict",
+  429: "Too many attempts (Retry-After)",
+  503: "The store is unavailable",
+}
+
+/** The error responses a route documents, by status. */
+export function errors<const S extends number>(...statuses: S[]): Record<S, typeof ErrorBody> {
+  return Object.fromEntries(statuses.map((status) => [status, Type.Object(ErrorBody.properties, { description: ERRORS[status] ?? String(status) })])) as Record<S, typeof ErrorBody>
+}
+
+/** No body: `send()` without a payload. */
+export const Empty = Type.Unsafe<void>({ type: "null", description: "No content" })
+
+export const TokenPair = Type.Object({
+  access_token: Type.String(),
+  refresh_token: Type.Optional(Type.String({ description: "Absent in cookie mode: it is in an HttpOnly cookie." })),
+  token_type: Type.Literal("Bearer"),
+  expires_in: Type.Integer({ description: "Seconds until the access token expires." }),
+  refresh_expires_in: Type.Optional(Type.Integer()),
+  session_id: Type.String(),
+  csrf_token: Type.Optional(Type.String({ description: "Cookie mode: echo it in the X-CSRF-Token header of unsafe requests." })),
+})
+export type TokenPair = Static<typeof TokenPair>
+
+export const Session = Type.Object({
+  session_id: Type.String(),
+  device: nullable(),
+  created_at: Time,
+  last_used_at: Time,
+  expires_at: Time,
+  current: Type.Optional(Type.Boolean({ description: "The session of the token that made this request." })),
+})
+export type Session = Static<typeof Session>
+
+export const User = Type.Object({
+  sub: Type.String(),
+  username: Type.String(),
+  roles: Type.Array(Type.String()),
+  created_at: Time,
+  suspended_at: nullable({ format: "date-time" }),
+})
+export type User = Static<typeof User>
+
+export const Revocation = Type.Object({
+  kind: Type.Enum(["token", "session", "subject", "key"], { type: "string" }),
+  id: Type.String({ description: "The jti, sid, sub or kid revoked." }),
+  subject: nullable(),
+  reason: nullable(),
+  actor: nullable(),
+  created_at: Time,
+  expires_at: Type.String({ format: "date-time", description: "When nothing it can match is valid any more; the entry is forgotten after." }),
+})
+export type Revocation = Static<typeof Revocation>
+
+export const SigningKey = Type.Object({
+  kid: Type.String(),
+  alg: Type.String(),
+  created_at: Time,
+  retired_at: nullable({ format: "date-time" }),
+})
+export type SigningKey = Static<typeof SigningKey>
+
+export const RotatedKey = Type.Object({ kid: Type.String() })
+export type RotatedKey = Static<typeof RotatedKey>
+
+export const PasswordChanged = Type.Object({ revoked_sessions: Type.Integer({ description: "The user's other sessions, now revoked." }) })
+export type PasswordChanged = Static<typeof PasswordChanged>
+
+export const Me = Type.Object({
+  sub: Type.String(),
+  username: nullable(),
+  roles: Type.Array(Type.String()),
+  session_id: Type.String(),
+  jti: Type.String(),
+  expires_at: Time,
+})
+export type Me = Static<typeof Me>
+
+function page<T extends TSchema>(items: T) {
+  return Type.Object({ items: Type.Array(items), next: nullable({ description: "The cursor of the next page." }) })
+}
+export const RevocationPage = page(Revocation)
+export type RevocationPage = Static<typeof RevocationPage>
+export const UserPage = page(User)
+export type UserPage = Static<typeof UserPage>
+
+/** The query of a paged list. */
+export const Paging = Type.Object({
+  cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+})
+
+export function sessionView(entry: stored.Session, currentSid?: string): Session {
+  return {
+    session_id: entry.sid,
+    device: entry.device,
+    created_at: iso(entry.createdAt),
+    last_used_at: iso(entry.lastUsedAt),
+    expires_at: iso(entry.expiresAt),
+    ...(currentSid === undefined ? {} : { current: entry.sid === currentSid }),
+  }
+}
+
+export function userView(entry: directory.User): User {
+  return {
+    sub: entry.sub,
+    username: entry.username,
+    roles: entry.roles,
+    created_at: iso(entry.createdAt),
+    suspended_at: entry.suspendedAt === null ? null : iso(entry.suspendedAt),
+  }
+}
+
+export function revocationView(entry: stored.Revocation): Revocation {
+  return {
+    kind: entry.kind,
+    id: entry.id,
+    subject: entry.subject,
+    reason: entry.reason,
+    actor: entry.actor,
+    created_at: iso(entry.createdAt),
+    expires_at: iso(entry.expiresAt),
+  }
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString()
+}
