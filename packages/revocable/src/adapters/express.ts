@@ -36,9 +36,9 @@ import {
   type CookieOptions,
   type RequestView,
   type TokenOptions,
-} from "./http.ts"
+} from "./shared/index.ts"
 
-export type { AuthenticateOptions, ClaimsRequirement, CookieOptions, TokenOptions } from "./http.ts"
+export type { AuthenticateOptions, ClaimsRequirement, CookieOptions, TokenOptions } from "./shared/index.ts"
 
 declare global {
   namespace Express {

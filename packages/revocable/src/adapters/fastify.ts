@@ -37,10 +37,10 @@ import {
   type CookieOptions,
   type RequestView,
   type TokenOptions,
-} from "./http.ts"
+} from "./shared/index.ts"
 
-export type { AuthenticateOptions, ClaimsRequirement, CookieOptions, TokenOptions } from "./http.ts"
-export { listClaim } from "./http.ts"
+export type { AuthenticateOptions, ClaimsRequirement, CookieOptions, TokenOptions } from "./shared/index.ts"
+export { listClaim } from "./shared/index.ts"
 
 declare module "fastify" {
   interface FastifyRequest {

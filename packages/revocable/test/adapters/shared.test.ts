@@ -14,7 +14,7 @@ import {
   scopeGuard,
   tokenReader,
   type RequestView,
-} from "../../src/adapters/http.ts"
+} from "../../src/adapters/shared/index.ts"
 
 interface FakeRequest {
   method: string
