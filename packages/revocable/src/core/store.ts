@@ -13,7 +13,7 @@ import { AuthError } from "../errors.ts"
  * from the caller, so instances whose clocks differ still agree. Revocation times (`createdAt`, `expiresAt`)
  * and the `now` of queries come from the caller: a revocation outlives what it revokes by the leeway, which
  * covers skew up to the leeway (see docs/guarantees.md). Every store passes the conformance suite in
- * `test/stores/conformance.ts` whole.
+ * `revocable/testing` (src/testing/conformance.ts) whole.
  *
  * @example
  * import type { Store } from "revocable"

@@ -4,7 +4,7 @@ import { createSecretKey, generateKeyPairSync, randomBytes } from "node:crypto"
 import { after, describe, test } from "node:test"
 import { createAuth, type Auth, type AuthOptions, type KeyInput, type Store } from "../../src/index.ts"
 import { memoryStore } from "../../src/stores/memory.ts"
-import { sqliteStore } from "../../src/stores/sqlite.ts"
+import { sqliteStore } from "../../src/stores/sqlite/index.ts"
 
 const ed = generateKeyPairSync("ed25519")
 const opened: Auth[] = []

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
 import { createCluster } from "redis"
-import { redisStore } from "../../src/stores/redis.ts"
+import { redisStore } from "../../src/stores/redis/index.ts"
 import type { Clock, Store } from "../../src/core/store.ts"
 import { startCluster, uniquePrefix, type RedisCluster, type RedisServer } from "../helpers/redis.ts"
 import { nextEvent, revocation, storeConformance } from "../../src/testing/conformance.ts"

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict"
 import { after, afterEach, describe, mock, test } from "node:test"
 import { createClient } from "redis"
-import { redisStore, type RedisStoreOptions, type RedisTarget } from "../../src/stores/redis.ts"
+import { redisStore, type RedisStoreOptions, type RedisTarget } from "../../src/stores/redis/index.ts"
 import type { TokenPair } from "../../src/index.ts"
 import type { ChangeEvent, Store } from "../../src/core/store.ts"
 import { startInstance } from "../helpers/instance.ts"

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, describe, test } from "node:test"
 import { createAuth, type TokenPair } from "../../src/index.ts"
-import { sqliteStore } from "../../src/stores/sqlite.ts"
+import { sqliteStore } from "../../src/stores/sqlite/index.ts"
 import { startInstance, type Instance } from "../helpers/instance.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "revocable-sqlite-processes-"))

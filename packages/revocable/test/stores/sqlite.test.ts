@@ -7,7 +7,7 @@ import { DatabaseSync } from "node:sqlite"
 import { after, describe, test } from "node:test"
 import { createAuth } from "../../src/index.ts"
 import { refreshHash } from "../../src/core/ids.ts"
-import { sqliteStore, type SqliteStoreOptions } from "../../src/stores/sqlite.ts"
+import { sqliteStore, type SqliteStoreOptions } from "../../src/stores/sqlite/index.ts"
 import type { ChangeEvent, CreateSessionInput, RotateInput, Store } from "../../src/core/store.ts"
 import { nextEvent, revocation, storeConformance } from "../../src/testing/conformance.ts"
 

@@ -51,9 +51,9 @@
  * await cluster.connect()
  * const store = redisStore({ client: cluster }, { prefix: "myapp" })
  */
-import { decodeCursor, decodeIdCursor, encodeCursor } from "./shared.ts"
-import * as scripts from "./redis/scripts.ts"
-import type { Script } from "./redis/scripts.ts"
+import { decodeCursor, decodeIdCursor, encodeCursor } from "../shared.ts"
+import * as scripts from "./scripts.ts"
+import type { Script } from "./scripts.ts"
 import {
   bounded,
   clustered,
@@ -68,8 +68,8 @@ import {
   type Connection,
   type RedisClientLike,
   type RedisClusterLike,
-} from "./redis/connection.ts"
-import { startFeed, type Feed } from "./redis/feed.ts"
+} from "./connection.ts"
+import { startFeed, type Feed } from "./feed.ts"
 import type {
   ChangeEvent,
   ChangeListener,
@@ -81,10 +81,10 @@ import type {
   Store,
   StoredKey,
   Subscription,
-} from "../core/store.ts"
-import type { Document, ServerStore } from "./server-store.ts"
+} from "../../core/store.ts"
+import type { Document, ServerStore } from "../server-store.ts"
 
-export { RedisTimeoutError, type RedisClientLike, type RedisClusterLike } from "./redis/connection.ts"
+export { RedisTimeoutError, type RedisClientLike, type RedisClusterLike } from "./connection.ts"
 
 export type RedisTarget = { url: string } | { client: RedisClientLike | RedisClusterLike }
 

@@ -22,13 +22,13 @@
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { decodeCursor, decodeIdCursor, encodeCursor, hashEquals, mergeRevocation } from "./shared.ts"
-import { Feed } from "./sqlite/feed.ts"
-import { migrate } from "./sqlite/migrations.ts"
-import { prepare, toRevocation, toSession, type Connection, type KeyRow, type RevocationRow, type SessionRow } from "./sqlite/statements.ts"
-import { transaction } from "./sqlite/transaction.ts"
-import type { Clock, CreateSessionResult, Page, Revocation, RevocationInput, RotateResult, Store, StoredKey } from "../core/store.ts"
-import type { Document, ServerStore } from "./server-store.ts"
+import { decodeCursor, decodeIdCursor, encodeCursor, hashEquals, mergeRevocation } from "../shared.ts"
+import { Feed } from "./feed.ts"
+import { migrate } from "./migrations.ts"
+import { prepare, toRevocation, toSession, type Connection, type KeyRow, type RevocationRow, type SessionRow } from "./statements.ts"
+import { transaction } from "./transaction.ts"
+import type { Clock, CreateSessionResult, Page, Revocation, RevocationInput, RotateResult, Store, StoredKey } from "../../core/store.ts"
+import type { Document, ServerStore } from "../server-store.ts"
 
 export interface SqliteStoreOptions {
   /** The database file. Its directory is created when missing. */

@@ -43,13 +43,13 @@
  * const auth = createAuth({ issuer: "https://auth.example", audience: "api", store })
  */
 import { Client, DatabaseError, Pool, type ClientBase, type ClientConfig, type PoolClient, type PoolConfig } from "pg"
-import { GroupCommit, batchResults, planBatch } from "./postgres/batch.ts"
-import { Feed, type Decoded } from "./postgres/feed.ts"
-import { migrate } from "./postgres/migrations.ts"
-import { afresh, connectionLost, retried } from "./postgres/retry.ts"
-import { statements } from "./postgres/statements.ts"
-import { transaction } from "./postgres/transaction.ts"
-import { decodeCursor, decodeIdCursor, encodeCursor, revocationKey } from "./shared.ts"
+import { GroupCommit, batchResults, planBatch } from "./batch.ts"
+import { Feed, type Decoded } from "./feed.ts"
+import { migrate } from "./migrations.ts"
+import { afresh, connectionLost, retried } from "./retry.ts"
+import { statements } from "./statements.ts"
+import { transaction } from "./transaction.ts"
+import { decodeCursor, decodeIdCursor, encodeCursor, revocationKey } from "../shared.ts"
 import type {
   ChangeEvent,
   Clock,
@@ -66,8 +66,8 @@ import type {
   Session,
   Store,
   StoredKey,
-} from "../core/store.ts"
-import type { Document, ServerStore } from "./server-store.ts"
+} from "../../core/store.ts"
+import type { Document, ServerStore } from "../server-store.ts"
 
 export type PostgresConnection = { connectionString: string } | { pool: Pool }
 
