@@ -69,11 +69,14 @@ export class AuthError extends Error {
   override name = "AuthError"
   readonly code: AuthErrorCode
   readonly status: number
+  /** For `invalid_request`: the input at fault ("username", "password", "cursor", ...), when it is one. */
+  readonly field: string | undefined
 
-  constructor(code: AuthErrorCode, message: string = DESCRIPTION[code], options?: { cause?: unknown }) {
+  constructor(code: AuthErrorCode, message: string = DESCRIPTION[code], options?: { cause?: unknown; field?: string }) {
     super(message, options)
     this.code = code
     this.status = STATUS[code]
+    this.field = options?.field
   }
 }
 

@@ -9,7 +9,6 @@ export const MAX_TOKEN_LENGTH = 8192
 const MAX_HEADER_LENGTH = 1024
 // Stryker disable next-line Regex: the header is strict base64url before any signature is checked
 const SIGNING_INPUT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
-const UNKNOWN_KEY = "The token was signed with an unknown key."
 
 export interface VerifiedToken {
   key: Key
@@ -63,14 +62,20 @@ function parseHeader(segment: string, ring: KeyRing): { key: Key; type: TokenTyp
   const type = typeof typ === "string" ? tokenType(typ) : undefined
   if (!type) throw invalid("The token header has no accepted typ.")
   const key = ring.get(kid)
-  if (!key) throw invalid(UNKNOWN_KEY)
+  if (!key) throw new UnknownKeyError()
   if (key.alg !== alg) throw invalid("The token algorithm does not match its key.")
   return { key, type }
 }
 
-/** Whether verifySignature refused a well-formed kid only because the ring has no key with it. */
+/** verifySignature refused a well-formed kid only because the ring has no key with it: worth a reload. */
+class UnknownKeyError extends AuthError {
+  constructor() {
+    super("token_invalid", "The token was signed with an unknown key.")
+  }
+}
+
 export function isUnknownKey(error: unknown): boolean {
-  return error instanceof AuthError && error.message === UNKNOWN_KEY
+  return error instanceof UnknownKeyError
 }
 
 function tokenType(typ: string): TokenType | undefined {

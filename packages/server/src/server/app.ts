@@ -268,7 +268,7 @@ async function bootstrapAdmin(config: ServerConfig, users: UserDirectory, app: F
     if (!isAuthError(error) || error.code !== "invalid_request") throw error
     // Another instance starting at the same moment may have created it.
     if ((await users.findByUsername(config.adminUser)) !== null) return
-    const variable = /^The username/.test(error.message) ? "REVOCABLE_ADMIN_USER" : "REVOCABLE_ADMIN_PASSWORD"
+    const variable = error.field === "username" ? "REVOCABLE_ADMIN_USER" : "REVOCABLE_ADMIN_PASSWORD"
     throw new ConfigError(variable, `${variable}: ${error.message}`)
   }
 }

@@ -104,17 +104,17 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       const owner = await record((JSON.parse(existing) as { sub: string }).sub)
       if (owner === null && (await storeOperation(() => store.putDocument("usernames", name, entry, existing)))) return
     }
-    throw new AuthError("invalid_request", "That username is taken.")
+    throw new AuthError("invalid_request", "That username is taken.", { field: "username" })
   }
 
   return {
     async create(input) {
       const username = normalise(input?.username)
-      if (username === null) throw new AuthError("invalid_request", `The username must be ${USERNAME_RULE}.`)
+      if (username === null) throw new AuthError("invalid_request", `The username must be ${USERNAME_RULE}.`, { field: "username" })
       checkPassword(input.password, username)
       const roles = input.roles ?? []
       if (!Array.isArray(roles) || roles.length > 16 || !roles.every((role) => typeof role === "string" && ROLE.test(role))) {
-        throw new AuthError("invalid_request", "Roles must be at most 16 lower-case names such as \"admin\".")
+        throw new AuthError("invalid_request", "Roles must be at most 16 lower-case names such as \"admin\".", { field: "roles" })
       }
       const now = Date.now()
       const user: UserRecord = {
@@ -216,7 +216,7 @@ function checkPassword(password: unknown, username: string): asserts password is
     password.length > MAX_PASSWORD ||
     password.trim().toLowerCase() === username
   ) {
-    throw new AuthError("invalid_request", `The password must be ${PASSWORD_RULE}.`)
+    throw new AuthError("invalid_request", `The password must be ${PASSWORD_RULE}.`, { field: "password" })
   }
 }
 

@@ -47,6 +47,11 @@ describe("admin bootstrap and access", () => {
       name: "ConfigError",
       variable: "REVOCABLE_ADMIN_PASSWORD",
     })
+    // A username the server cannot take is the username's fault, whatever the password.
+    await assert.rejects(testServer({ REVOCABLE_ADMIN_USER: "the admin", REVOCABLE_ADMIN_PASSWORD: ADMIN_PASSWORD }), {
+      name: "ConfigError",
+      variable: "REVOCABLE_ADMIN_USER",
+    })
   })
 
   test("the admin API refuses a user without the admin role (403 forbidden) and a request without a token (401)", async () => {

@@ -115,14 +115,14 @@ describe("userDirectory", () => {
 
   test("create() refuses a taken username (in any case), a malformed one, a weak password and bad roles", async () => {
     await users.create({ username: "alice", password: PASSWORD })
-    await assert.rejects(users.create({ username: "ALICE", password: PASSWORD }), { code: "invalid_request", message: "That username is taken." })
+    await assert.rejects(users.create({ username: "ALICE", password: PASSWORD }), { code: "invalid_request", field: "username", message: "That username is taken." })
     for (const username of ["ab", "a b", "../etc", "x".repeat(65), "", "élise"]) {
-      await assert.rejects(users.create({ username, password: PASSWORD }), { code: "invalid_request" }, username)
+      await assert.rejects(users.create({ username, password: PASSWORD }), { code: "invalid_request", field: "username" }, username)
     }
     for (const password of ["short", "bobby123".slice(0, 7), "bobbyjoe", "x".repeat(257)]) {
-      await assert.rejects(users.create({ username: "bobbyjoe", password }), { code: "invalid_request" })
+      await assert.rejects(users.create({ username: "bobbyjoe", password }), { code: "invalid_request", field: "password" })
     }
-    await assert.rejects(users.create({ username: "carol", password: PASSWORD, roles: ["Admin!"] }), { code: "invalid_request" })
+    await assert.rejects(users.create({ username: "carol", password: PASSWORD, roles: ["Admin!"] }), { code: "invalid_request", field: "roles" })
     assert.equal(await users.findByUsername("bobbyjoe"), null)
   })
 
