@@ -53,6 +53,7 @@ async function startExpress({ auth, flaky, closed }: Auths): Promise<Running> {
   app.get("/admin", authenticate(auth), requireClaims({ role: "admin" }), (req, res) => void res.json({ sub: req.auth?.sub }))
   app.get("/alice-only", authenticate(auth), requireClaims((claims) => claims.sub === "alice"), (_req, res) => void res.json({ ok: true }))
   app.get("/read", authenticate(auth), requireScope("read"), (_req, res) => void res.json({ ok: true }))
+  app.get("/orders", authenticate(auth), requireScope("orders:write", "orders/write", "https://api.example/refunds"), (_req, res) => void res.json({ ok: true }))
   app.get("/query/me", authenticate(auth, { query: "access_token" }), (req, res) => void res.json({ sub: req.auth?.sub }))
   app.get("/header-off/me", authenticate(auth, COOKIE_ONLY), (req, res) => void res.json({ sub: req.auth?.sub }))
   app.get("/cookie/me", authenticate(auth, { cookie: COOKIES }), (req, res) => void res.json({ sub: req.auth?.sub }))
@@ -96,6 +97,7 @@ async function startFastify({ auth, flaky, closed }: Auths): Promise<Running> {
   app.get("/admin", { onRequest: [authenticate(auth), requireClaims({ role: "admin" })] }, async (request) => ({ sub: request.auth?.sub }))
   app.get("/alice-only", { onRequest: [authenticate(auth), requireClaims((claims) => claims.sub === "alice")] }, async () => ({ ok: true }))
   app.get("/read", { preHandler: [authenticate(auth), requireScope("read")] }, async () => ({ ok: true }))
+  app.get("/orders", { preHandler: [authenticate(auth), requireScope("orders:write", "orders/write", "https://api.example/refunds")] }, async () => ({ ok: true }))
   app.get("/query/me", { onRequest: authenticate(auth, { query: "access_token" }) }, async (request) => ({ sub: request.auth?.sub }))
   app.get("/header-off/me", { onRequest: authenticate(auth, COOKIE_ONLY) }, async (request) => ({ sub: request.auth?.sub }))
   app.register(async (scope) => {
@@ -136,6 +138,7 @@ async function startHono({ auth, flaky, closed }: Auths): Promise<Running> {
   app.get("/admin", authenticate(auth), requireClaims({ role: "admin" }), (c) => c.json({ sub: c.get("auth")?.sub }))
   app.get("/alice-only", authenticate(auth), requireClaims((claims) => claims.sub === "alice"), (c) => c.json({ ok: true }))
   app.get("/read", authenticate(auth), requireScope("read"), (c) => c.json({ ok: true }))
+  app.get("/orders", authenticate(auth), requireScope("orders:write", "orders/write", "https://api.example/refunds"), (c) => c.json({ ok: true }))
   app.get("/query/me", authenticate(auth, { query: "access_token" }), (c) => c.json({ sub: c.get("auth")?.sub }))
   app.get("/header-off/me", authenticate(auth, COOKIE_ONLY), (c) => c.json({ sub: c.get("auth")?.sub }))
   app.use("/cookie/me", authenticate(auth, { cookie: COOKIES }))

@@ -64,6 +64,15 @@ const CASES: Case[] = [
     error: "forbidden",
     challenge: 'Bearer error="insufficient_scope", error_description="The token does not carry the required scope.", scope="read"',
   },
+  { name: "requireScope takes scope names as RFC 6749 allows them: orders:write, a path, a URL", path: "/orders", headers: (t) => [bearer(t.alice.accessToken)], status: 200 },
+  {
+    name: "a missing scope with a colon, a slash or a URL is named in the challenge, quoted",
+    path: "/orders",
+    headers: (t) => [bearer(t.carol.accessToken)],
+    status: 403,
+    error: "forbidden",
+    challenge: 'Bearer error="insufficient_scope", error_description="The token does not carry the required scope.", scope="orders:write orders/write https://api.example/refunds"',
+  },
   { name: "the query string is not read unless enabled", path: "/me?access_token=TOKEN", status: 401, error: "token_missing", challenge: "Bearer" },
   { name: "an enabled query parameter carries the token", path: "/query/me?access_token=TOKEN", status: 200, sub: "alice" },
   { name: "a token in both the header and the query is refused with 400", path: "/query/me?access_token=TOKEN", headers: (t) => [bearer(t.alice.accessToken)], status: 400, error: "invalid_request", challenge: INVALID_REQUEST },
@@ -214,7 +223,7 @@ before(async () => {
   const revoked = await auth.issue("dave")
   await auth.revoke(revoked.accessToken)
   tokens = {
-    alice: await auth.issue("alice", { claims: { role: "reader", scope: "read write" } }),
+    alice: await auth.issue("alice", { claims: { role: "reader", scope: "read write orders:write orders/write https://api.example/refunds" } }),
     bob: await auth.issue("bob", { claims: { role: ["admin", "ops"] } }),
     carol: await auth.issue("carol", { claims: { scope: "write" } }),
     revoked: revoked.accessToken,

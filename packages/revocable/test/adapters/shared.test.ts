@@ -178,6 +178,11 @@ describe("guards", () => {
     assert.throws(() => scopeGuard([]), TypeError)
     assert.throws(() => scopeGuard(["a b"]), TypeError)
     assert.throws(() => scopeGuard(['a"']), TypeError)
+    assert.throws(() => scopeGuard(["a\\b"]), TypeError)
+    assert.throws(() => scopeGuard(["é"]), TypeError)
+    // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+    const wide = scopeGuard(["read:users", "orders/write", "https://api.example/read", "a!#$%&'()*+,-./:;<=>?@[]^_`{|}~"])
+    wide(claims({ scope: "read:users orders/write https://api.example/read a!#$%&'()*+,-./:;<=>?@[]^_`{|}~" }))
   })
 })
 

@@ -7,7 +7,7 @@
  */
 import { AuthError } from "../../errors.ts"
 import type { Claims } from "../../core/claims.ts"
-import { isObject, TOKEN_CHARS } from "./validate.ts"
+import { isObject } from "./validate.ts"
 
 /**
  * A claim's expected value, or a list of values any one of which will do; a function for anything else. The
@@ -18,6 +18,8 @@ type ClaimValue = string | number | boolean
 
 /** The claims of RFC 9068 §2.2.3.1 whose values are JSON arrays of strings. */
 const LIST_CLAIMS: ReadonlySet<string> = new Set(["roles", "groups", "entitlements"])
+/** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); with no `"` or `\`, quoting it in a challenge is safe. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 
 /** Carries the scope a scope guard wanted, for the `scope` parameter of the challenge. */
 export class InsufficientScopeError extends AuthError {
@@ -71,8 +73,8 @@ export function listClaim(claims: Claims, name: string): string[] | null {
 
 /** Every scope must be in the token's `scope` claim (space-separated, RFC 9068 §2.2.3) or its array form. */
 export function scopeGuard(scopes: readonly string[]): (claims: Claims | undefined) => void {
-  if (scopes.length === 0 || !scopes.every((scope) => typeof scope === "string" && TOKEN_CHARS.test(scope))) {
-    throw new TypeError("requireScope needs one or more scope names without blanks or quotes.")
+  if (scopes.length === 0 || !scopes.every((scope) => typeof scope === "string" && SCOPE_TOKEN.test(scope))) {
+    throw new TypeError('requireScope needs one or more scope names of printable ASCII without blanks, " or \\ (RFC 6749 §3.3).')
   }
   const wanted = scopes.join(" ")
   return (claims) => {
