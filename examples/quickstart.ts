@@ -18,7 +18,7 @@ async function attempt(step: string, action: () => Promise<unknown>): Promise<vo
     show(step, await action())
   } catch (error) {
     if (!(error instanceof AuthError)) throw error
-    show(step, `refused: ${error.code} (HTTP ${error.status})`)
+    show(step, `refused: ${error.code}`)
   }
 }
 

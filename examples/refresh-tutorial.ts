@@ -12,7 +12,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import express, { type Response } from "express"
 import { AuthError, createAuth, type TokenPair } from "revocable"
 import { memoryStore } from "revocable/stores/memory"
-import { authenticate, authErrorHandler, readToken, sendAuthError } from "revocable/express"
+import { authenticate, authErrorHandler, errorAnswer, readToken, sendAuthError } from "revocable/express"
 
 // One process, nothing to keep: sqliteStore({ path }) or a shared store once there are several instances.
 const store = memoryStore()
@@ -62,7 +62,7 @@ app.post("/auth/refresh", async (req, res) => {
     sendTokens(res, await auth.refresh(refreshToken))
   } catch (error) {
     // An expired, revoked, replayed or foreign refresh token is an invalid grant; a store outage stays a 503.
-    if (error instanceof AuthError && error.status === 401) return sendGrantError(res, "invalid_grant", error.message)
+    if (error instanceof AuthError && errorAnswer(error).status === 401) return sendGrantError(res, "invalid_grant", error.message)
     throw error
   }
 })

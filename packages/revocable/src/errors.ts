@@ -1,8 +1,9 @@
 /**
  * The one error revocable throws for anything a caller or a client did wrong, or a store could not do.
  *
- * Every error has a stable `code` (branch on it, never on the message), the HTTP `status` an adapter
- * answers with, and a message that never contains a token, a secret or a password.
+ * Every error has a stable `code` (branch on it, never on the message) and a message that never contains a
+ * token, a secret or a password. How a code becomes an HTTP answer (its status, its challenge) is the adapters'
+ * business: see `errorAnswer` in revocable/express, revocable/fastify and revocable/hono.
  *
  * @example
  * try {
@@ -29,24 +30,6 @@ export type AuthErrorCode =
   | "invalid_request"
   | "store_unavailable"
 
-const STATUS: Record<AuthErrorCode, number> = {
-  token_missing: 401,
-  token_malformed: 401,
-  token_invalid: 401,
-  token_expired: 401,
-  token_not_yet_valid: 401,
-  token_revoked: 401,
-  wrong_token_type: 401,
-  refresh_token_reused: 401,
-  invalid_credentials: 401,
-  session_limit_reached: 403,
-  forbidden: 403,
-  csrf_failed: 403,
-  rate_limited: 429,
-  invalid_request: 400,
-  store_unavailable: 503,
-}
-
 const DESCRIPTION: Record<AuthErrorCode, string> = {
   token_missing: "No token was presented.",
   token_malformed: "The token is not a well-formed JWS compact serialization.",
@@ -68,14 +51,12 @@ const DESCRIPTION: Record<AuthErrorCode, string> = {
 export class AuthError extends Error {
   override name = "AuthError"
   readonly code: AuthErrorCode
-  readonly status: number
   /** For `invalid_request`: the input at fault ("username", "password", "cursor", ...), when it is one. */
   readonly field: string | undefined
 
   constructor(code: AuthErrorCode, message: string = DESCRIPTION[code], options?: { cause?: unknown; field?: string }) {
     super(message, options)
     this.code = code
-    this.status = STATUS[code]
     this.field = options?.field
   }
 }

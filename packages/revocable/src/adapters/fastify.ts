@@ -39,7 +39,9 @@ import {
   type TokenOptions,
 } from "./shared/index.ts"
 
-export type { AuthenticateOptions, ClaimsRequirement, CookieOptions, TokenOptions } from "./shared/index.ts"
+export type { AuthenticateOptions, ClaimsRequirement, CookieOptions, ErrorAnswer, TokenOptions } from "./shared/index.ts"
+/** The status, headers and body that answer an AuthError, as every adapter sends them. */
+export { errorAnswer } from "./shared/index.ts"
 export { listClaim } from "./shared/index.ts"
 
 declare module "fastify" {

@@ -107,6 +107,29 @@ describe("errorAnswer", () => {
     assert.equal(errorAnswer(new AuthError("store_unavailable")).status, 503)
   })
 
+  test("every code is answered with its HTTP status, the one the README's table gives", () => {
+    const statuses = {
+      token_missing: 401,
+      token_malformed: 401,
+      token_invalid: 401,
+      token_expired: 401,
+      token_not_yet_valid: 401,
+      token_revoked: 401,
+      wrong_token_type: 401,
+      refresh_token_reused: 401,
+      invalid_credentials: 401,
+      session_limit_reached: 403,
+      forbidden: 403,
+      csrf_failed: 403,
+      rate_limited: 429,
+      invalid_request: 400,
+      store_unavailable: 503,
+    } as const
+    for (const [code, status] of Object.entries(statuses)) {
+      assert.equal(errorAnswer(new AuthError(code as keyof typeof statuses)).status, status, code)
+    }
+  })
+
   test("adds Retry-After to rate_limited", () => {
     const answer = errorAnswer(new RateLimitedError(42))
     assert.equal(answer.status, 429)

@@ -353,7 +353,7 @@ describe("sessions", () => {
     const auth = makeAuth({ maxSessions: { limit: 2, onExceed: "reject" } })
     await auth.issue("alice")
     await auth.issue("alice")
-    await assert.rejects(auth.issue("alice"), { code: "session_limit_reached", status: 403 })
+    await assert.rejects(auth.issue("alice"), { code: "session_limit_reached" })
     await auth.issue("bob")
   })
 
@@ -443,7 +443,7 @@ describe("when the store is unreachable", () => {
     assert.equal((await auth.verify(pair.accessToken)).sub, "alice")
     await assert.rejects(auth.verify(revoked.accessToken), { code: "token_revoked" })
     clock.tick(5001)
-    await assert.rejects(auth.verify(pair.accessToken), { code: "store_unavailable", status: 503 })
+    await assert.rejects(auth.verify(pair.accessToken), { code: "store_unavailable" })
     assert.equal(events.length, 1)
     store.down = false
     assert.equal((await auth.verify(pair.accessToken)).sub, "alice")
