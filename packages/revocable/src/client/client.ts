@@ -1,30 +1,10 @@
 /// <reference lib="dom" />
+// createClient: one tab's session (its tokens, one refresh at a time, signing in and out), kept in step with
+// the other tabs of the origin.
+import { configure, type ClientOptions } from "./config.ts"
+import { ClientError, errorOf, tokensOf } from "./responses.ts"
+import { localTokens, type Tokens, type TokenStore } from "./storage.ts"
 import { tabs, type TabMessage } from "./tabs.ts"
-import { localTokens, type Tokens, type TokenStore } from "./tokens.ts"
-
-/**
- * "cookie" (recommended): the server keeps the refresh token in an HttpOnly cookie scoped to /auth, which no
- * script can read; the access token lives in memory only, and a page load resumes the session with a refresh.
- * "local": both tokens in localStorage, as many tutorials do; any script running on the origin can read them.
- * (They are mirrored in IndexedDB, from which the tabs hand a rotated refresh token to one another.)
- */
-export type StorageMode = "cookie" | "local"
-
-export interface ClientOptions {
-  /** The auth server. Default: the page's origin. A path is kept: "https://example.com/auth-server/". */
-  baseUrl?: string | URL
-  /** Default "cookie". */
-  storage?: StorageMode
-  /** Other origins that get the access token (APIs that verify it); no other origin ever sees it. */
-  apiOrigins?: readonly string[]
-  /** The server's CSRF cookie (cookie mode). Default "csrf_token". */
-  csrfCookie?: string
-  /** The header that echoes it. Default "X-CSRF-Token". */
-  csrfHeader?: string
-  /** Names the localStorage entry, the lock and the channel shared by the tabs. Default "revocable:" + baseUrl. */
-  name?: string
-  fetch?: typeof fetch
-}
 
 export interface ClientEvents {
   /** A session started, in this tab or another tab of the origin. */
@@ -66,43 +46,10 @@ export interface Client {
   close(): void
 }
 
-/** An answer that was not a success: `code` is the server's (`error`), or "network_error" (status 0). */
-export class ClientError extends Error {
-  override name = "ClientError"
-  readonly code: string
-  readonly status: number
-  /** Seconds, from Retry-After (429). */
-  readonly retryAfter: number | null
-
-  constructor(code: string, status: number, message: string, options?: { retryAfter?: number | null; cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
-    this.status = status
-    this.retryAfter = options?.retryAfter ?? null
-  }
-}
-
 const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"])
-const NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 export function createClient(options: ClientOptions = {}): Client {
-  if (typeof options !== "object" || options === null) throw new TypeError("createClient: options must be an object.")
-  const root = baseOf(options.baseUrl)
-  const mode = options.storage ?? "cookie"
-  if (mode !== "cookie" && mode !== "local") throw new TypeError('Option storage must be "cookie" or "local".')
-  const origins = new Set([root.origin])
-  for (const origin of options.apiOrigins ?? []) {
-    if (!isOrigin(origin)) throw new TypeError('Option apiOrigins must list origins such as "https://api.example".')
-    origins.add(origin)
-  }
-  const csrfCookie = options.csrfCookie ?? "csrf_token"
-  const csrfHeader = options.csrfHeader ?? "X-CSRF-Token"
-  if (!NAME.test(csrfCookie) || !NAME.test(csrfHeader)) throw new TypeError("Options csrfCookie and csrfHeader must be cookie and header names.")
-  const name = options.name ?? `revocable:${root.href}`
-  if (typeof name !== "string" || name === "") throw new TypeError("Option name must be a non-empty string.")
-  const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis)
-  if (typeof fetchImpl !== "function") throw new TypeError("Option fetch must be a function (no global fetch here).")
-  const credentials: RequestCredentials = mode === "cookie" ? "include" : "same-origin"
+  const { root, mode, origins, csrfCookie, csrfHeader, name, fetchImpl, credentials } = configure(options)
 
   const persisted: TokenStore | null = mode === "local" ? localTokens(name) : null
   let state: Tokens | null = persisted?.peek() ?? null
@@ -356,51 +303,4 @@ export function createClient(options: ClientOptions = {}): Client {
       for (const set of Object.values(listeners)) set.clear()
     },
   }
-}
-
-function baseOf(given: string | URL | undefined): URL {
-  let base: URL
-  try {
-    base = new URL(given ?? (typeof location === "object" ? location.origin : ""))
-  } catch {
-    throw new TypeError('Option baseUrl must be a URL such as "https://auth.example" (required outside a page).')
-  }
-  if ((base.protocol !== "https:" && base.protocol !== "http:") || base.search !== "" || base.hash !== "") {
-    throw new TypeError("Option baseUrl must be an http(s) URL without query or fragment.")
-  }
-  if (!base.pathname.endsWith("/")) base.pathname += "/"
-  return base
-}
-
-function isOrigin(value: unknown): boolean {
-  if (typeof value !== "string") return false
-  try {
-    return new URL(value).origin === value
-  } catch {
-    return false
-  }
-}
-
-async function tokensOf(response: Response): Promise<Tokens> {
-  const body: unknown = await response.json().catch(() => null)
-  const { access_token, refresh_token, session_id, csrf_token } = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>
-  if (typeof access_token !== "string") throw new ClientError("invalid_response", response.status, "The server's answer holds no access token.")
-  return {
-    accessToken: access_token,
-    sessionId: typeof session_id === "string" ? session_id : null,
-    ...(typeof refresh_token === "string" ? { refreshToken: refresh_token } : {}),
-    ...(typeof csrf_token === "string" ? { csrfToken: csrf_token } : {}),
-  }
-}
-
-async function errorOf(response: Response): Promise<ClientError> {
-  const body: unknown = await response.clone().json().catch(() => null)
-  const { error, error_description } = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>
-  const retry = Number(response.headers.get("retry-after"))
-  return new ClientError(
-    typeof error === "string" ? error : `http_${response.status}`,
-    response.status,
-    typeof error_description === "string" ? error_description : response.statusText || `HTTP ${response.status}`,
-    { retryAfter: response.headers.has("retry-after") && Number.isFinite(retry) ? retry : null },
-  )
 }

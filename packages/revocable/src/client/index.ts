@@ -16,5 +16,7 @@
  * const answer = await client.fetch("/orders", { method: "POST", body })   // a Response, like fetch
  * await client.logoutEverywhere()
  */
-export { createClient, ClientError } from "./client.ts"
-export type { Client, ClientEvents, ClientOptions, StorageMode } from "./client.ts"
+export { createClient } from "./client.ts"
+export { ClientError } from "./responses.ts"
+export type { Client, ClientEvents } from "./client.ts"
+export type { ClientOptions, StorageMode } from "./config.ts"

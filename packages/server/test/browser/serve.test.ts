@@ -39,7 +39,7 @@ describe("the console's files", () => {
     assert.match(script.body, /import \{ ClientError, createClient \} from "\.\.\/client\/index\.js"/)
     assert.doesNotMatch(script.body, /"revocable\/client"/)
     assert.doesNotMatch(script.body, /interface Me|: Promise<void>/)
-    for (const path of ["/assets/client/index.ts", "/assets/client/client.ts", "/assets/client/tabs.ts", "/assets/client/tokens.ts", "/assets/client/client.js"]) {
+    for (const path of ["/assets/client/index.ts", "/assets/client/client.ts", "/assets/client/tabs.ts", "/assets/client/storage.ts", "/assets/client/client.js"]) {
       const answer = await app.inject({ url: path })
       assert.equal(answer.statusCode, 200, path)
       assert.equal(answer.headers["content-type"], "text/javascript; charset=utf-8", path)

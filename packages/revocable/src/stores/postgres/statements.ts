@@ -32,6 +32,8 @@ function storeNow(param: string): string {
  * Each data-modifying WITH that is not read by the rest of its statement runs last, whatever its place: so
  * where a revocation must wait for a session, its insert reads the session update's rows.
  */
+export type Statements = ReturnType<typeof statements>
+
 export function statements(s: string, channel: string) {
   /**
    * A revocation's transaction commits without waiting for its WAL to be flushed (`synchronous_commit` off for

@@ -31,6 +31,9 @@ export interface RedisClusterLike {
   destroy(): unknown
 }
 
+/** Where the store's data is: a URL, for a client of the store's own, or a client or cluster client of yours. */
+export type RedisTarget = { url: string } | { client: RedisClientLike | RedisClusterLike }
+
 /** Redis did not answer in time. The command may still run (it may have been sent), so it is never retried. */
 export class RedisTimeoutError extends Error {
   override name = "RedisTimeoutError"
@@ -136,6 +139,44 @@ function ready(client: RedisClientLike, signal: AbortSignal): Promise<void> {
     client.on("ready", onReady)
     signal.addEventListener("abort", onAbort, { once: true })
   })
+}
+
+/** The store's connection for its commands: a client of its own for a URL, else the one given, connected if need be. */
+export async function mainConnection(target: RedisTarget, base: string, commandTimeoutMs: number): Promise<Connection> {
+  if ("url" in target) {
+    return standalone(await ownClient((socket) => createClient(target.url, socket), commandTimeoutMs), "close", commandTimeoutMs)
+  }
+  const client = target.client
+  guard(client)
+  try {
+    if (!client.isOpen) await bounded(commandTimeoutMs, () => client.connect())
+  } catch (error) {
+    unguard(client)
+    throw error
+  }
+  return isCluster(client) ? clustered(client, base, "keep") : standalone(client, "keep", commandTimeoutMs)
+}
+
+/** The feed's own connection: its blocking read would hold up every command queued behind it. */
+export async function readerConnection(target: RedisTarget, feedKey: string, commandTimeoutMs: number): Promise<Connection> {
+  if ("url" in target) {
+    return standalone(await ownClient((socket) => createClient(target.url, socket), commandTimeoutMs), "destroy", commandTimeoutMs)
+  }
+  const client = target.client
+  if (!isCluster(client)) {
+    const socket = client.options?.socket
+    const make = async (overrides: object) => client.duplicate({ disableOfflineQueue: true, socket: { ...socket, ...overrides } })
+    return standalone(await ownClient(make, commandTimeoutMs), "destroy", commandTimeoutMs)
+  }
+  const cluster = client.duplicate()
+  guard(cluster)
+  try {
+    await bounded(commandTimeoutMs, () => cluster.connect())
+  } catch (error) {
+    cluster.destroy()
+    throw error
+  }
+  return clustered(cluster, feedKey, "destroy")
 }
 
 /**

@@ -2,6 +2,7 @@
 import { setTimeout as sleep } from "node:timers/promises"
 import type { ChangeEvent, RevocationKind } from "../../core/store.ts"
 import type { Connection } from "./connection.ts"
+import { script, type Run } from "./scripts.ts"
 
 export interface FeedOptions {
   /** Opens the dedicated connection the blocking reads hold. */
@@ -19,6 +20,23 @@ export interface Feed {
 }
 
 const BATCH = 1000
+
+/** The feed's position: {last entry id or "0-0", the sequence number of the last change}. */
+export const POSITION = script(`
+local last = redis.call('XREVRANGE', base .. ':feed', '+', '-', 'COUNT', 1)
+if #last == 0 then return {'0-0', redis.call('GET', base .. ':n') or '0'} end
+local fields = last[1][2]
+for i = 1, #fields, 2 do
+  if fields[i] == 'n' then return {last[1][1], fields[i + 1]} end
+end
+return {last[1][1], '0'}
+`)
+
+/** The stream's end, for {@link FeedOptions.position}. */
+export async function readPosition(run: Run): Promise<[string, number]> {
+  const [id, n] = (await run(POSITION, [])) as [unknown, unknown]
+  return [String(id), Number(n)]
+}
 
 /** Starts reading from the current end of the stream; resolves once the position is known. */
 export async function startFeed(options: FeedOptions): Promise<Feed> {

@@ -51,97 +51,64 @@
  * await cluster.connect()
  * const store = redisStore({ client: cluster }, { prefix: "myapp" })
  */
-import { decodeCursor, decodeIdCursor, encodeCursor } from "../shared.ts"
-import * as scripts from "./scripts.ts"
-import type { Script } from "./scripts.ts"
-import {
-  bounded,
-  clustered,
-  createClient,
-  guard,
-  isCluster,
-  isConnectionError,
-  isNoScript,
-  ownClient,
-  standalone,
-  unguard,
-  type Connection,
-  type RedisClientLike,
-  type RedisClusterLike,
-} from "./connection.ts"
-import { startFeed, type Feed } from "./feed.ts"
-import type {
-  ChangeEvent,
-  ChangeListener,
-  Clock,
-  Page,
-  Revocation,
-  RevocationKind,
-  Session,
-  Store,
-  StoredKey,
-  Subscription,
-} from "../../core/store.ts"
-import type { Document, ServerStore } from "../server-store.ts"
+import { mainConnection, readerConnection, type Connection, type RedisTarget } from "./connection.ts"
+import { documents } from "./documents.ts"
+import { durabilityWarnings, type RedisWarning } from "./durability.ts"
+import { readPosition, startFeed, type Feed } from "./feed.ts"
+import { revocations } from "./revocations.ts"
+import { PAGE, runner, script } from "./scripts.ts"
+import { sessions } from "./sessions.ts"
+import { settings, type RedisStoreOptions } from "./settings.ts"
+import { signingKeys } from "./signing.ts"
+import type { ChangeEvent, ChangeListener, Subscription } from "../../core/store.ts"
+import type { ServerStore } from "../server-store.ts"
 
-export { RedisTimeoutError, type RedisClientLike, type RedisClusterLike } from "./connection.ts"
-
-export type RedisTarget = { url: string } | { client: RedisClientLike | RedisClusterLike }
-
-export interface RedisWarning {
-  code: "REVOCABLE_REDIS_PERSISTENCE" | "REVOCABLE_REDIS_EVICTION"
-  message: string
-}
-
-export interface RedisStoreOptions {
-  /** Starts every key; the hash tag of them all. Default "revocable". */
-  prefix?: string
-  /** The longest silence of a healthy feed, in ms: a `sync` comes at least this often. Default 1000. */
-  heartbeatMs?: number
-  /** About how many changes the stream keeps for instances that reconnect; beyond, they reload the snapshot. Default 10 000. */
-  feedLength?: number
-  /**
-   * How long Redis may take to answer one command, in ms, waiting for a reconnect included; then the call
-   * rejects. Also bounds connecting. The feed's blocking read gets `heartbeatMs` more. Default 2000.
-   */
-  commandTimeoutMs?: number
-  /** Reads the time for session times, for tests that control time. Default: the Redis server's clock (`TIME`). */
-  clock?: Clock
-  /** Receives each warning found at open. Default: `process.emitWarning`. */
-  onWarning?: (warning: RedisWarning) => void
-}
+export { RedisTimeoutError, type RedisClientLike, type RedisClusterLike, type RedisTarget } from "./connection.ts"
+export type { RedisWarning } from "./durability.ts"
+export type { RedisStoreOptions } from "./settings.ts"
 
 export interface RedisStore extends ServerStore {
   /** The warnings found at open: persistence off, or an eviction policy that can drop revocations. */
   readonly warnings: readonly RedisWarning[]
 }
 
-/**
- * What a call does when Redis is unreachable. `fast`: fails at once. `wait`: waits for the reconnect within
- * its timeout; for writes that must not run twice. `retry`: also sends once more when the connection broke
- * under it; for reads and idempotent writes (a revocation again is the same revocation; a subject's cut-off
- * rises again, as two calls would raise it). After a lost answer the retry's answer is the one returned:
- * `unrevoke` and `deleteDocument` then say false for what the first attempt removed.
- */
-type Mode = "fast" | "wait" | "retry"
-
-const PAGE = 1000
 const NOT_OPEN = "The Redis store is not open: call open() first."
 
-export function redisStore(target: RedisTarget, options: RedisStoreOptions = {}): RedisStore {
-  const source = checkTarget(target)
-  const prefix = options.prefix ?? "revocable"
-  if (typeof prefix !== "string" || !/^[^{}]{1,128}$/.test(prefix)) {
-    throw new TypeError("Option prefix must be a string of 1 to 128 characters without { or }.")
-  }
-  const heartbeatMs = integer(options.heartbeatMs ?? 1000, "heartbeatMs", 10, 60_000)
-  const feedLength = integer(options.feedLength ?? 10_000, "feedLength", 1, 10_000_000)
-  const commandTimeoutMs = integer(options.commandTimeoutMs ?? 2000, "commandTimeoutMs", 10, 3_600_000)
-  const clock = options.clock
-  if (clock !== undefined && typeof clock !== "function") throw new TypeError("Option clock must be a function.")
-  const onWarning = options.onWarning ?? ((warning: RedisWarning) => process.emitWarning(warning.message, { code: warning.code }))
-  if (typeof onWarning !== "function") throw new TypeError("Option onWarning must be a function.")
+/** ARGV: now, batch. Deletes up to a batch each of ended revocations, sessions and rate-limit windows: {removed, largest batch}. */
+const PURGE = script(`
+local now, batch = ARGV[2], ARGV[3]
+local removed = 0
+local members = redis.call('ZRANGEBYSCORE', base .. ':rx', '-inf', now, 'LIMIT', 0, batch)
+for _, member in ipairs(members) do
+  local key = base .. ':r:' .. member
+  local subject = redis.call('HGET', key, 'subject')
+  if subject then redis.call('ZREM', base .. ':ru:' .. subject, member) end
+  redis.call('DEL', key)
+  redis.call('ZREM', base .. ':rs', member)
+  redis.call('ZREM', base .. ':rx', member)
+  redis.call('ZREM', base .. ':rk:' .. string.match(member, '^[^:]*'), member)
+  removed = removed + 1
+end
+local sids = redis.call('ZRANGEBYSCORE', base .. ':sx', '-inf', now, 'LIMIT', 0, batch)
+for _, sid in ipairs(sids) do
+  local key = base .. ':s:' .. sid
+  local subject = redis.call('HGET', key, 'subject')
+  if subject then redis.call('ZREM', base .. ':u:' .. subject, sid) end
+  redis.call('DEL', key)
+  redis.call('ZREM', base .. ':sx', sid)
+  removed = removed + 1
+end
+local windows = redis.call('ZRANGEBYSCORE', base .. ':hx', '-inf', now, 'LIMIT', 0, batch)
+for _, name in ipairs(windows) do
+  redis.call('DEL', base .. ':h:' .. name)
+  redis.call('ZREM', base .. ':hx', name)
+  removed = removed + 1
+end
+return {removed, math.max(#members, #sids, #windows)}
+`)
 
+export function redisStore(target: RedisTarget, options: RedisStoreOptions = {}): RedisStore {
+  const { prefix, heartbeatMs, feedLength, commandTimeoutMs, clock, onWarning } = settings(target, options)
   const base = `{${prefix}}`
   const feedKey = `${base}:feed`
   const warnings: RedisWarning[] = []
@@ -156,30 +123,7 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
     return main
   }
 
-  /** The store's now for the scripts that need it: "" has them read the Redis server's clock. */
-  function timeArg(): string {
-    return clock === undefined ? "" : String(clock())
-  }
-
-  async function run(script: Script, args: readonly (string | number)[], mode: Mode = "retry"): Promise<unknown> {
-    const conn = connection()
-    const argv = ["1", base, String(feedLength), ...args.map(String)]
-    const wait = mode !== "fast"
-    const evaluate = async () => {
-      try {
-        return await conn.send(["EVALSHA", script.sha, ...argv], commandTimeoutMs, wait)
-      } catch (error) {
-        if (!isNoScript(error)) throw error
-        return conn.send(["EVAL", script.source, ...argv], commandTimeoutMs, wait)
-      }
-    }
-    try {
-      return await evaluate()
-    } catch (error) {
-      if (mode !== "retry" || !isConnectionError(error)) throw error
-      return evaluate()
-    }
-  }
+  const run = runner(connection, base, feedLength, commandTimeoutMs)
 
   async function open(): Promise<void> {
     if (closed) throw new Error("This Redis store is closed.")
@@ -191,61 +135,8 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
   }
 
   async function connect(): Promise<void> {
-    main = await connectMain()
-    await checkServer()
-  }
-
-  async function connectMain(): Promise<Connection> {
-    if ("url" in source) {
-      return standalone(await ownClient((socket) => createClient(source.url, socket), commandTimeoutMs), "close", commandTimeoutMs)
-    }
-    const client = source.client
-    guard(client)
-    try {
-      if (!client.isOpen) await bounded(commandTimeoutMs, () => client.connect())
-    } catch (error) {
-      unguard(client)
-      throw error
-    }
-    return isCluster(client) ? clustered(client, base, "keep") : standalone(client, "keep", commandTimeoutMs)
-  }
-
-  /** Warns when Redis may lose or evict what the store acknowledged. CONFIG may be disabled: then it says nothing. */
-  async function checkServer(): Promise<void> {
-    const nodes: Array<(args: string[]) => Promise<unknown>> = []
-    if ("client" in source && isCluster(source.client)) {
-      const cluster = source.client
-      for (const master of cluster.masters) {
-        nodes.push((args) => bounded(commandTimeoutMs, async () => (await cluster.nodeClient(master)).sendCommand(args)))
-      }
-    } else {
-      const conn = connection()
-      nodes.push((args) => conn.send(args, commandTimeoutMs, true))
-    }
-    const found = new Map<RedisWarning["code"], string>()
-    for (const send of nodes) {
-      let config: Map<string, string>
-      try {
-        config = pairs(await send(["CONFIG", "GET", "appendonly", "save", "maxmemory-policy"]))
-      } catch {
-        continue
-      }
-      if (config.get("appendonly") !== "yes" && !config.get("save")) {
-        found.set(
-          "REVOCABLE_REDIS_PERSISTENCE",
-          "Redis persistence is off (neither AOF nor RDB): revocations are lost when Redis restarts. Set appendonly yes and appendfsync always.",
-        )
-      }
-      const policy = config.get("maxmemory-policy")
-      if (policy !== undefined && policy !== "noeviction") {
-        found.set(
-          "REVOCABLE_REDIS_EVICTION",
-          `Redis maxmemory-policy is ${policy}: under memory pressure it can evict revocations. Set maxmemory-policy noeviction.`,
-        )
-      }
-    }
-    for (const [code, message] of found) {
-      const warning = { code, message }
+    main = await mainConnection(target, base, commandTimeoutMs)
+    for (const warning of await durabilityWarnings(target, connection, commandTimeoutMs)) {
       warnings.push(warning)
       onWarning(warning)
     }
@@ -261,32 +152,10 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
     }
   }
 
-  /** The feed's own connection: its blocking read would hold up every command queued behind it. */
-  async function readerConnection(): Promise<Connection> {
-    if ("url" in source) {
-      return standalone(await ownClient((socket) => createClient(source.url, socket), commandTimeoutMs), "destroy", commandTimeoutMs)
-    }
-    const client = source.client
-    if (!isCluster(client)) {
-      const socket = client.options?.socket
-      const make = async (overrides: object) => client.duplicate({ disableOfflineQueue: true, socket: { ...socket, ...overrides } })
-      return standalone(await ownClient(make, commandTimeoutMs), "destroy", commandTimeoutMs)
-    }
-    const cluster = client.duplicate()
-    guard(cluster)
-    try {
-      await bounded(commandTimeoutMs, () => cluster.connect())
-    } catch (error) {
-      cluster.destroy()
-      throw error
-    }
-    return clustered(cluster, feedKey, "destroy")
-  }
-
   function openFeed(): Promise<Feed> {
     return startFeed({
-      connect: readerConnection,
-      position: async () => parsePosition(await run(scripts.POSITION, [])),
+      connect: () => readerConnection(target, feedKey, commandTimeoutMs),
+      position: () => readPosition(run),
       feedKey,
       heartbeatMs,
       commandTimeoutMs,
@@ -318,153 +187,9 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
       await main?.close()
     },
 
-    async revoke(input) {
-      const row = await run(scripts.REVOKE, [
-        input.kind,
-        input.id,
-        optional(input.subject),
-        optional(input.reason),
-        optional(input.actor),
-        input.createdAt,
-        input.expiresAt,
-      ])
-      return toRevocation(row)
-    },
-
-    async unrevoke(kind, id) {
-      return Number(await run(scripts.UNREVOKE, [kind, id])) === 1
-    },
-
-    async isRevoked(query) {
-      // Verify asks the store only when its replica is stale, on a request's path: while Redis is unreachable
-      // it fails at once (store_unavailable, or fail-open) rather than hold every request for a reconnect.
-      const reply = await run(scripts.IS_REVOKED, [query.now, query.jti, query.sid, query.subject, query.gen, query.kid], "fast")
-      return Number(reply) === 1
-    },
-
-    async snapshot(now) {
-      const live: Revocation[] = []
-      let after = "0"
-      for (;;) {
-        const [last, scanned, rows] = (await run(scripts.SNAPSHOT, [now, after, PAGE])) as [unknown, unknown, unknown[]]
-        for (const row of rows) live.push(toRevocation(row))
-        if (Number(scanned) < PAGE) return live
-        after = String(last)
-      }
-    },
-
-    async listRevocations(query): Promise<Page<Revocation>> {
-      const before = decodeCursor(query.cursor)
-      const rows = (await run(scripts.LIST_REVOCATIONS, [
-        query.now,
-        before === null ? "" : before,
-        query.limit,
-        optional(query.kind ?? null),
-        optional(query.subject ?? null),
-      ])) as Array<[unknown, unknown]>
-      const page = rows.slice(0, query.limit)
-      const last = page.at(-1)
-      return {
-        items: page.map(([, row]) => toRevocation(row)),
-        next: rows.length > query.limit && last ? encodeCursor(Number(last[0])) : null,
-      }
-    },
-
-    async createSession(input) {
-      const { session, evictTemplate } = input
-      const reply = (await run(
-        scripts.CREATE_SESSION,
-        [
-          timeArg(),
-          session.sid,
-          session.subject,
-          session.ttlMs,
-          optional(session.device),
-          JSON.stringify(session.claims),
-          session.refreshHash,
-          input.idleTimeoutMs,
-          input.limit ?? "",
-          input.onExceed,
-          evictTemplate.kind,
-          optional(evictTemplate.reason),
-          optional(evictTemplate.actor),
-          evictTemplate.createdAt,
-          input.leewayMs,
-        ],
-        "wait",
-      )) as unknown[]
-      if (Number(reply[0]) !== 1) return { ok: false, reason: "limit" }
-      return { ok: true, session: toSession(reply[1]), evicted: (reply[2] as unknown[]).map(toRevocation) }
-    },
-
-    async getSession(sid) {
-      const row = await run(scripts.GET_SESSION, [sid])
-      return row == null ? null : toSession(row)
-    },
-
-    async listSessions(subject, idleTimeoutMs) {
-      const rows = (await run(scripts.LIST_SESSIONS, [timeArg(), subject, idleTimeoutMs])) as unknown[]
-      return rows.map(toSession)
-    },
-
-    async rotate(input) {
-      const reuse = input.reuseRevocation
-      const reply = (await run(
-        scripts.ROTATE,
-        [
-          timeArg(),
-          input.sid,
-          input.presentedHash,
-          input.nextHash,
-          input.graceMs,
-          input.idleTimeoutMs,
-          reuse.kind,
-          reuse.id,
-          optional(reuse.subject),
-          optional(reuse.reason),
-          optional(reuse.actor),
-          reuse.createdAt,
-          reuse.expiresAt,
-        ],
-        "wait",
-      )) as unknown[]
-      const status = String(reply[0])
-      switch (status) {
-        case "rotated":
-        case "grace":
-          return { status, session: toSession(reply[1]) }
-        case "reused":
-          return { status, revocation: toRevocation(reply[1]) }
-        case "revoked":
-        case "expired":
-        case "missing":
-          return { status }
-        default:
-          throw new Error(`Unexpected rotation status from Redis: ${status}`)
-      }
-    },
-
-    async listKeys() {
-      const rows = (await run(scripts.LIST_KEYS, [])) as unknown[][]
-      return rows.map(
-        (row): StoredKey => ({
-          kid: String(row[0]),
-          alg: String(row[1]),
-          privateJwk: String(row[2]),
-          createdAt: Number(row[3]),
-          retiredAt: row[4] == null ? null : Number(row[4]),
-        }),
-      )
-    },
-    async saveKey(key) {
-      await run(scripts.SAVE_KEY, [key.kid, key.alg, key.privateJwk, key.createdAt, optional(key.retiredAt === null ? null : String(key.retiredAt))])
-    },
-    async retireKey(kid, at) {
-      await run(scripts.RETIRE_KEY, [kid, at])
-    },
-    async deleteKey(kid) {
-      await run(scripts.DELETE_KEY, [kid])
-    },
+    ...revocations(run),
+    ...sessions(run, clock),
+    ...signingKeys(run),
 
     async subscribe(listener): Promise<Subscription> {
       connection()
@@ -485,116 +210,15 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
       }
     },
 
-    async getDocument(collection, id) {
-      return nullable(await run(scripts.GET_DOCUMENT, [collection, id]))
-    },
-    async putDocument(collection, id, json, expected) {
-      const condition = expected === undefined ? "u" : expected === null ? "n" : `=${expected}`
-      // Only a write without a condition is the same when sent twice.
-      return Number(await run(scripts.PUT_DOCUMENT, [collection, id, json, condition], expected === undefined ? "retry" : "wait")) === 1
-    },
-    async deleteDocument(collection, id) {
-      return Number(await run(scripts.DELETE_DOCUMENT, [collection, id])) === 1
-    },
-    async listDocuments(collection, query): Promise<Page<Document>> {
-      const after = decodeIdCursor(query.cursor)
-      const rows = (await run(scripts.LIST_DOCUMENTS, [collection, after ?? "", query.limit + 1])) as unknown[][]
-      const items = rows.slice(0, query.limit).map((row) => ({ id: String(row[0]), json: String(row[1]) }))
-      const last = items.at(-1)
-      return { items, next: rows.length > query.limit && last ? encodeCursor(last.id) : null }
-    },
-    async hit(key, windowMs, now) {
-      const [count, resetAt] = (await run(scripts.HIT, [key, now, now + windowMs], "wait")) as unknown[]
-      return { count: Number(count), resetAt: Number(resetAt) }
-    },
+    ...documents(run),
 
     async purge(now) {
       let removed = 0
       for (;;) {
-        const [count, largest] = (await run(scripts.PURGE, [now, PAGE])) as unknown[]
+        const [count, largest] = (await run(PURGE, [now, PAGE])) as unknown[]
         removed += Number(count)
         if (Number(largest) < PAGE) return removed
       }
     },
   }
-}
-
-function checkTarget(target: RedisTarget): RedisTarget {
-  if (!target || typeof target !== "object") throw new TypeError("redisStore needs { url } or { client }.")
-  const hasUrl = "url" in target && target.url !== undefined
-  const hasClient = "client" in target && target.client !== undefined
-  if (hasUrl === hasClient) throw new TypeError("redisStore needs exactly one of { url } or { client }.")
-  if ("url" in target) {
-    if (typeof target.url !== "string" || !/^(rediss?|unix):/.test(target.url)) {
-      throw new TypeError("Option url must be a redis://, rediss:// or unix: URL.")
-    }
-  } else {
-    const client = target.client as Partial<RedisClientLike> | null
-    if (!client || typeof client.sendCommand !== "function" || typeof client.duplicate !== "function") {
-      throw new TypeError("Option client must be a node-redis client or cluster client (createClient, createCluster).")
-    }
-  }
-  return target
-}
-
-function integer(value: number, option: string, min: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new TypeError(`Option ${option} must be an integer from ${min} to ${max}.`)
-  }
-  return value
-}
-
-function optional(value: string | null): string {
-  return value === null ? "" : `=${value}`
-}
-
-function nullable(value: unknown): string | null {
-  return value == null ? null : String(value)
-}
-
-function toRevocation(row: unknown): Revocation {
-  const r = row as unknown[]
-  return {
-    kind: String(r[0]) as RevocationKind,
-    id: String(r[1]),
-    subject: nullable(r[2]),
-    reason: nullable(r[3]),
-    actor: nullable(r[4]),
-    createdAt: Number(r[5]),
-    expiresAt: Number(r[6]),
-    cutoff: Number(r[7]),
-  }
-}
-
-function toSession(row: unknown): Session {
-  const r = row as unknown[]
-  return {
-    sid: String(r[0]),
-    subject: String(r[1]),
-    gen: Number(r[2]),
-    createdAt: Number(r[3]),
-    lastUsedAt: Number(r[4]),
-    expiresAt: Number(r[5]),
-    device: nullable(r[6]),
-    claims: JSON.parse(String(r[7])) as Record<string, unknown>,
-    revokedAt: r[8] == null ? null : Number(r[8]),
-  }
-}
-
-function parsePosition(reply: unknown): [string, number] {
-  const [id, n] = reply as [unknown, unknown]
-  return [String(id), Number(n)]
-}
-
-/** CONFIG GET's reply as a map, RESP2 (flat array) or RESP3 (map) alike. */
-function pairs(reply: unknown): Map<string, string> {
-  const map = new Map<string, string>()
-  if (Array.isArray(reply)) {
-    for (let i = 0; i + 1 < reply.length; i += 2) map.set(String(reply[i]), String(reply[i + 1]))
-  } else if (reply instanceof Map) {
-    for (const [key, value] of reply) map.set(String(key), String(value))
-  } else if (reply && typeof reply === "object") {
-    for (const [key, value] of Object.entries(reply)) map.set(key, String(value))
-  }
-  return map
 }
