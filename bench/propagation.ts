@@ -383,7 +383,7 @@ function report(outcomes: readonly Outcome[]): string {
     ...notes,
     `- "ack to enforced" can be negative: B may be notified before A's own write acknowledgement arrives. "B's last event" is when B's replica held the last revocation; "enforced" adds B's verify of the token.`,
     "- The machine has 2 cores shared by A, B, the database servers and other work (see the load average above): tails move from run to run.",
-    "- PostgreSQL: a revocation commits without waiting for its WAL flush, so B hears of it at once; A's call resolves once a second transaction has waited for the flush (see packages/revocable/src/stores/postgres/index.ts): \"write\" includes that wait, \"enforced\" does not.",
+    "- PostgreSQL: a revocation commits without waiting for its WAL flush, so B hears of it at once; A's call resolves once a second transaction has waited for the flush (see packages/revocable/src/stores/postgres/revocations.ts): \"write\" includes that wait, \"enforced\" does not.",
     `- SQLite has no change feed: each process reads the change log every \`pollInterval\` (${SQLITE_POLL_MS} ms here), so its latency is expected between zero and one poll interval, about half of one at the median.`,
   ].join("\n")
 }
