@@ -182,11 +182,31 @@ function toKeyObject(value: string | JsonWebKey | KeyObject, kind: "private" | "
     if (value.type !== kind) throw new TypeError(`Expected a ${kind} key, got a ${value.type} key.`)
     return value
   }
+  if (typeof value === "object" && value !== null) checkSigningJwk(value, kind)
   try {
     if (typeof value === "string") return kind === "private" ? createPrivateKey(value) : createPublicKey(value)
     return kind === "private" ? createPrivateKey({ key: value, format: "jwk" }) : createPublicKey({ key: value, format: "jwk" })
   } catch (cause) {
     throw new TypeError(`The ${kind} key could not be read (PEM, JWK or KeyObject expected).`, { cause })
+  }
+}
+
+/**
+ * A JWK may say what it is for (RFC 7517 §4.2, §4.3): one meant for encryption, or whose operations leave out the
+ * one we need (sign for a private key, verify for a public one), is not ours to sign or verify tokens with.
+ */
+function checkSigningJwk(jwk: JsonWebKey, kind: "private" | "public"): void {
+  const { use, key_ops: operations } = jwk
+  if (use !== undefined && use !== "sig") {
+    throw new TypeError(`The ${kind} key is a JWK with use ${JSON.stringify(use)}: only a signing key (use "sig") signs and verifies tokens.`)
+  }
+  if (operations === undefined) return
+  const needed = kind === "private" ? "sign" : "verify"
+  if (!Array.isArray(operations) || !operations.every((operation) => typeof operation === "string")) {
+    throw new TypeError(`The ${kind} key is a JWK whose key_ops is not an array of strings.`)
+  }
+  if (!operations.includes(needed)) {
+    throw new TypeError(`The ${kind} key is a JWK whose key_ops does not include "${needed}": it is not a signing key.`)
   }
 }
 

@@ -126,6 +126,39 @@ describe("static keys", () => {
     assert.throws(() => make({ alg: "EdDSA", privateKey: "not a PEM" }), (error: unknown) => error instanceof TypeError && error.cause instanceof Error)
   })
 
+  test("a JWK meant for encryption (use, key_ops) is refused by createAuth and rotateKey, saying why", async () => {
+    const privateJwk = PAIRS.EdDSA.privateKey.export({ format: "jwk" })
+    const publicJwk = PAIRS.EdDSA.publicKey.export({ format: "jwk" })
+    const make = (key: KeyInput) => createAuth({ issuer: ISSUER, audience: AUDIENCE, store: memoryStore(), keys: [key] })
+    const refusals: [KeyInput, string][] = [
+      [{ alg: "EdDSA", privateKey: { ...privateJwk, use: "enc" } }, 'The private key is a JWK with use "enc": only a signing key (use "sig") signs and verifies tokens.'],
+      [{ alg: "EdDSA", publicKey: { ...publicJwk, use: "enc" } }, 'The public key is a JWK with use "enc": only a signing key (use "sig") signs and verifies tokens.'],
+      [{ alg: "EdDSA", privateKey: { ...privateJwk, key_ops: ["encrypt", "decrypt"] } }, 'The private key is a JWK whose key_ops does not include "sign": it is not a signing key.'],
+      [{ alg: "EdDSA", privateKey: { ...privateJwk, key_ops: ["verify"] } }, 'The private key is a JWK whose key_ops does not include "sign": it is not a signing key.'],
+      [{ alg: "EdDSA", publicKey: { ...publicJwk, key_ops: ["sign", "encrypt"] } }, 'The public key is a JWK whose key_ops does not include "verify": it is not a signing key.'],
+      [{ alg: "EdDSA", privateKey: { ...privateJwk, key_ops: "sign" as unknown as string[] } }, "The private key is a JWK whose key_ops is not an array of strings."],
+      [{ alg: "EdDSA", publicKey: { ...publicJwk, key_ops: ["verify", 1] as unknown as string[] } }, "The public key is a JWK whose key_ops is not an array of strings."],
+      [{ alg: "ES256", privateKey: { ...PAIRS.ES256.privateKey.export({ format: "jwk" }), use: "sig", key_ops: ["deriveKey"] } }, 'The private key is a JWK whose key_ops does not include "sign": it is not a signing key.'],
+    ]
+    for (const [key, message] of refusals) {
+      assert.throws(() => make(key), { name: "TypeError", message })
+      assert.throws(() => importKey(key), { name: "TypeError", message })
+    }
+    assert.throws(() => importKey({ alg: "EdDSA", privateKey: null as unknown as string }), { name: "TypeError", message: "The private key could not be read (PEM, JWK or KeyObject expected)." })
+    const auth = makeAuth({ keys: [{ kid: "k1", alg: "EdDSA", privateKey: privateJwk }] })
+    await assert.rejects(auth.rotateKey({ kid: "k2", alg: "EdDSA", privateKey: { ...privateJwk, use: "enc" } }), { name: "TypeError", message: /use "enc"/ })
+    assert.equal(decode(split((await auth.issue("alice")).accessToken)[0]).kid, "k1", "the refused key did not become current")
+  })
+
+  test("a JWK marked for signing (use sig, key_ops sign or verify, as WebCrypto exports them) signs and verifies", async () => {
+    const signer = makeAuth({ keys: [{ kid: "k1", alg: "EdDSA", privateKey: { ...PAIRS.EdDSA.privateKey.export({ format: "jwk" }), use: "sig", key_ops: ["sign"] } }] })
+    const publicJwk = { ...PAIRS.EdDSA.publicKey.export({ format: "jwk" }), use: "sig", key_ops: ["verify"] }
+    const verifier = makeAuth({ keys: [{ alg: "ES256", privateKey: PAIRS.ES256.privateKey }, { kid: "k1", alg: "EdDSA", publicKey: publicJwk }] })
+    assert.equal((await verifier.verify((await signer.issue("alice")).accessToken)).sub, "alice")
+    const both = importKey({ alg: "ES256", privateKey: { ...PAIRS.ES256.privateKey.export({ format: "jwk" }), key_ops: ["sign", "verify"] } })
+    assert.equal(both.verify("a.b", both.sign("a.b")), true)
+  })
+
   test("a key with only a public key refuses to sign, naming its kid", () => {
     const key = importKey({ kid: "public", alg: "EdDSA", publicKey: PAIRS.EdDSA.publicKey })
     assert.equal(key.canSign, false)

@@ -44,10 +44,13 @@ Options:
   -V, --version    print the version
   --config FILE    read settings from this JSON file (also REVOCABLE_CONFIG)
 
-Every command reads the store and the other settings as the server does, from REVOCABLE_* variables:
+Every command reads the store and the other settings as the server does, from REVOCABLE_* variables; only
+serve creates the store, the others exit 1 when they find none there:
   REVOCABLE_STORE      unset for SQLite in REVOCABLE_DATA_DIR (./data), or sqlite:PATH,
                        postgres://… or redis://… for several instances
   REVOCABLE_ISSUER     the server's issuer (default http://localhost:PORT); tokens must match it
+  REVOCABLE_KEY_ENCRYPTION_KEY
+                       the key that wraps the signing keys, as the server has it (PostgreSQL, Redis)
 
 Exit status: 0 success, 1 failure (such as "store unavailable"), 2 usage error.
 `

@@ -104,17 +104,26 @@ export async function revocationsView(shell: Shell, ticket: number, query: URLSe
 
   const revokeKind = h("select", { id: "revoke-kind" }, h("option", { value: "session" }, "Session (its id)"), h("option", { value: "subject" }, "User (every token so far)"), h("option", { value: "token" }, "Token (the token or its id)"))
   const revokeId = field("revoke-id", "Id", { required: true, autocomplete: "off" })
+  // A token's id alone does not say whose it is: the server asks for its owner then (a whole token names it).
+  const revokeOwner = field("revoke-owner", "Owner", { autocomplete: "off", list: "known-users" }, "For a token's id: the username or user id it belongs to.")
+  const showOwner = () => void (revokeOwner.node.hidden = revokeKind.value !== "token")
+  revokeKind.addEventListener("change", showOwner)
+  showOwner()
   const revokeReason = field("revoke-reason", "Reason", { autocomplete: "off" })
   const revokeButton = h("button", { type: "submit", class: "danger" }, "Revoke")
-  const revokeForm = h("form", { class: "inline", "aria-labelledby": "revoke-title" }, h("div", { class: "field" }, h("label", { for: "revoke-kind" }, "Grain"), revokeKind), revokeId.node, revokeReason.node, revokeButton)
+  const revokeForm = h("form", { class: "inline", "aria-labelledby": "revoke-title" }, h("div", { class: "field" }, h("label", { for: "revoke-kind" }, "Grain"), revokeKind), revokeId.node, revokeOwner.node, revokeReason.node, revokeButton)
   revokeForm.addEventListener("submit", (event) => {
     event.preventDefault()
     void act(
       revokeButton,
       async () => {
         const id = revokeKind.value === "subject" ? [...names].find(([, name]) => name === revokeId.input.value.trim().toLowerCase())?.[0] ?? revokeId.input.value.trim() : revokeId.input.value.trim()
-        const created = await client.call<Revocation>("admin/revocations", { body: { kind: revokeKind.value, id, ...(revokeReason.input.value === "" ? {} : { reason: revokeReason.input.value }) } })
+        const owner = revokeOwner.input.value.trim()
+        const bareJti = revokeKind.value === "token" && !id.includes(".")
+        const request = { kind: revokeKind.value, id, ...(bareJti && owner !== "" ? { subject: owner } : {}), ...(revokeReason.input.value === "" ? {} : { reason: revokeReason.input.value }) }
+        const created = await client.call<Revocation>("admin/revocations", { body: request })
         revokeForm.reset()
+        showOwner()
         body.prepend(row(created))
         report.ok(`${GRAINS[created.kind]} ${created.id} is revoked.`)
       },

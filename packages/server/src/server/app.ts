@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs"
 import type { AddressInfo } from "node:net"
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox"
 import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify"
-import { AuthError, isAuthError, type Auth, type VerifyOptions } from "revocable"
+import { isAuthError, type Auth, type VerifyOptions } from "revocable"
 import { authenticate, type CookieOptions } from "revocable/fastify"
 import type { ServerStore } from "revocable/stores"
 import type { RedisStore } from "revocable/stores/redis"
@@ -28,6 +28,7 @@ import { docsRoutes, openApi } from "./docs.ts"
 import { answerNodeRefusals, clientErrorHandler, errorHandler, MAX_PARAM_LENGTH } from "./failures.ts"
 import { refuseUnstorable } from "./input.ts"
 import { serverMetrics, type ServerMetrics } from "./metrics.ts"
+import { originGuard } from "./origin.ts"
 import { checkPasswordHashing } from "./password.ts"
 import { limiter } from "./ratelimit.ts"
 import { adminRoutes } from "./routes/admin.ts"
@@ -36,8 +37,10 @@ import { discoveryRoutes } from "./routes/discovery.ts"
 import { meRoutes } from "./routes/me.ts"
 import { metaRoutes } from "./routes/meta.ts"
 import { oauthRoutes } from "./routes/oauth.ts"
+import { oidcRoutes } from "./routes/oidc.ts"
 import type { Services } from "./services.ts"
 import { userDirectory, type UserDirectory } from "./users.ts"
+import { hasAdmin, NO_ADMIN } from "./welcome.ts"
 
 export interface ServerDeps {
   /** A store to use instead of the configured one; the caller keeps it (the server never closes it). */
@@ -55,7 +58,6 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
-const FORM = "application/x-www-form-urlencoded"
 const DRAIN_MS = 10_000
 const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version
 
@@ -99,8 +101,10 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   if (deps.store === undefined) {
     for (const warning of (store as Partial<RedisStore>).warnings ?? []) app.log.warn({ code: warning.code }, warning.message)
   }
+  for (const warning of config.warnings) app.log.warn({ code: warning.code }, warning.message)
   try {
     await bootstrapAdmin(config, users, app)
+    if ((await hasAdmin(users)) === false) app.log.info({ code: "REVOCABLE_NO_ADMIN" }, NO_ADMIN)
   } catch (error) {
     await app.close()
     throw error
@@ -130,15 +134,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
 
   // Declared before the bearer hooks set it, so that every request has the same shape.
   app.decorateRequest("auth", undefined)
-  app.addContentTypeParser(FORM, { parseAs: "string" }, (_request, body, done) => {
-    const parsed: Record<string, string> = {}
-    for (const [name, value] of new URLSearchParams(body as string)) {
-      // RFC 6749 §3.2: a parameter must not be sent twice.
-      if (Object.hasOwn(parsed, name)) return done(new AuthError("invalid_request", "A form parameter is repeated."), undefined)
-      Object.defineProperty(parsed, name, { value, enumerable: true, writable: true, configurable: true })
-    }
-    done(null, parsed)
-  })
+  // Cookie-authenticated unsafe requests from another origin: 403 csrf_failed (see origin.ts).
+  app.addHook("onRequest", originGuard(config.issuer, cookies).hook)
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
   app.addHook("onRequest", async (request, reply) => {
     if (request.headers.host === undefined && request.raw.httpVersion === "1.1") {
@@ -169,6 +166,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   await openApi(app, { version: VERSION, serverUrl: config.issuer })
   await app.register(metaRoutes, services)
   await app.register(authRoutes, { prefix: "/auth", ...services })
+  await app.register(oidcRoutes, { prefix: "/auth/oidc", ...services })
   await app.register(meRoutes, { prefix: "/me", ...services })
   await app.register(oauthRoutes, { prefix: "/oauth", ...services })
   await app.register(discoveryRoutes, { prefix: "/.well-known", ...services })

@@ -1,11 +1,14 @@
 /**
- * Credentials of the resource servers allowed to call `/oauth/introspect` (RFC 7662 §2.1), kept as documents
- * in the store (collection `clients`). The secret is shown once, at creation; the store keeps its SHA-256.
+ * The registered OAuth clients (RFC 6749 §2.1), kept as documents in the store (collection `clients`).
+ * Confidential clients (resource servers calling `/oauth/introspect`, back ends using the token endpoint) have
+ * a secret, shown once at creation; the store keeps its SHA-256. Public clients (apps that cannot keep a
+ * secret) have only an id, which they name with `client_id`.
  *
  * @example
  * const clients = clientDirectory(store)
  * const { clientId, clientSecret } = await clients.create("orders-api")   // hand these to the resource server
  * await clients.authenticate(clientId, clientSecret)                      // the client, or null
+ * const app = await clients.createPublic("mobile-app")                    // { clientId }
  */
 import { createHash, randomBytes } from "node:crypto"
 import { AuthError, randomId } from "revocable"
@@ -14,20 +17,31 @@ import { hashEquals, type ServerStore, storeOperation } from "revocable/stores"
 export interface Client {
   clientId: string
   name: string
+  /** RFC 6749 §2.1: a confidential client authenticates with its secret, a public one cannot. */
+  type: "confidential" | "public"
   createdAt: number
 }
 
-interface ClientRecord extends Client {
-  /** SHA-256 of the secret, base64url. A 256-bit random secret needs no slow hash. */
-  secretHash: string
+interface ClientRecord {
+  clientId: string
+  name: string
+  createdAt: number
+  /** Absent on records written before public clients existed: those are all confidential. */
+  type?: Client["type"]
+  /** SHA-256 of the secret, base64url; null for a public client. A 256-bit random secret needs no slow hash. */
+  secretHash: string | null
 }
 
 export interface ClientDirectory {
+  /** A confidential client: its secret is in the answer and nowhere else. */
   create(name: string): Promise<{ clientId: string; clientSecret: string }>
+  createPublic(name: string): Promise<{ clientId: string }>
+  /** The client with this id, or null. */
+  find(clientId: string): Promise<Client | null>
   list(): Promise<Client[]>
   /** Resolves false when there was no such client. */
   delete(clientId: string): Promise<boolean>
-  /** The client whose id and secret these are, or null. */
+  /** The confidential client whose id and secret these are, or null. */
   authenticate(clientId: string, secret: string): Promise<Client | null>
 }
 
@@ -36,16 +50,36 @@ const COLLECTION = "clients"
 const PAGE = 1000
 
 export function clientDirectory(store: ServerStore): ClientDirectory {
+  async function register(name: string, secret: string | null): Promise<string> {
+    if (typeof name !== "string" || !NAME.test(name)) {
+      throw new AuthError("invalid_request", "The client name must be 1 to 100 printable ASCII characters.")
+    }
+    const clientId = randomId()
+    const type = secret === null ? "public" : "confidential"
+    const client: ClientRecord = { clientId, name, type, createdAt: Date.now(), secretHash: secret === null ? null : digest(secret) }
+    await storeOperation(() => store.putDocument(COLLECTION, clientId, JSON.stringify(client), null))
+    return clientId
+  }
+
+  async function record(clientId: unknown): Promise<ClientRecord | null> {
+    if (typeof clientId !== "string" || clientId === "" || clientId.length > 256) return null
+    const text = await storeOperation(() => store.getDocument(COLLECTION, clientId))
+    return text === null ? null : (JSON.parse(text) as ClientRecord)
+  }
+
   return {
     async create(name) {
-      if (typeof name !== "string" || !NAME.test(name)) {
-        throw new AuthError("invalid_request", "The client name must be 1 to 100 printable ASCII characters.")
-      }
-      const clientId = randomId()
       const clientSecret = randomBytes(32).toString("base64url")
-      const client: ClientRecord = { clientId, name, createdAt: Date.now(), secretHash: digest(clientSecret) }
-      await storeOperation(() => store.putDocument(COLLECTION, clientId, JSON.stringify(client), null))
-      return { clientId, clientSecret }
+      return { clientId: await register(name, clientSecret), clientSecret }
+    },
+
+    async createPublic(name) {
+      return { clientId: await register(name, null) }
+    },
+
+    async find(clientId) {
+      const client = await record(clientId)
+      return client && view(client)
     },
 
     async list() {
@@ -65,11 +99,10 @@ export function clientDirectory(store: ServerStore): ClientDirectory {
     },
 
     async authenticate(clientId, secret) {
-      if (typeof clientId !== "string" || typeof secret !== "string" || clientId === "" || clientId.length > 256 || secret.length > 1024) return null
-      const text = await storeOperation(() => store.getDocument(COLLECTION, clientId))
+      if (typeof secret !== "string" || secret.length > 1024) return null
+      const client = await record(clientId)
       const presented = digest(secret)
-      if (text === null) return null
-      const client = JSON.parse(text) as ClientRecord
+      if (client === null || client.secretHash === null) return null
       return hashEquals(client.secretHash, presented) ? view(client) : null
     },
   }
@@ -80,5 +113,5 @@ function digest(secret: string): string {
 }
 
 function view(record: ClientRecord): Client {
-  return { clientId: record.clientId, name: record.name, createdAt: record.createdAt }
+  return { clientId: record.clientId, name: record.name, type: record.type ?? "confidential", createdAt: record.createdAt }
 }

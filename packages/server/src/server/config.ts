@@ -11,6 +11,11 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { createAuth, type Auth, parseDuration, ALGORITHMS, type Algorithm } from "revocable"
 import type { ServerStore } from "revocable/stores"
+import { parseKeyEncryptionKeys, readKeyEncryptionKeyFile, type KeyEncryptionKey } from "./keywrap.ts"
+import { KEK_REQUIRED, prepareKeyProtection, protectKeys } from "./keystore.ts"
+import { readOidcConfig, type OidcConfig } from "./oidc/config.ts"
+import type { StartWarning } from "./datadir.ts"
+import { unknownVariables } from "./spelling.ts"
 
 /** A setting is missing or invalid; the message names it (the variable, or the key of the config file). */
 export class ConfigError extends Error {
@@ -60,6 +65,17 @@ export interface ServerConfig {
   /** Fastify's trustProxy: false, true, a hop count or a list of addresses (the per-IP limit needs the real IP). */
   trustProxy: boolean | number | string[]
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent"
+  /** Sign-in with OpenID Connect providers (docs/oidc.md). */
+  oidc: OidcConfig
+  /**
+   * The key-encryption keys that wrap the managed signing keys in the store, newest first (it wraps; the others
+   * only unwrap, during a rotation); null when none is configured (see prepareKeyProtection).
+   */
+  keyEncryptionKeys: KeyEncryptionKey[] | null
+  /** PostgreSQL and Redis without a key-encryption key: keep the signing keys in plaintext. */
+  insecurePlaintextKeys: boolean
+  /** What the operator should know at start: each REVOCABLE_* variable no setting reads, with the nearest known name. */
+  warnings: StartWarning[]
 }
 
 type Raw = string | number | boolean | string[] | null
@@ -76,12 +92,21 @@ interface Setting<T> {
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const
 
-/** Reads every setting; throws ConfigError at the first invalid one. */
+/** Reads every setting; throws ConfigError at the first invalid one. Unknown REVOCABLE_* variables become warnings. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { file?: string } = {}): ServerConfig {
+  const known = new Set(["REVOCABLE_CONFIG"])
+  const settings = readSettings(env, options, known)
+  // REVOCABLE_OIDC_* variables are checked by the OIDC reader, which refuses unknown ones.
+  return { ...settings, warnings: unknownVariables(env, known, ["REVOCABLE_OIDC_"]) }
+}
+
+/** Every setting, each variable it reads added to `known`. */
+function readSettings(env: NodeJS.ProcessEnv, options: { file?: string }, known: Set<string>): Omit<ServerConfig, "warnings"> {
   const file = options.file ?? nonEmpty(env.REVOCABLE_CONFIG)
   const fromFile = file === undefined ? {} : readConfigFile(file)
   const read = <T>(setting: Setting<T>, fallback: () => T): T => {
     const names = typeof setting.env === "string" ? [setting.env] : setting.env
+    for (const name of names) known.add(name)
     const parse = (value: Raw, variable: string, label: string): T => {
       try {
         return setting.parse(value)
@@ -109,11 +134,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { file
   const cookieSecure = read({ env: "REVOCABLE_COOKIE_SECURE", key: "cookieSecure", parse: boolean }, () => issuer.startsWith("https:"))
   const sameSite = read({ env: "REVOCABLE_COOKIE_SAMESITE", key: "cookieSameSite", parse: oneOf(["Strict", "Lax", "None"] as const) }, () => "Strict" as const)
   if (sameSite === "None" && !cookieSecure) throw new ConfigError("REVOCABLE_COOKIE_SAMESITE", "REVOCABLE_COOKIE_SAMESITE=None needs secure cookies (REVOCABLE_COOKIE_SECURE=true).")
+  const store = read({ env: "REVOCABLE_STORE", key: "store", parse: storeUrl }, () => null)
+  const kekFromValue = read({ env: "REVOCABLE_KEY_ENCRYPTION_KEY", key: "keyEncryptionKey", parse: fromText(parseKeyEncryptionKeys) }, () => null)
+  const kekFromFile = read({ env: "REVOCABLE_KEY_ENCRYPTION_KEY_FILE", key: "keyEncryptionKeyFile", parse: fromText(readKeyEncryptionKeyFile) }, () => null)
+  if (kekFromValue !== null && kekFromFile !== null) {
+    throw new ConfigError("REVOCABLE_KEY_ENCRYPTION_KEY", "Set REVOCABLE_KEY_ENCRYPTION_KEY or REVOCABLE_KEY_ENCRYPTION_KEY_FILE, not both.")
+  }
+  const insecurePlaintextKeys = read({ env: "REVOCABLE_INSECURE_PLAINTEXT_KEYS", key: "insecurePlaintextKeys", parse: boolean }, () => false)
+  const keyEncryptionKeysGiven = kekFromValue ?? kekFromFile
+  if (store !== null && !store.startsWith("sqlite:") && keyEncryptionKeysGiven === null && !insecurePlaintextKeys) {
+    throw new ConfigError("REVOCABLE_KEY_ENCRYPTION_KEY", KEK_REQUIRED)
+  }
 
   return {
     port,
     host: read({ env: "REVOCABLE_HOST", key: "host", parse: text(1, 255) }, () => "127.0.0.1"),
-    store: read({ env: "REVOCABLE_STORE", key: "store", parse: storeUrl }, () => null),
+    store,
     storeNamespace: read({ env: "REVOCABLE_STORE_NAMESPACE", key: "storeNamespace", parse: namespace }, () => "revocable"),
     storeTimeoutMs: read({ env: "REVOCABLE_STORE_TIMEOUT", key: "storeTimeout", parse: duration(100, 3_600_000) }, () => null),
     dataDir: read({ env: "REVOCABLE_DATA_DIR", key: "dataDir", parse: text(1, 4096) }, () => "./data"),
@@ -147,6 +183,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: { file
     maxHeaderSize: read({ env: "REVOCABLE_MAX_HEADER_SIZE", key: "maxHeaderSize", parse: integer(1024, 1024 * 1024) }, () => 16 * 1024),
     trustProxy: read({ env: "REVOCABLE_TRUST_PROXY", key: "trustProxy", parse: trustProxy }, () => false),
     logLevel: read({ env: "REVOCABLE_LOG_LEVEL", key: "logLevel", parse: oneOf(LOG_LEVELS) }, () => "info" as const),
+    oidc: readOidcConfig(env, fromFile.oidc, file),
+    keyEncryptionKeys: keyEncryptionKeysGiven,
+    insecurePlaintextKeys,
   }
 }
 
@@ -154,7 +193,8 @@ const FILE_KEYS: ReadonlySet<string> = new Set([
   "port", "host", "store", "storeNamespace", "storeTimeout", "dataDir", "issuer", "audience", "algorithm", "accessTtl", "refreshTtl", "sessionTtl",
   "idleTimeout", "leeway", "reuseGrace", "maxSessions", "maxSessionsOnExceed", "maxStaleness", "onStoreUnavailable",
   "purgeInterval", "registration", "adminUser", "adminPassword", "loginLimitAccount", "loginLimitIp", "loginWindow",
-  "cookieSecure", "cookieSameSite", "cookieOrigins", "bodyLimit", "maxHeaderSize", "trustProxy", "logLevel",
+  "cookieSecure", "cookieSameSite", "cookieOrigins", "bodyLimit", "maxHeaderSize", "trustProxy", "logLevel", "oidc",
+  "keyEncryptionKey", "keyEncryptionKeyFile", "insecurePlaintextKeys",
 ])
 
 function readConfigFile(file: string): Record<string, unknown> {
@@ -254,6 +294,18 @@ function url(value: Raw): string {
   return value.replace(/\/+$/, "")
 }
 
+/** A parser from another module, which throws a TypeError saying what is wrong with the text. */
+function fromText<T>(parse: (text: string) => T): Parser<T> {
+  return (value) => {
+    if (typeof value !== "string") return fail("must be a string.")
+    try {
+      return parse(value)
+    } catch (error) {
+      return fail((error as Error).message)
+    }
+  }
+}
+
 function storeUrl(value: Raw): string {
   if (typeof value !== "string" || !/^(sqlite:.+|postgres(ql)?:\/\/.+|rediss?:\/\/.+)$/.test(value)) {
     fail('must be "sqlite:PATH", a "postgres://…" URL or a "redis://…" / "rediss://…" URL.')
@@ -299,9 +351,11 @@ export async function openStore(config: ServerConfig): Promise<ServerStore> {
   const timeoutMs = config.storeTimeoutMs ?? undefined
   const heartbeatMs = feedHeartbeatMs(config.maxStalenessMs)
   let store: ServerStore
+  let database: string | null = null
   if (spec === null || spec.startsWith("sqlite:")) {
     const { sqliteStore } = await import("revocable/stores/sqlite")
-    store = sqliteStore({ path: spec === null ? join(config.dataDir, "revocable.db") : spec.slice("sqlite:".length), busyTimeoutMs: timeoutMs })
+    database = spec === null ? join(config.dataDir, "revocable.db") : spec.slice("sqlite:".length)
+    store = sqliteStore({ path: database, busyTimeoutMs: timeoutMs })
   } else if (spec.startsWith("postgres")) {
     const { postgresStore } = await import("revocable/stores/postgres")
     store = postgresStore({ connectionString: spec }, { schema: config.storeNamespace, statementTimeoutMs: timeoutMs, heartbeatMs })
@@ -310,12 +364,14 @@ export async function openStore(config: ServerConfig): Promise<ServerStore> {
     store = redisStore({ url: spec }, { prefix: config.storeNamespace, commandTimeoutMs: timeoutMs, heartbeatMs })
   }
   try {
+    // Before the SQLite store opens: its directory and files made private, the KEK read or made.
+    const protection = prepareKeyProtection(config.keyEncryptionKeys, database)
     await store.open()
+    return await protectKeys(store, protection)
   } catch (error) {
     await store.close().catch(() => undefined)
     throw error
   }
-  return store
 }
 
 /**

@@ -1,32 +1,64 @@
 // What /auth/login and the token endpoint's password grant share: the checked login, and the token pair's answer.
+//
+// Sign-in limits count failures only, in buckets chosen by who asks (OWASP's device cookies, see devices.ts): a
+// client presenting a device credential of the account is limited by that credential alone; any other client by
+// the account and by its IP. A flood of failures on an account locks out untrusted clients, never the devices
+// that signed in to it before, and signing in successfully, however often, counts nothing.
 import type { FastifyReply, FastifyRequest } from "fastify"
+import { Type } from "typebox"
 import { AuthError, isAuthError, type TokenPair } from "revocable"
-import type * as schemas from "./schemas.ts"
+import { devicesOf, loginName } from "./devices.ts"
+import { digest, type Bucket } from "./ratelimit.ts"
+import { FIRST_PARTY_CLIENT } from "./requester.ts"
+import * as schemas from "./schemas.ts"
 import type { Services } from "./services.ts"
 import type { User } from "./users.ts"
 
 const MAX_DEVICE = 200
+/** A device cookie lives a year; each sign-in replaces it. */
+const DEVICE_COOKIE_SECONDS = 365 * 86_400
 
-/** The `client_id` claim (RFC 9068 §2.2) of tokens from /auth/login, and from a grant that named no client. */
-const FIRST_PARTY_CLIENT = "revocable"
+/** A token answer of a sign-in: the pair, and the device credential to present at the next sign-in. */
+export const SignInAnswer = Type.Object({
+  ...schemas.TokenPair.properties,
+  device_token: Type.Optional(Type.String({ description: "Present it as device_token at the next sign-in to this account: that client is then never locked out by others' failures." })),
+})
+
+export interface SignIn {
+  user: User
+  pair: TokenPair
+  /** The new device credential of this client for this account. */
+  deviceToken: string
+  /** The same as a Set-Cookie value, for browsers. */
+  deviceCookie: string
+}
 
 /**
- * Checks the password (rate-limited first) and issues a pair. Access tokens carry the user's `roles` and the
+ * Checks the password (its rate limits first) and issues a pair. Access tokens carry the user's `roles` and the
  * `client_id` that asked for them.
  */
 export async function passwordLogin(
-  services: Pick<Services, "auth" | "users" | "metrics" | "limits">,
+  services: Pick<Services, "auth" | "users" | "metrics" | "limits" | "store" | "config">,
   username: string,
   password: string,
   request: FastifyRequest,
-  options: { device?: string | undefined; clientId?: string } = {},
-): Promise<{ user: User; pair: TokenPair }> {
-  const { metrics, users, auth } = services
+  options: { device?: string | undefined; clientId?: string; deviceToken?: string | undefined } = {},
+): Promise<SignIn> {
+  const { metrics, users, auth, config } = services
+  const limits = services.limits.login
+  const devices = await devicesOf(services.store)
+  const login = loginName(username)
+  const nonce = devices.recognise(options.deviceToken ?? cookieValue(request, devices.cookieName(login)), login)
+  const buckets: Bucket[] =
+    nonce !== null
+      ? [{ key: `device:${nonce}`, limit: config.loginLimit.perAccount }]
+      : [{ key: `account:${digest(login)}`, limit: config.loginLimit.perAccount }, { key: `ip:${request.ip}`, limit: config.loginLimit.perIp }]
   let user: User
   try {
-    await services.limits.login.attempt(request.ip, username)
+    await limits.check(buckets)
     user = await users.authenticate(username, password)
   } catch (error) {
+    if (isAuthError(error) && error.code === "invalid_credentials") await limits.fail(buckets)
     if (isAuthError(error) && error.code !== "store_unavailable") {
       metrics.loginFailed(error.code === "forbidden" ? "suspended" : error.code)
     }
@@ -40,7 +72,21 @@ export async function passwordLogin(
     metrics.loginFailed("invalid_credentials")
     throw new AuthError("invalid_credentials")
   }
-  return { user, pair }
+  const deviceToken = devices.issue(login)
+  const cookie = config.cookies
+  const deviceCookie = `${devices.cookieName(login)}=${deviceToken}; Path=/auth/login; Max-Age=${DEVICE_COOKIE_SECONDS}; HttpOnly; SameSite=${cookie.sameSite}${cookie.secure ? "; Secure" : ""}`
+  return { user, pair, deviceToken, deviceCookie }
+}
+
+/** A cookie's value; the first one when a name is sent twice. */
+function cookieValue(request: FastifyRequest, name: string): string | undefined {
+  const header = request.headers.cookie
+  if (typeof header !== "string") return undefined
+  for (const part of header.split(";")) {
+    const equals = part.indexOf("=")
+    if (equals > 0 && part.slice(0, equals).trim() === name) return part.slice(equals + 1).trim()
+  }
+  return undefined
 }
 
 function deviceOf(request: FastifyRequest, given: string | undefined): string {

@@ -308,6 +308,32 @@ describe("the web console", { skip: withoutChromium }, () => {
     }
   })
 
+  test("an admin revokes a token by its id alone, naming its owner, who is then refused with it", async () => {
+    await server.register("gina")
+    const login = await fetch(`${server.url}/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "gina", password: PASSWORD }) })
+    const { access_token: token } = (await login.json()) as { access_token: string }
+    const jti = (JSON.parse(Buffer.from(token.split(".")[1] as string, "base64url").toString()) as { jti: string }).jti
+    const me = async () => ((await (await fetch(`${server.url}/me`, { headers: { authorization: `Bearer ${token}` } })).json()) as { error?: string }).error
+    assert.equal(await me(), undefined)
+    const admins = await device("Admin desk")
+    try {
+      const adminPage = await signIn(admins, "admin", ADMIN_PASSWORD)
+      await adminPage.getByRole("link", { name: "Revocations" }).first().click()
+      await heading(adminPage, "Revocations").waitFor()
+      // The owner is asked only of a token.
+      assert.equal(await adminPage.locator("#revoke-owner").isVisible(), false)
+      await adminPage.locator("#revoke-kind").selectOption("token")
+      await adminPage.locator("#revoke-id").fill(jti)
+      await adminPage.locator("#revoke-owner").fill("gina")
+      await adminPage.getByRole("button", { name: "Revoke", exact: true }).click()
+      await adminPage.getByRole("status").filter({ hasText: `Token ${jti} is revoked.` }).waitFor()
+      assert.match(await adminPage.locator(`#revocations tr[data-kind="token"][data-id="${jti}"]`).innerText(), /gina/)
+    } finally {
+      await admins.close()
+    }
+    assert.equal(await me(), "token_revoked")
+  })
+
   test("an admin lists a user's sessions and revokes one", async () => {
     const sub = await server.register("frank")
     const franks = await device("Frank's phone")

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir, userInfo } from "node:os"
 import { join } from "node:path"
 import { after, afterEach, describe, test } from "node:test"
@@ -343,8 +343,15 @@ describe("revocable users and clients", () => {
     assert.match(human.stdout, /^client_id +\S+\nclient_secret +\S+\n$/)
     assert.match(human.stderr, /shown only this once/)
 
+    // A public client (an app) has no secret; it names itself by its id.
+    const app = JSON.parse(ok(await runCli(["clients", "add", "mobile-app", "--public", "--json"], SQLITE))) as { clientId: string; clientSecret?: string }
+    assert.equal(app.clientSecret, undefined)
+    assert.deepEqual(await clients.find(app.clientId), { clientId: app.clientId, name: "mobile-app", type: "public", createdAt: (await clients.find(app.clientId))?.createdAt })
+
     const table = ok(await runCli(["clients", "list"], SQLITE))
     assert.ok(table.includes(created.clientId) && table.includes("orders-api") && table.includes("billing-api"))
+    assert.match(table, new RegExp(`${app.clientId} +public .*mobile-app`))
+    assert.match(table, new RegExp(`${created.clientId} +confidential .*orders-api`))
     assert.ok(!table.includes(created.clientSecret))
 
     assert.equal(ok(await runCli(["clients", "remove", created.clientId], SQLITE)), `removed client ${created.clientId}\n`)
@@ -352,6 +359,19 @@ describe("revocable users and clients", () => {
     failure(await runCli(["clients", "remove", created.clientId], SQLITE), 1, /^revocable clients remove: no client \S+\n$/)
   })
 })
+
+/** Runs the CLI with `folder` as its working directory. */
+function runIn(folder: string, args: readonly string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd: folder, env: cliEnv(env), stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+}
 
 /** Runs the CLI on a pseudo-terminal (util-linux `script`), answering each prompt once it shows. */
 async function atTerminal(args: string[], env: Record<string, string>, prompts: string[], answer: string): Promise<{ code: number | null; output: string }> {
@@ -428,10 +448,25 @@ describe("revocable usage and failures", () => {
   })
 
   test("a store that cannot be opened exits 1 with 'store unavailable'", async () => {
-    const dir = newStore().REVOCABLE_DATA_DIR as string
-    writeFileSync(join(dir, "file"), "")
-    const result = await runCli(["revocations"], { REVOCABLE_STORE: `sqlite:${join(dir, "file", "sub", "auth.db")}` })
+    const file = join(newStore().REVOCABLE_DATA_DIR as string, "auth.db")
+    writeFileSync(file, "this is not a SQLite database")
+    const result = await runCli(["revocations"], { REVOCABLE_STORE: `sqlite:${file}` })
     failure(result, 1, /^revocable revocations: store unavailable: \S.*\n$/)
+  })
+
+  test("outside the server's folder, commands say which store they looked for and how to point at it, and create none", async () => {
+    const folder = newStore().REVOCABLE_DATA_DIR as string
+    const commands = [["users", "list"], ["revocations"], ["revoke", "--user", "alice"], ["keys", "rotate"], ["purge"]]
+    for (const args of commands) {
+      const result = await runIn(folder, args, {})
+      failure(result, 1, new RegExp(`^revocable ${args[0]}[^:]*: no store at ${escape(join(folder, "data", "revocable.db"))} \\(REVOCABLE_DATA_DIR is \\./data; this folder is ${escape(folder)}\\): .*REVOCABLE_DATA_DIR=DIR, REVOCABLE_STORE=sqlite:FILE or --config FILE; only 'revocable serve' creates a store\n$`))
+    }
+    const elsewhere = join(folder, "elsewhere.db")
+    failure(await runIn(folder, ["sessions", "alice"], { REVOCABLE_STORE: "sqlite:elsewhere.db" }), 1, new RegExp(`^revocable sessions: no store at ${escape(elsewhere)} \\(REVOCABLE_STORE is sqlite:elsewhere\\.db\\)`))
+    assert.deepEqual(readdirSync(folder), [])
+
+    // Pointed at the server's store, the same command works from here.
+    assert.equal((await runIn(folder, ["users", "list"], SQLITE)).code, 0)
   })
 
   test("an invalid setting exits 1 with a message naming it", async () => {

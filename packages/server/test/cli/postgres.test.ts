@@ -3,13 +3,15 @@ import { randomBytes } from "node:crypto"
 import { createServer } from "node:net"
 import { userInfo } from "node:os"
 import { after, test } from "node:test"
+import pg from "pg"
 import type { Auth } from "revocable"
 import type { Revocation } from "revocable/stores"
 import { createAuthFromConfig, loadConfig, openStore } from "../../src/server/config.ts"
 import { cliEnv, runCli } from "../fixtures/cli-run.ts"
 
 const URL = process.env.REVOCABLE_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test"
-const ENV = { REVOCABLE_STORE: URL }
+// The shared default schema outlives a run: a per-run key-encryption key would lock the next run out of its keys.
+const ENV = { REVOCABLE_STORE: URL, REVOCABLE_INSECURE_PLAINTEXT_KEYS: "true" }
 const opened: Auth[] = []
 
 after(async () => {
@@ -53,9 +55,25 @@ test("revoke --user on PostgreSQL reaches a running instance through LISTEN/NOTI
 
 test("a PostgreSQL that refuses connections exits 1 with 'store unavailable', without the password of the URL", async () => {
   const port = await freePort()
-  const result = await runCli(["revocations"], { REVOCABLE_STORE: `postgres://ops:hunter2-secret@127.0.0.1:${port}/test` })
+  const result = await runCli(["revocations"], { REVOCABLE_STORE: `postgres://ops:hunter2-secret@127.0.0.1:${port}/test`, REVOCABLE_INSECURE_PLAINTEXT_KEYS: "true" })
   assert.equal(result.code, 1)
   assert.equal(result.stdout, "")
   assert.match(result.stderr, new RegExp(`^revocable revocations: store unavailable: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\n$`))
   assert.ok(!result.stderr.includes("hunter2"))
+})
+
+test("on a PostgreSQL schema no server has used, a command names the schema and creates nothing", async () => {
+  const schema = `cli_none_${randomBytes(6).toString("hex")}`
+  const env = { ...ENV, REVOCABLE_STORE_NAMESPACE: schema, REVOCABLE_KEY_ENCRYPTION_KEY: randomBytes(32).toString("base64") }
+  const result = await runCli(["users", "list"], env)
+  assert.equal(result.code, 1, result.stderr)
+  assert.equal(result.stdout, "")
+  assert.match(result.stderr, new RegExp(`^revocable users list: no store in the schema "${schema}" of postgres://\\S+: point it at the server's store with REVOCABLE_STORE and REVOCABLE_STORE_NAMESPACE, or --config FILE; only 'revocable serve' creates a store\\n$`))
+  const client = new pg.Client({ connectionString: URL })
+  await client.connect()
+  try {
+    assert.equal((await client.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema])).rowCount, 0)
+  } finally {
+    await client.end()
+  }
 })

@@ -56,6 +56,7 @@ for (const [name, store] of Object.entries(STORES)) {
       const backend = await store.start()
       const server = await startProcess({
         REVOCABLE_STORE: backend.url,
+        REVOCABLE_INSECURE_PLAINTEXT_KEYS: "true",
         REVOCABLE_STORE_TIMEOUT: "1s",
         REVOCABLE_MAX_STALENESS: `${MAX_STALENESS_MS}ms`,
       })

@@ -121,7 +121,7 @@ describe("revocations", () => {
 
     const byJti = await signIn(url, "victim", PASSWORD, false)
     const jti = JSON.parse(Buffer.from(byJti.access_token.split(".")[1] as string, "base64url").toString()).jti
-    assert.equal((await as(admin, "POST", "/admin/revocations", { kind: "token", id: jti })).status, 201)
+    assert.equal((await as(admin, "POST", "/admin/revocations", { kind: "token", id: jti, subject: "victim" })).status, 201)
     assert.equal((await as(byJti.access_token, "GET", "/me")).body.error, "token_revoked")
 
     const everything = await signIn(url, "victim", PASSWORD, false)

@@ -76,10 +76,14 @@ describe("POST /auth/login and GET /me", () => {
     assert.equal(sessions.body[0].device, "Lena's laptop")
   })
 
-  test("a form body works as well as JSON", async () => {
-    await call(url, "POST", "/auth/register", { form: { username: "formuser", password: PASSWORD } })
-    const login = await call(url, "POST", "/auth/login", { form: { username: "formuser", password: PASSWORD } })
-    assert.equal(login.status, 200)
+  test("a form body is refused outside /oauth (415): an HTML form on another site cannot post to /auth", async () => {
+    await call(url, "POST", "/auth/register", { json: { username: "formuser", password: PASSWORD } })
+    for (const path of ["/auth/register", "/auth/login"]) {
+      const answer = await call(url, "POST", path, { form: { username: "formuser", password: PASSWORD, cookie: "true" } })
+      assert.equal(answer.status, 415, path)
+      assert.equal(answer.body.error, "invalid_request", path)
+      assert.equal(answer.headers.get("set-cookie"), null, path)
+    }
   })
 
   test("an unknown user and a wrong password get the same status, body and challenge", async () => {

@@ -51,6 +51,7 @@ describe("loadConfig", () => {
   test("every kind of setting is parsed from its variable", () => {
     const config = loadConfig({
       REVOCABLE_STORE: "postgres://db/auth",
+      REVOCABLE_INSECURE_PLAINTEXT_KEYS: "true",
       REVOCABLE_STORE_NAMESPACE: "tenant_1",
       REVOCABLE_STORE_TIMEOUT: "1.5s",
       REVOCABLE_ISSUER: "https://auth.example.com/",
@@ -189,7 +190,7 @@ describe("openStore and createAuthFromConfig", () => {
 
   test("a Redis store's heartbeat is a quarter of maxStaleness, at most a second, so the replica does not flap stale", async () => {
     const heartbeat = async (maxStaleness: string): Promise<number> => {
-      const store = await openStore(loadConfig({ REVOCABLE_STORE: REDIS_URL, REVOCABLE_MAX_STALENESS: maxStaleness, REVOCABLE_STORE_NAMESPACE: `heartbeat_${process.pid}` }))
+      const store = await openStore(loadConfig({ REVOCABLE_STORE: REDIS_URL, REVOCABLE_INSECURE_PLAINTEXT_KEYS: "true", REVOCABLE_MAX_STALENESS: maxStaleness, REVOCABLE_STORE_NAMESPACE: `heartbeat_${process.pid}` }))
       await store.close()
       return store.heartbeatMs
     }

@@ -297,7 +297,7 @@ describe("start", () => {
     const onWarning = (warning: Error) => void emitted.push(warning)
     process.on("warning", onWarning)
     try {
-      const config = loadConfig({ REVOCABLE_PORT: "0", REVOCABLE_STORE: REDIS_URL, REVOCABLE_STORE_NAMESPACE: prefix })
+      const config = loadConfig({ REVOCABLE_PORT: "0", REVOCABLE_STORE: REDIS_URL, REVOCABLE_STORE_NAMESPACE: prefix, REVOCABLE_INSECURE_PLAINTEXT_KEYS: "true" })
       const app = await buildServer(config, { logger: { level: "info", stream: { write: (line: string) => lines.push(line) } } })
       await app.close()
       await new Promise((resolve) => setImmediate(resolve))

@@ -9,7 +9,8 @@ import { call, freePort, PASSWORD, testServer, type TestServer } from "../helper
 let server: TestServer
 let issuer: URL
 let as: oauth.AuthorizationServer
-const client: oauth.Client = { client_id: "interop-app" }
+/** A registered public client (RFC 6749 §2.1): it names itself with client_id and has no secret. */
+let client: oauth.Client
 const insecure = { [oauth.allowInsecureRequests]: true }
 
 before(async () => {
@@ -24,6 +25,7 @@ before(async () => {
     }
   }
   issuer = new URL(server.url)
+  client = { client_id: (await clientDirectory(server.store).createPublic("interop-app")).clientId }
   await call(server.url, "POST", "/auth/register", { json: { username: "interop", password: PASSWORD } })
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: "oauth2", ...insecure }))
 })
@@ -47,7 +49,7 @@ test("the password grant through oauth4webapi; jose verifies the access token ag
   const jwks = createRemoteJWKSet(new URL(as.jwks_uri as string))
   const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, { issuer: as.issuer, audience: "api", typ: "at+jwt" })
   assert.equal(protectedHeader.alg, "EdDSA")
-  assert.equal(payload.client_id, "interop-app")
+  assert.equal(payload.client_id, client.client_id)
   const me = await call(server.url, "GET", "/me", { token: tokens.access_token })
   assert.equal(payload.sub, me.body.sub)
 
@@ -76,7 +78,7 @@ test("refresh, introspection and revocation through oauth4webapi", async () => {
     )
     assert.equal(active.active, true)
     assert.equal(active.username, "interop")
-    assert.equal(active.client_id, "interop-app")
+    assert.equal(active.client_id, client.client_id)
   }
 
   await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, oauth.None(), refreshed.refresh_token as string, insecure))

@@ -140,8 +140,9 @@ describe("POST /oauth/token", () => {
     const good = await grant({ grant_type: "password", username: "olivia", password: PASSWORD }, { authorization: basic })
     const claims = JSON.parse(Buffer.from(good.body.access_token.split(".")[1], "base64url").toString())
     assert.equal(claims.client_id, client.clientId)
-    const named = await grant({ grant_type: "password", username: "olivia", password: PASSWORD, client_id: "mobile-app" })
-    assert.equal(JSON.parse(Buffer.from(named.body.access_token.split(".")[1], "base64url").toString()).client_id, "mobile-app")
+    const { clientId: mobile } = await clientDirectory(server.store).createPublic("mobile-app")
+    const named = await grant({ grant_type: "password", username: "olivia", password: PASSWORD, client_id: mobile })
+    assert.equal(JSON.parse(Buffer.from(named.body.access_token.split(".")[1], "base64url").toString()).client_id, mobile)
   })
 })
 

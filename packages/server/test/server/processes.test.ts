@@ -12,6 +12,8 @@ import { deleteKeys, REDIS_URL } from "../../../revocable/test/helpers/redis.ts"
 import { call, PASSWORD, signIn } from "../helpers/server.ts"
 
 const POSTGRES_URL = process.env.REVOCABLE_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test"
+/** Every instance on one store shares its key-encryption key. */
+const KEK = randomBytes(32).toString("base64")
 const dir = mkdtempSync(join(tmpdir(), "revocable-serve-"))
 
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -56,7 +58,7 @@ describe("two server processes on one store: logout on one, the token is refused
     const schema = `srv_${process.pid}_${randomBytes(4).toString("hex")}`
     const admin = new Pool({ connectionString: POSTGRES_URL, max: 1 })
     try {
-      await logoutOnOneRefusedOnOther({ REVOCABLE_STORE: POSTGRES_URL, REVOCABLE_STORE_NAMESPACE: schema })
+      await logoutOnOneRefusedOnOther({ REVOCABLE_STORE: POSTGRES_URL, REVOCABLE_STORE_NAMESPACE: schema, REVOCABLE_KEY_ENCRYPTION_KEY: KEK })
     } finally {
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
       await admin.end()
@@ -66,7 +68,7 @@ describe("two server processes on one store: logout on one, the token is refused
   test("on one Redis", async () => {
     const prefix = `srv_${process.pid}_${randomBytes(4).toString("hex")}`
     try {
-      await logoutOnOneRefusedOnOther({ REVOCABLE_STORE: REDIS_URL, REVOCABLE_STORE_NAMESPACE: prefix })
+      await logoutOnOneRefusedOnOther({ REVOCABLE_STORE: REDIS_URL, REVOCABLE_STORE_NAMESPACE: prefix, REVOCABLE_KEY_ENCRYPTION_KEY: KEK })
     } finally {
       await deleteKeys(REDIS_URL, [prefix])
     }

@@ -1,18 +1,27 @@
-// `revocable clients add|list|remove`: credentials of the resource servers allowed to call /oauth/introspect.
+// `revocable clients add|list|remove`: the OAuth clients: confidential ones (resource servers calling
+// /oauth/introspect, back ends) authenticate with a secret; public ones (apps) name themselves by their id.
 import { clientDirectory } from "../../server/clients.ts"
 import { command, type Group } from "../args.ts"
 import { CliError, json, printable, table, time } from "./context.ts"
 
 const add = command({
   name: "clients add",
-  summary: "Create introspection credentials for a resource server; the secret is printed once.",
+  summary: "Register a client: confidential (a secret, printed once) or, with --public, an app that holds no secret.",
   args: ["NAME"],
-  options: { json: { type: "boolean", help: "print {clientId, clientSecret, name} as JSON" } },
+  options: {
+    public: { type: "boolean", help: "a public client (RFC 6749 §2.1: a mobile or browser app): no secret, its tokens carry its id" },
+    json: { type: "boolean", help: "print {clientId, clientSecret, name} as JSON (no clientSecret with --public)" },
+  },
   description: "The store keeps only a hash of the secret: it cannot be shown again. Lost? Remove the client and add a new one.",
-  examples: ["revocable clients add orders-api"],
+  examples: ["revocable clients add orders-api", "revocable clients add mobile-app --public"],
   async run({ values, positionals }, context) {
     const name = positionals[0] ?? ""
     const { store } = await context.runtime()
+    if (values.public) {
+      const { clientId } = await clientDirectory(store).createPublic(name)
+      if (values.json) return context.out(json({ clientId, name }))
+      return context.out(`client_id      ${clientId}`)
+    }
     const { clientId, clientSecret } = await clientDirectory(store).create(name)
     if (values.json) return context.out(json({ clientId, clientSecret, name }))
     context.out(`client_id      ${clientId}\nclient_secret  ${clientSecret}`)
@@ -22,13 +31,13 @@ const add = command({
 
 const list = command({
   name: "clients list",
-  summary: "List the introspection clients (never their secrets).",
+  summary: "List the clients and their type (never their secrets).",
   options: { json: { type: "boolean", help: "print the clients as JSON" } },
   async run({ values }, context) {
     const { store } = await context.runtime()
     const clients = await clientDirectory(store).list()
     if (values.json) return context.out(json(clients))
-    context.out(clients.length === 0 ? "no clients" : table(["CLIENT ID", "CREATED", "NAME"], clients.map((client) => [client.clientId, time(client.createdAt), client.name])))
+    context.out(clients.length === 0 ? "no clients" : table(["CLIENT ID", "TYPE", "CREATED", "NAME"], clients.map((client) => [client.clientId, client.type, time(client.createdAt), client.name])))
   },
 })
 
@@ -47,6 +56,6 @@ const remove = command({
 
 export const clients: Group = {
   name: "clients",
-  summary: "Manage the credentials resource servers use to call /oauth/introspect.",
+  summary: "Manage the OAuth clients: resource servers and back ends (confidential), apps (public).",
   commands: [add, list, remove],
 }

@@ -2,8 +2,9 @@
 // configuration, the actor recorded with its revocations, and the output helpers shared by all commands.
 import { userInfo } from "node:os"
 import { type Auth, AuthError } from "revocable"
-import { createAuthFromConfig, loadConfig, openStore, type ServerConfig } from "../../server/config.ts"
+import { createAuthFromConfig, loadConfig, type ServerConfig } from "../../server/config.ts"
 import type { ServerStore } from "revocable/stores"
+import { NoStore, openExistingStore } from "../store.ts"
 
 export interface Io {
   env: NodeJS.ProcessEnv
@@ -44,6 +45,7 @@ export function createContext(io: Io, configFile: string | undefined): Context &
 
   async function open(): Promise<Runtime> {
     const config = loadConfig(io.env, configFile === undefined ? {} : { file: configFile })
+    for (const warning of config.warnings) io.stderr.write(`warning: ${warning.message}\n`)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(unavailable(`no answer within ${OPEN_TIMEOUT_MS / 1000} s`)), OPEN_TIMEOUT_MS)
@@ -61,9 +63,9 @@ export function createContext(io: Io, configFile: string | undefined): Context &
   async function connect(config: ServerConfig): Promise<Runtime> {
     let store: ServerStore
     try {
-      store = await openStore(config)
+      store = await openExistingStore(config)
     } catch (cause) {
-      throw unavailable(cause)
+      throw cause instanceof NoStore ? new CliError(cause.message) : unavailable(cause)
     }
     const auth = createAuthFromConfig(config, store)
     try {

@@ -1,5 +1,6 @@
-// `revocable keys list|rotate|retire`: the signing keys revocable manages in the store.
+// `revocable keys list|rotate|retire|rewrap`: the signing keys revocable manages in the store.
 import { command, type Group } from "../args.ts"
+import { rewrapKeys } from "../../server/keystore.ts"
 import { CliError, json, table, time } from "./context.ts"
 
 const list = command({
@@ -60,9 +61,28 @@ const retire = command({
   },
 })
 
+const rewrap = command({
+  name: "keys rewrap",
+  summary: "Re-wrap every stored key under the newest key-encryption key.",
+  options: { json: { type: "boolean", help: "print {kek, rewrapped} as JSON" } },
+  description: [
+    "To rotate the key-encryption key: give every instance the new one first in REVOCABLE_KEY_ENCRYPTION_KEY, the",
+    "old one after it (NEW,OLD); run this; then drop the old one. No token is affected.",
+  ].join("\n"),
+  examples: ['REVOCABLE_KEY_ENCRYPTION_KEY="$NEW,$OLD" revocable keys rewrap'],
+  async run({ values }, context) {
+    const { store } = await context.runtime()
+    const result = await rewrapKeys(store)
+    if (values.json) return context.out(json(result))
+    const count = result.rewrapped.length
+    context.out(`re-wrapped ${count} key${count === 1 ? "" : "s"} under the key-encryption key ${result.kek}`)
+  },
+})
+
 export const keys: Group = {
   name: "keys",
   summary: "Manage the signing keys kept in the store.",
-  description: "The server generates an EdDSA key on first start and keeps it in the store, shared by every instance.",
-  commands: [list, rotate, retire],
+  description:
+    "The server generates an EdDSA key on first start and keeps it in the store, shared by every instance, wrapped under the key-encryption key.",
+  commands: [list, rotate, retire, rewrap],
 }

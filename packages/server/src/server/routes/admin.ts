@@ -19,6 +19,7 @@ const RevokeBody = Type.Object({
   kind: Type.Enum(["token", "session", "subject"], { type: "string" }),
   id: Type.String({ minLength: 1, maxLength: 16384 }),
   reason: Reason,
+  subject: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: "With a bare jti, required: the sub or username of the user the token was issued to." })),
 })
 const ReasonBody = Type.Object({ reason: Reason })
 const UserParams = Type.Object({ sub: Id })
@@ -40,6 +41,16 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
 
   async function actor(sub: string): Promise<string> {
     return (await users.get(sub))?.username ?? sub
+  }
+
+  /** The sub of the user a bare jti was issued to: a jti alone names no owner, so the admin must. */
+  async function ownerOf(subject: string | undefined): Promise<string> {
+    if (subject === undefined) {
+      throw new AuthError("invalid_request", "A bare jti does not say whose token it is: give subject (the user's sub or username), or send the token itself.")
+    }
+    const user = (await users.get(subject)) ?? (await users.findByUsername(subject))
+    if (user === null) throw new AuthError("invalid_request", "No user has that subject or username.")
+    return user.sub
   }
 
   async function listKeys() {
@@ -67,24 +78,28 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     schema: guarded({
       summary: "Revoke a token, a session or every token of a subject.",
       description:
-        "token: id is the token itself (an access token revokes its jti, a refresh token its session) or a jti. session: a sid. subject: a sub (every token issued before now). Keys are retired with DELETE /admin/keys/{kid}.",
+        "token: id is the token itself (an access token revokes its jti, a refresh token its session; its owner and expiry are read from it) or a bare jti, which needs `subject`: the owner's sub or username, so that the revocation is listed under that user. A jti does not carry its token's expiry: the entry is kept as long as any token of this server can live. session: a sid. subject: a sub (every token issued before now). Keys are retired with DELETE /admin/keys/{kid}.",
       body: RevokeBody,
       response: { 201: schemas.Revocation, ...denied },
     }),
     async handler(request, reply) {
-      const { kind, id: target } = request.body
+      const { kind, id: target, subject } = request.body
+      const bareJti = kind === "token" && !target.includes(".")
+      if (subject !== undefined && !bareJti) {
+        throw new AuthError("invalid_request", "subject goes only with a bare jti: a token names its owner itself, and a session or subject id needs none.")
+      }
       const meta = { reason: request.body.reason ?? "revoked by an admin", actor: await actor(claimsOf(request).sub) }
       let revocation
       if (kind === "subject") {
         revocation = await auth.revokeSubject(target, meta)
       } else if (kind === "session") {
         revocation = await auth.revokeSession(target, meta)
-      } else if (target.includes(".")) {
+      } else if (!bareJti) {
         revocation = await auth.revoke(target, meta)
         if (revocation === null) throw new AuthError("invalid_request", "That token is not a live token of this server: nothing to revoke.")
       } else {
         if (!/^[A-Za-z0-9_-]{1,256}$/.test(target)) throw new AuthError("invalid_request", "A jti is made of base64url characters.")
-        revocation = await auth.revokeToken(target, meta)
+        revocation = await auth.revokeToken(target, { ...meta, subject: await ownerOf(subject) })
       }
       return reply.code(201).send(schemas.revocationView(revocation))
     },

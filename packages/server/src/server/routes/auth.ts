@@ -3,17 +3,19 @@
 // HttpOnly cookies (the refresh cookie scoped to /auth) and answers a CSRF token; /auth/refresh then reads the
 // refresh cookie, checked against that token.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
-import type { FastifyReply, FastifyRequest } from "fastify"
+import type { FastifyReply } from "fastify"
 import { Type } from "typebox"
 import { AuthError, isAuthError, type TokenPair } from "revocable"
 import { clearAuthCookies, readToken, setAuthCookies, type CookieOptions } from "revocable/fastify"
 import { BEARER } from "../docs.ts"
-import { noStore, pairBody, passwordLogin } from "../login.ts"
+import { noStore, pairBody, passwordLogin, SignInAnswer } from "../login.ts"
+import { originGuard } from "../origin.ts"
+import { holding, issuedTo } from "../requester.ts"
 import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
 import { PASSWORD_RULE, USERNAME_RULE, type UserDirectory } from "../users.ts"
 
-export type AuthRoutesOptions = Pick<Services, "auth" | "users" | "config" | "metrics" | "limits" | "cookies" | "bearer">
+export type AuthRoutesOptions = Pick<Services, "auth" | "users" | "config" | "metrics" | "limits" | "cookies" | "bearer" | "clients" | "store">
 
 const Credentials = Type.Object({
   username: Type.String({ maxLength: 256 }),
@@ -23,6 +25,7 @@ const LoginBody = Type.Object({
   ...Credentials.properties,
   device: Type.Optional(Type.String({ maxLength: 1024, description: "A label for the session list; default: the User-Agent." })),
   cookie: Type.Optional(Type.Boolean({ description: "Cookie mode." })),
+  device_token: Type.Optional(Type.String({ maxLength: 128, description: "The device_token of this client's last sign-in to this account (browsers send a device cookie instead)." })),
 })
 const RefreshBody = Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 16384 })) })
 const PasswordBody = Type.Object({
@@ -38,20 +41,13 @@ function cookieBody(cookies: CookieOptions, reply: FastifyReply, pair: TokenPair
   return { ...body, csrf_token: csrfToken }
 }
 
-function checkOrigin(cookies: CookieOptions, request: FastifyRequest): void {
-  const allowed = cookies.origins
-  const origin = request.headers.origin
-  if (allowed !== undefined && origin !== undefined && !allowed.includes(origin)) {
-    throw new AuthError("csrf_failed", "The request's Origin is not allowed.")
-  }
-}
-
 async function actorName(users: UserDirectory, sub: string): Promise<string> {
   return (await users.get(sub))?.username ?? sub
 }
 
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, services) => {
   const { auth, users, config, cookies } = services
+  const origins = originGuard(config.issuer, cookies)
   const tags = ["auth"]
 
   app.post("/register", {
@@ -73,17 +69,20 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (a
   app.post("/login", {
     schema: {
       summary: "Log in: a new session and its token pair.",
-      description: 'With "cookie": true, the tokens are set as HttpOnly cookies and the body carries a csrf_token instead of the refresh token.',
+      description:
+        'With "cookie": true, the tokens are set as HttpOnly cookies and the body carries a csrf_token instead of the refresh token. Failed sign-ins are limited per account and per IP, except for a client presenting a device cookie or device_token of an earlier sign-in to the account, which is limited on its own.',
       tags,
       body: LoginBody,
-      response: { 200: schemas.TokenPair, ...schemas.errors(400, 401, 403, 429, 503) },
+      response: { 200: SignInAnswer, ...schemas.errors(400, 401, 403, 429, 503) },
     },
     async handler(request, reply) {
       const cookie = request.body.cookie === true
-      if (cookie) checkOrigin(cookies, request)
-      const { pair } = await passwordLogin(services, request.body.username, request.body.password, request, { device: request.body.device })
-      noStore(reply)
-      return cookie ? cookieBody(cookies, reply, pair) : pairBody(pair)
+      // Login CSRF: another site must not sign the visitor's browser in to an account of its choosing.
+      if (cookie) origins.check(request)
+      const body = request.body
+      const signIn = await passwordLogin(services, body.username, body.password, request, { device: body.device, deviceToken: body.device_token })
+      noStore(reply).header("set-cookie", signIn.deviceCookie)
+      return cookie ? cookieBody(cookies, reply, signIn.pair) : { ...pairBody(signIn.pair), device_token: signIn.deviceToken }
     },
   })
 
@@ -100,6 +99,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (a
       const fromCookie = token === undefined
       if (fromCookie) token = readToken(request, { header: false, cookie: cookies, type: "refresh" }) ?? undefined
       if (token === undefined || token === "") throw new AuthError("invalid_request", "refresh_token is required.")
+      // A confidential client's refresh token is refreshed by that client only, at /oauth/token (RFC 6749 §6).
+      if ((await holding(services.clients, await issuedTo(auth, token, ["refresh"]), null)) !== "ok") {
+        throw new AuthError("forbidden", "This refresh token was issued to an OAuth client: that client refreshes it at /oauth/token.")
+      }
       const pair = await auth.refresh(token)
       noStore(reply)
       return fromCookie ? cookieBody(cookies, reply, pair) : pairBody(pair)

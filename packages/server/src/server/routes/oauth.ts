@@ -4,19 +4,17 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
 import type { FastifyReply, FastifyRequest } from "fastify"
 import { Type, type Static } from "typebox"
-import { isAuthError, RateLimitedError } from "revocable"
+import { AuthError, isAuthError, RateLimitedError } from "revocable"
 import { listClaim } from "revocable/fastify"
-import { checkStorable } from "revocable/stores"
-import type { Client, ClientDirectory } from "../clients.ts"
 import { CLIENT } from "../docs.ts"
-import { noStore, pairBody, passwordLogin } from "../login.ts"
+import { noStore, pairBody, passwordLogin, SignInAnswer } from "../login.ts"
+import { FIRST_PARTY_CLIENT, given, holding, identifyClient, invalidClient, issuedTo, OAuthError } from "../requester.ts"
 import * as schemas from "../schemas.ts"
 import type { Services } from "../services.ts"
 
-export type OAuthRoutesOptions = Pick<Services, "auth" | "users" | "clients" | "metrics" | "limits">
+export type OAuthRoutesOptions = Pick<Services, "auth" | "users" | "clients" | "metrics" | "limits" | "store" | "config">
 
 const FORM = "application/x-www-form-urlencoded"
-const CLIENT_ID = /^[\x21-\x7E]{1,128}$/
 
 /** A form field: optional text, as the handlers say which fields a request needs, in RFC 6749 §5.2's terms. */
 function text(description?: string) {
@@ -30,6 +28,7 @@ const TokenForm = Type.Object({
   scope: text("Ignored: tokens carry no scopes."),
   client_id: text(),
   client_secret: text(),
+  device_token: text("The device_token of this client's last password grant for this account: its sign-ins are then limited on their own."),
 })
 const RevokeForm = Type.Object({ token: text(), token_type_hint: text("access_token or refresh_token; not needed."), client_id: text(), client_secret: text() })
 const IntrospectForm = Type.Object({ token: text(), token_type_hint: text(), client_id: text(), client_secret: text() })
@@ -48,23 +47,6 @@ const Introspection = Type.Object({
   sid: Type.Optional(Type.String()),
   client_id: Type.Optional(Type.String({ description: "The client the token was issued to (RFC 7662 §2.2)." })),
 })
-
-/** What every form has: the client's credentials, when it sends them in the form. */
-type ClientForm = { client_id?: string | undefined; client_secret?: string | undefined }
-
-/** An RFC 6749 §5.2 error answer. */
-class OAuthError extends Error {
-  readonly status: number
-  readonly code: string
-  readonly headers: Record<string, string>
-
-  constructor(status: number, code: string, description: string, headers: Record<string, string> = {}) {
-    super(description)
-    this.status = status
-    this.code = code
-    this.headers = headers
-  }
-}
 
 function oauthError(reply: FastifyReply, error: OAuthError): FastifyReply {
   return reply.code(error.status).headers(error.headers).send({ error: error.code, error_description: error.message })
@@ -94,46 +76,6 @@ function isForm(request: FastifyRequest): boolean {
   return typeof type === "string" && type.split(";")[0]?.trim().toLowerCase() === FORM
 }
 
-/** A form field, an empty one as absent. */
-function given(value: string | undefined): string | undefined {
-  return value === "" ? undefined : value
-}
-
-/**
- * Client authentication of RFC 6749 §2.3.1: HTTP Basic with the form-encoded id and secret, or both in the form
- * (never both ways at once). Resolves undefined when the request presents no client credentials.
- */
-async function clientOf(clients: ClientDirectory, request: FastifyRequest, body: ClientForm): Promise<Client | undefined> {
-  const header = request.headers.authorization
-  const basic = typeof header === "string" && /^basic /i.test(header) ? header.slice(6).trim() : undefined
-  const inForm = given(body.client_secret)
-  if (basic === undefined && inForm === undefined) return undefined
-  if (basic !== undefined && inForm !== undefined) throw new OAuthError(400, "invalid_request", "Use one client authentication method per request.")
-  let id: string | undefined
-  let secret: string | undefined
-  if (basic !== undefined) {
-    const decoded = Buffer.from(basic, "base64").toString("utf8")
-    const colon = decoded.indexOf(":")
-    try {
-      id = colon < 0 ? undefined : decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " "))
-      secret = colon < 0 ? undefined : decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " "))
-    } catch {
-      id = undefined
-    }
-    // The form's fields were checked by the server's preValidation hook; the header's are checked here.
-    if (id !== undefined) checkStorable(id, "The client id")
-    if (secret !== undefined) checkStorable(secret, "The client secret")
-  } else {
-    id = given(body.client_id)
-    secret = inForm
-  }
-  const client = id !== undefined && secret !== undefined ? await clients.authenticate(id, secret) : null
-  if (client === null) {
-    throw new OAuthError(401, "invalid_client", "Client authentication failed.", { "www-authenticate": 'Basic realm="revocable", charset="UTF-8"' })
-  }
-  return client
-}
-
 /** Form bodies only; the handler's answer is sent, and errors in the OAuth shape whatever went wrong. */
 function formRoute<F>(handler: (request: FastifyRequest, body: F) => Promise<unknown>) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -150,6 +92,16 @@ function formRoute<F>(handler: (request: FastifyRequest, body: F) => Promise<unk
 export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async (app, services) => {
   const { auth, users, clients } = services
   const tags = ["oauth"]
+  // Forms are parsed here only: elsewhere a cross-site HTML form could post as the visitor's browser.
+  app.addContentTypeParser(FORM, { parseAs: "string" }, (_request, body, done) => {
+    const parsed: Record<string, string> = {}
+    for (const [name, value] of new URLSearchParams(body as string)) {
+      // RFC 6749 §3.2: a parameter must not be sent twice.
+      if (Object.hasOwn(parsed, name)) return done(new AuthError("invalid_request", "A form parameter is repeated."), undefined)
+      Object.defineProperty(parsed, name, { value, enumerable: true, writable: true, configurable: true })
+    }
+    done(null, parsed)
+  })
   // Set before the body is read, so that the answers of the parser (413, 415, a repeated parameter) carry it too.
   app.addHook("onRequest", async (_request, reply) => void noStore(reply))
 
@@ -165,42 +117,43 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async 
   app.post("/token", {
     schema: {
       summary: "Token endpoint: grant_type=password (RFC 6749 §4.3) or refresh_token (§6).",
-      description: "Public clients need no client authentication; the client_id given becomes the access token's client_id claim (RFC 9068). Errors as RFC 6749 §5.2.",
+      description: "A confidential client authenticates (HTTP Basic or client_secret); a registered public client names itself with client_id; a request naming no client gets first-party tokens. The client becomes the access token's client_id claim (RFC 9068), and only that client refreshes its refresh tokens. Errors as RFC 6749 §5.2.",
       tags,
       consumes: [FORM],
       body: TokenForm,
-      response: { 200: schemas.TokenPair, ...schemas.errors(400, 401, 429, 503) },
+      response: { 200: SignInAnswer, ...schemas.errors(400, 401, 429, 503) },
     },
     // Validation errors are answered by formRoute, so that every error has the §5.2 shape.
     attachValidation: true,
-    handler: formRoute(async (request, body: Static<typeof TokenForm>): Promise<schemas.TokenPair> => {
-      const client = await clientOf(clients, request, body)
+    handler: formRoute(async (request, body: Static<typeof TokenForm>): Promise<Static<typeof SignInAnswer>> => {
+      const client = await identifyClient(clients, request, body)
       const grant = given(body.grant_type)
-      let pair
       if (grant === "password") {
         const username = given(body.username)
         const password = given(body.password)
         if (username === undefined || password === undefined) throw new OAuthError(400, "invalid_request", "username and password are required.")
-        const clientId = client?.clientId ?? given(body.client_id)
-        if (clientId !== undefined && !CLIENT_ID.test(clientId)) throw new OAuthError(400, "invalid_request", "client_id must be 1 to 128 visible ASCII characters.")
-        pair = (await passwordLogin(services, username, password, request, clientId === undefined ? {} : { clientId })).pair
-      } else if (grant === "refresh_token") {
+        const signIn = await passwordLogin(services, username, password, request, { clientId: client?.clientId ?? FIRST_PARTY_CLIENT, deviceToken: given(body.device_token) })
+        return { ...pairBody(signIn.pair), device_token: signIn.deviceToken }
+      }
+      if (grant === "refresh_token") {
         const token = given(body.refresh_token)
         if (token === undefined) throw new OAuthError(400, "invalid_request", "refresh_token is required.")
-        pair = await auth.refresh(token)
-      } else if (grant === undefined) {
-        throw new OAuthError(400, "invalid_request", "grant_type is required.")
-      } else {
-        throw new OAuthError(400, "unsupported_grant_type", "Supported grant types: password, refresh_token.")
+        // RFC 6749 §6: the refresh token's own client, authenticated when it is confidential.
+        const verdict = await holding(clients, await issuedTo(auth, token, ["refresh"]), client)
+        if (verdict === "authenticate") throw invalidClient("The refresh token was issued to a confidential client: authenticate as that client.")
+        if (verdict === "another-client") throw new OAuthError(400, "invalid_grant", "The refresh token was issued to another client.")
+        if (verdict === "gone") throw new OAuthError(400, "invalid_grant", "The client this refresh token was issued to was removed.")
+        return pairBody(await auth.refresh(token))
       }
-      return pairBody(pair)
+      if (grant === undefined) throw new OAuthError(400, "invalid_request", "grant_type is required.")
+      throw new OAuthError(400, "unsupported_grant_type", "Supported grant types: password, refresh_token.")
     }),
   })
 
   app.post("/revoke", {
     schema: {
       summary: "Token revocation (RFC 7009): an access token its own jti, a refresh token its whole session.",
-      description: "200 for tokens that are unknown, expired or not tokens at all (RFC 7009 §2.2).",
+      description: "200 for tokens that are unknown, expired or not tokens at all (RFC 7009 §2.2). A token issued to a confidential client is revoked only by that client (§2.1): 401 invalid_client without its credentials, 400 invalid_grant for another client.",
       tags,
       consumes: [FORM],
       body: RevokeForm,
@@ -208,9 +161,13 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async 
     },
     attachValidation: true,
     handler: formRoute(async (request, body: Static<typeof RevokeForm>) => {
-      await clientOf(clients, request, body)
+      const client = await identifyClient(clients, request, body)
       const token = given(body.token)
       if (token === undefined) throw new OAuthError(400, "invalid_request", "token is required.")
+      // RFC 7009 §2.1: a confidential client's token is revoked by that client; a removed client's by anyone.
+      const verdict = await holding(clients, await issuedTo(auth, token, ["access", "refresh"]), client)
+      if (verdict === "authenticate") throw invalidClient("The token was issued to a confidential client: authenticate as that client.")
+      if (verdict === "another-client") throw new OAuthError(400, "invalid_grant", "The token was issued to another client.")
       await auth.revoke(token, { reason: "revoked by the client (RFC 7009)", actor: "oauth-revoke" })
     }),
   })
@@ -227,9 +184,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async 
     },
     attachValidation: true,
     handler: formRoute(async (request, body: Static<typeof IntrospectForm>): Promise<Static<typeof Introspection>> => {
-      if ((await clientOf(clients, request, body)) === undefined) {
-        throw new OAuthError(401, "invalid_client", "Client authentication is required.", { "www-authenticate": 'Basic realm="revocable", charset="UTF-8"' })
-      }
+      if ((await identifyClient(clients, request, body))?.type !== "confidential") throw invalidClient("Client authentication is required.")
       const token = given(body.token)
       if (token === undefined) throw new OAuthError(400, "invalid_request", "token is required.")
       let claims

@@ -1,0 +1,67 @@
+// The configured providers at run time: each one's discovered configuration (openid-client), found at start and,
+// while the provider cannot be reached, looked for again on demand, one attempt at a time, so that the server
+// starts without its providers and a sign-in answers 503 until the provider is back.
+import * as client from "openid-client"
+import type { FastifyBaseLogger } from "fastify"
+import type { OidcProviderConfig } from "./config.ts"
+import { OidcError } from "./errors.ts"
+
+export interface Provider {
+  settings: OidcProviderConfig
+  /** The discovered configuration; throws oidc_provider_unavailable while discovery fails. */
+  configuration(): Promise<client.Configuration>
+}
+
+/** How long a discovery (and every later request to the provider) may take, in seconds. */
+const TIMEOUT_S = 10
+
+export function providerRegistry(providers: OidcProviderConfig[], log: FastifyBaseLogger): Map<string, Provider> {
+  return new Map(providers.map((settings) => [settings.name, provider(settings, log)]))
+}
+
+function provider(settings: OidcProviderConfig, log: FastifyBaseLogger): Provider {
+  let found: client.Configuration | undefined
+  let pending: Promise<client.Configuration> | undefined
+
+  const discover = (): Promise<client.Configuration> => {
+    pending ??= client
+      .discovery(
+        new URL(settings.issuer),
+        settings.clientId,
+        { client_secret: settings.clientSecret },
+        settings.clientAuth === "post" ? client.ClientSecretPost(settings.clientSecret) : client.ClientSecretBasic(settings.clientSecret),
+        // The config allows http only for a provider on loopback (development, tests).
+        { timeout: TIMEOUT_S, ...(settings.issuer.startsWith("http:") ? { execute: [client.allowInsecureRequests] } : {}) },
+      )
+      .then(
+        (configuration) => {
+          found = configuration
+          log.info({ provider: settings.name, issuer: settings.issuer }, "OpenID provider discovered")
+          return configuration
+        },
+        (cause: unknown) => {
+          pending = undefined
+          log.warn(
+            { provider: settings.name, issuer: settings.issuer, reason: describe(cause) },
+            "OpenID provider discovery failed: sign-in with it answers 503 and discovery is retried on the next sign-in",
+          )
+          throw new OidcError("oidc_provider_unavailable", `The sign-in provider ${settings.name} cannot be reached; try again later.`, { cause })
+        },
+      )
+    return pending
+  }
+  // At start, in the background: the server does not wait for its providers.
+  discover().catch(() => undefined)
+
+  return {
+    settings,
+    configuration: async () => found ?? discover(),
+  }
+}
+
+/** A log line's reason: the error's message and its cause's, never a response body. */
+export function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ""
+  return `${error.message}${cause}`
+}

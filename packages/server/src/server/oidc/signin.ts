@@ -1,0 +1,30 @@
+// The end of a federated sign-in, which is the end of a password login: a revocable session whose access token
+// carries the user's roles, the first-party client id and `idp`, the provider's name; checked again after the
+// issue against a concurrent suspension, and remembered for back-channel logout.
+import type { FastifyRequest } from "fastify"
+import { AuthError, type Auth, type TokenPair } from "revocable"
+import { FIRST_PARTY_CLIENT } from "../requester.ts"
+import type { User, UserDirectory } from "../users.ts"
+import type { Identities, IdentityKey } from "./identities.ts"
+
+const MAX_DEVICE = 200
+
+export async function issueFederated(
+  deps: { auth: Auth; users: UserDirectory; identities: Identities },
+  user: User,
+  identity: IdentityKey & { provider: string },
+  providerSid: string | null,
+  request: FastifyRequest,
+): Promise<TokenPair> {
+  const { auth, users, identities } = deps
+  if (user.suspendedAt !== null) throw new AuthError("forbidden", "This account is suspended.")
+  const claims = { roles: user.roles, client_id: FIRST_PARTY_CLIENT, idp: identity.provider }
+  const device = (request.headers["user-agent"] ?? "unknown").replace(/[\x00-\x1F\x7F]/g, "").slice(0, MAX_DEVICE)
+  const pair = await auth.issue(user.sub, { claims, device })
+  if (!(await users.isCurrent(user))) {
+    await auth.revokeSession(pair.sessionId, { reason: "sign-in raced an account change", actor: "revocable" })
+    throw new AuthError("forbidden", "This account changed during the sign-in; sign in again.")
+  }
+  await identities.recordSession(identity, providerSid, pair.sessionId)
+  return pair
+}
