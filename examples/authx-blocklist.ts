@@ -11,9 +11,9 @@
 //   curl -s $URL/blocklist                                       # the revoked jti
 import { createHash, timingSafeEqual } from "node:crypto"
 import Fastify from "fastify"
-import { AuthError, createAuth } from "revocable"
+import { createAuth } from "revocable"
 import { memoryStore } from "revocable/stores/memory"
-import { authenticate, authErrorHandler, readToken, sendAuthError } from "revocable/fastify"
+import { authenticate, authErrorHandler, readToken } from "revocable/fastify"
 
 // In memory, like the original's set: sqliteStore({ path }) keeps revocations across restarts.
 const store = memoryStore()
@@ -38,7 +38,7 @@ app.setErrorHandler(authErrorHandler())
 
 app.post<{ Body: { username?: unknown; password?: unknown } | null }>("/login", async (request, reply) => {
   const { username, password } = request.body ?? {}
-  if (!passwordMatches(username, password)) return sendAuthError(reply, new AuthError("invalid_credentials"))
+  if (!passwordMatches(username, password)) return reply.code(401).header("www-authenticate", "Bearer").send({ error: "invalid_credentials", error_description: "Invalid username or password." })
   const pair = await auth.issue(username as string)
   return { access_token: pair.accessToken, token_type: "bearer" }
 })

@@ -13,7 +13,7 @@ import { Hono } from "hono"
 import { serve } from "@hono/node-server"
 import { AuthError, createAuth, type Auth, type Revocation, type RevocationKind } from "revocable"
 import { sqliteStore } from "revocable/stores/sqlite"
-import { authenticate, authErrorHandler, readToken, requireClaims, sendAuthError } from "revocable/hono"
+import { authenticate, authErrorHandler, readToken, requireClaims } from "revocable/hono"
 
 const store = sqliteStore({ path: process.env.REVOCABLE_DATA ?? "./data/flask-database-revocations.db" })
 
@@ -65,7 +65,7 @@ const admin = [authenticate(auth), requireClaims({ role: "admin" })] as const
 
 app.post("/login", async (c) => {
   const { username, password } = await jsonBody(c.req.raw)
-  if (!passwordMatches(username, password)) return sendAuthError(c, new AuthError("invalid_credentials"))
+  if (!passwordMatches(username, password)) return c.json({ error: "invalid_credentials", error_description: "Invalid username or password." }, 401, { "www-authenticate": "Bearer" })
   const pair = await auth.issue(username as string, { claims: { role: USERS.get(username as string)?.role } })
   return c.json({ access_token: pair.accessToken, refresh_token: pair.refreshToken })
 })

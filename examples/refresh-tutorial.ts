@@ -12,7 +12,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import express, { type Response } from "express"
 import { AuthError, createAuth, type TokenPair } from "revocable"
 import { memoryStore } from "revocable/stores/memory"
-import { authenticate, authErrorHandler, errorAnswer, readToken, sendAuthError } from "revocable/express"
+import { authenticate, authErrorHandler, errorAnswer, readToken } from "revocable/express"
 
 // One process, nothing to keep: sqliteStore({ path }) or a shared store once there are several instances.
 const store = memoryStore()
@@ -49,7 +49,7 @@ app.use(express.json(), express.urlencoded({ extended: false }))
 
 app.post("/auth/login", async (req, res) => {
   const { username, password } = req.body ?? {}
-  if (!passwordMatches(username, password)) return sendAuthError(res, new AuthError("invalid_credentials"))
+  if (!passwordMatches(username, password)) return void res.status(401).set("www-authenticate", "Bearer").json({ error: "invalid_credentials", error_description: "Invalid username or password." })
   sendTokens(res, await auth.issue(username, { device: req.get("user-agent") }))
 })
 

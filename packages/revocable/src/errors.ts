@@ -25,8 +25,6 @@ export type AuthErrorCode =
   | "session_limit_reached"
   | "forbidden"
   | "csrf_failed"
-  | "invalid_credentials"
-  | "rate_limited"
   | "invalid_request"
   | "store_unavailable"
 
@@ -42,8 +40,6 @@ const DESCRIPTION: Record<AuthErrorCode, string> = {
   session_limit_reached: "The subject has reached its maximum number of sessions.",
   forbidden: "Not allowed.",
   csrf_failed: "The request failed the CSRF check.",
-  invalid_credentials: "Invalid username or password.",
-  rate_limited: "Too many attempts; try again later.",
   invalid_request: "The request is invalid.",
   store_unavailable: "The revocation store is unavailable.",
 }
@@ -58,16 +54,6 @@ export class AuthError extends Error {
     super(message, options)
     this.code = code
     this.field = options?.field
-  }
-}
-
-/** Carries how long to wait before trying again (`Retry-After`, in seconds). */
-export class RateLimitedError extends AuthError {
-  readonly retryAfter: number
-
-  constructor(retryAfter: number) {
-    super("rate_limited")
-    this.retryAfter = retryAfter
   }
 }
 

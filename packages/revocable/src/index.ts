@@ -13,7 +13,7 @@ export type { Claims } from "./core/claims.ts"
 export { ALGORITHMS, type Algorithm, type KeyInput, type TokenType } from "./core/keys.ts"
 export { randomId } from "./core/ids.ts"
 export { parseDuration, type Duration } from "./core/duration.ts"
-export { AuthError, RateLimitedError, isAuthError } from "./errors.ts"
+export { AuthError, isAuthError } from "./errors.ts"
 export type { AuthErrorCode } from "./errors.ts"
 export type {
   ChangeEvent,

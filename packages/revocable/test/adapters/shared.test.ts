@@ -2,7 +2,7 @@
 // guards and the cookies. Behaviour over HTTP is in matrix.test.ts.
 import assert from "node:assert/strict"
 import { describe, test } from "node:test"
-import { AuthError, RateLimitedError, type Claims, type TokenPair } from "../../src/index.ts"
+import { AuthError, type Claims, type TokenPair } from "../../src/index.ts"
 import {
   authenticateReader,
   claimsGuard,
@@ -93,9 +93,8 @@ describe("errorAnswer", () => {
     assert.deepEqual(answer.headers, { "www-authenticate": 'Bearer error="invalid_token", error_description="Bad quote  and ."' })
   })
 
-  test("gives token_missing and invalid_credentials a bare Bearer challenge", () => {
+  test("gives token_missing a bare Bearer challenge", () => {
     assert.deepEqual(errorAnswer(new AuthError("token_missing")).headers, { "www-authenticate": "Bearer" })
-    assert.deepEqual(errorAnswer(new AuthError("invalid_credentials")).headers, { "www-authenticate": "Bearer" })
   })
 
   test("answers csrf_failed, session_limit_reached and store_unavailable without a challenge", () => {
@@ -117,23 +116,15 @@ describe("errorAnswer", () => {
       token_revoked: 401,
       wrong_token_type: 401,
       refresh_token_reused: 401,
-      invalid_credentials: 401,
       session_limit_reached: 403,
       forbidden: 403,
       csrf_failed: 403,
-      rate_limited: 429,
       invalid_request: 400,
       store_unavailable: 503,
     } as const
     for (const [code, status] of Object.entries(statuses)) {
       assert.equal(errorAnswer(new AuthError(code as keyof typeof statuses)).status, status, code)
     }
-  })
-
-  test("adds Retry-After to rate_limited", () => {
-    const answer = errorAnswer(new RateLimitedError(42))
-    assert.equal(answer.status, 429)
-    assert.deepEqual(answer.headers, { "retry-after": "42" })
   })
 })
 

@@ -1,5 +1,5 @@
 // How the server answers what goes wrong, always in the JSON shape {"error", "error_description"}: the error
-// handler (AuthErrors, validation, parse and router errors), errors before a request exists, and the requests
+// handler (AuthErrors, the server's own ServerErrors, validation, parse and router errors), errors before a request exists, and the requests
 // Node would answer on its own.
 import type { Server } from "node:http"
 import type { Socket } from "node:net"
@@ -7,6 +7,7 @@ import type { Duplex } from "node:stream"
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify"
 import { AuthError, isAuthError } from "revocable"
 import { sendAuthError } from "revocable/fastify"
+import { sendServerError, ServerError } from "./errors.ts"
 
 /**
  * The longest path parameter the router takes: the longest id the core accepts (1024 characters, as a subject).
@@ -24,6 +25,7 @@ const CLIENT_DESCRIPTIONS: Record<number, string> = {
 }
 
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof ServerError) return sendServerError(reply, error)
   if (isAuthError(error)) {
     if (error.code === "store_unavailable") request.log.warn({ code: error.code }, "the store is unavailable")
     return sendAuthError(reply, error)

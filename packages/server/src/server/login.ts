@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from "fastify"
 import { Type } from "typebox"
 import { AuthError, isAuthError, type TokenPair } from "revocable"
 import { devicesOf, loginName } from "./devices.ts"
+import { ServerError } from "./errors.ts"
 import { digest, type Bucket } from "./ratelimit.ts"
 import { FIRST_PARTY_CLIENT } from "./requester.ts"
 import * as schemas from "./schemas.ts"
@@ -58,10 +59,9 @@ export async function passwordLogin(
     await limits.check(buckets)
     user = await users.authenticate(username, password)
   } catch (error) {
-    if (isAuthError(error) && error.code === "invalid_credentials") await limits.fail(buckets)
-    if (isAuthError(error) && error.code !== "store_unavailable") {
-      metrics.loginFailed(error.code === "forbidden" ? "suspended" : error.code)
-    }
+    if (error instanceof ServerError && error.code === "invalid_credentials") await limits.fail(buckets)
+    if (error instanceof ServerError) metrics.loginFailed(error.code)
+    else if (isAuthError(error) && error.code !== "store_unavailable") metrics.loginFailed(error.code === "forbidden" ? "suspended" : error.code)
     throw error
   }
   const claims = { roles: user.roles, client_id: options.clientId ?? FIRST_PARTY_CLIENT }
@@ -70,7 +70,7 @@ export async function passwordLogin(
     // A suspension or password change landed between the password check and the issue.
     await auth.revokeSession(pair.sessionId, { reason: "login raced an account change", actor: "revocable" })
     metrics.loginFailed("invalid_credentials")
-    throw new AuthError("invalid_credentials")
+    throw new ServerError("invalid_credentials")
   }
   const deviceToken = devices.issue(login)
   const cookie = config.cookies

@@ -5,7 +5,8 @@
 //   in a window is locked out until the window ends, and the lock-out is a document the next attempt reads
 //   before any password is hashed. Successes never count, so signing in often never locks anyone out.
 import { createHash } from "node:crypto"
-import { AuthError, RateLimitedError } from "revocable"
+import { AuthError } from "revocable"
+import { RateLimitedError } from "./errors.ts"
 import type { ServerStore } from "revocable/stores"
 
 export interface LoginLimits {

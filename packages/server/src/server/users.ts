@@ -14,6 +14,7 @@
 import { randomBytes } from "node:crypto"
 import { AuthError, randomId, type Auth, type RevokeMeta } from "revocable"
 import { type Page, type ServerStore, storeOperation } from "revocable/stores"
+import { ServerError } from "./errors.ts"
 import { hashPassword, needsRehash, verifyPassword } from "./password.ts"
 
 export interface User {
@@ -135,7 +136,7 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       const user = await recordByUsername(username)
       const valid = typeof password === "string" && password.length <= MAX_PASSWORD
       const matches = await verifyPassword(valid ? password : "", user?.passwordHash ?? (await dummyHash))
-      if (user === null || !valid || !matches) throw new AuthError("invalid_credentials")
+      if (user === null || !valid || !matches) throw new ServerError("invalid_credentials")
       if (user.suspendedAt !== null) throw new AuthError("forbidden", "This account is suspended.")
       if (needsRehash(user.passwordHash)) {
         const passwordHash = await hashPassword(password)
@@ -177,16 +178,16 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
 
     async changePassword(sub, current, next, keepSessionId = null) {
       const user = await record(sub)
-      if (user === null) throw new AuthError("invalid_credentials")
+      if (user === null) throw new ServerError("invalid_credentials")
       const valid = typeof current === "string" && current.length <= MAX_PASSWORD
-      if (!(await verifyPassword(valid ? current : "", user.passwordHash)) || !valid) throw new AuthError("invalid_credentials")
+      if (!(await verifyPassword(valid ? current : "", user.passwordHash)) || !valid) throw new ServerError("invalid_credentials")
       checkPassword(next, user.username)
       const passwordHash = await hashPassword(next)
       const changed = await update(sub, (latest) => {
         if (latest.passwordHash !== user.passwordHash) throw new AuthError("invalid_request", "The password was changed meanwhile; try again.")
         return { ...latest, passwordHash, passwordChangedAt: Math.max(Date.now(), latest.passwordChangedAt + 1) }
       })
-      if (changed === null) throw new AuthError("invalid_credentials")
+      if (changed === null) throw new ServerError("invalid_credentials")
       let revoked = 0
       for (const session of await auth.listSessions(sub)) {
         if (session.sid === keepSessionId) continue

@@ -1,11 +1,11 @@
 /**
  * Answers to errors: the status of the AuthError's code (the table below) and `{"error": code, "error_description": message}`. A 401 carries
- * `WWW-Authenticate: Bearer error="invalid_token", error_description="..."`, except `token_missing` and
- * `invalid_credentials`, which get a bare `Bearer` challenge (RFC 6750 §3.1: no error code when the request
- * had no token); 400 carries `error="invalid_request"`; 403 `forbidden` carries `error="insufficient_scope"`
- * (and `scope="..."` from a scope guard); 429 carries `Retry-After`.
+ * `WWW-Authenticate: Bearer error="invalid_token", error_description="..."`, except `token_missing`, which gets
+ * a bare `Bearer` challenge (RFC 6750 §3.1: no error code when the request had no token); 400 carries
+ * `error="invalid_request"`; 403 `forbidden` carries `error="insufficient_scope"` (and `scope="..."` from a
+ * scope guard).
  */
-import { AuthError, RateLimitedError, type AuthErrorCode } from "../../errors.ts"
+import type { AuthError, AuthErrorCode } from "../../errors.ts"
 import { InsufficientScopeError } from "./guards.ts"
 
 /** The HTTP status that answers each code. */
@@ -18,11 +18,9 @@ const STATUS: Record<AuthErrorCode, number> = {
   token_revoked: 401,
   wrong_token_type: 401,
   refresh_token_reused: 401,
-  invalid_credentials: 401,
   session_limit_reached: 403,
   forbidden: 403,
   csrf_failed: 403,
-  rate_limited: 429,
   invalid_request: 400,
   store_unavailable: 503,
 }
@@ -40,7 +38,6 @@ export function errorAnswer(error: AuthError): ErrorAnswer {
   const headers: Record<string, string> = {}
   const challenge = challengeFor(error)
   if (challenge !== null) headers["www-authenticate"] = challenge
-  if (error instanceof RateLimitedError) headers["retry-after"] = String(error.retryAfter)
   return { status: STATUS[error.code], headers, body: { error: error.code, error_description: error.message } }
 }
 
@@ -48,7 +45,6 @@ function challengeFor(error: AuthError): string | null {
   const description = `error_description="${error.message.replace(NOT_QUOTABLE, "")}"`
   switch (error.code) {
     case "token_missing":
-    case "invalid_credentials":
       return "Bearer"
     case "invalid_request":
       return `Bearer error="invalid_request", ${description}`

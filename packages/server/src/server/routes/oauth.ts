@@ -4,7 +4,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
 import type { FastifyReply, FastifyRequest } from "fastify"
 import { Type, type Static } from "typebox"
-import { AuthError, isAuthError, RateLimitedError } from "revocable"
+import { AuthError, isAuthError } from "revocable"
+import { RateLimitedError, ServerError } from "../errors.ts"
 import { listClaim } from "revocable/fastify"
 import { CLIENT } from "../docs.ts"
 import { noStore, pairBody, passwordLogin, SignInAnswer } from "../login.ts"
@@ -55,15 +56,14 @@ function oauthError(reply: FastifyReply, error: OAuthError): FastifyReply {
 /** Maps what the core and the directories throw to the token endpoint's vocabulary. */
 function grantError(error: unknown): OAuthError {
   if (error instanceof OAuthError) return error
-  if (!isAuthError(error)) throw error
   if (error instanceof RateLimitedError) return new OAuthError(429, "rate_limited", error.message, { "retry-after": String(error.retryAfter) })
+  if (error instanceof ServerError) return new OAuthError(400, "invalid_grant", "Invalid username or password.")
+  if (!isAuthError(error)) throw error
   switch (error.code) {
     case "store_unavailable":
       return new OAuthError(503, "temporarily_unavailable", error.message, { "retry-after": "1" })
     case "invalid_request":
       return new OAuthError(400, "invalid_request", error.message)
-    case "invalid_credentials":
-      return new OAuthError(400, "invalid_grant", "Invalid username or password.")
     case "forbidden":
       return new OAuthError(400, "invalid_grant", "The account is suspended.")
     default:
