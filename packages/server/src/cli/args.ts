@@ -70,21 +70,27 @@ function optionsOf(spec: Command): Options {
 export function parse(spec: Command, argv: readonly string[]): Parsed<Options> {
   const options = optionsOf(spec)
   const { args, restore } = withDashValues(argv, options)
-  let result
-  try {
-    result = parseArgs({
-      args,
-      options: Object.fromEntries(
-        Object.entries(options).map(([name, option]) => [
-          name,
-          { type: option.type, ...(option.short ? { short: option.short } : {}), ...(option.multiple ? { multiple: true } : {}) },
-        ]),
-      ),
-      allowPositionals: true,
-      strict: true,
-    })
-  } catch (error) {
-    throw new UsageError(parseErrorMessage(error), spec.name)
+  // Not strict: the tokens are checked here, so that a mistake is told by what it is, not by Node's wording.
+  const result = parseArgs({
+    args,
+    options: Object.fromEntries(
+      Object.entries(options).map(([name, option]) => [
+        name,
+        { type: option.type, ...(option.short ? { short: option.short } : {}), ...(option.multiple ? { multiple: true } : {}) },
+      ]),
+    ),
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  })
+  for (const token of result.tokens) {
+    if (token.kind !== "option") continue
+    const option = options[token.name]
+    if (option === undefined) throw new UsageError(`unknown option ${token.rawName}`, spec.name)
+    if (option.type === "boolean" && token.value !== undefined) throw new UsageError(`option ${token.rawName} takes no value`, spec.name)
+    // A value that looks like an option was not one (withDashValues has already joined the dashed ids).
+    const missing = token.value === undefined || (!token.inlineValue && token.value.startsWith("-"))
+    if (option.type === "string" && missing) throw new UsageError(`option ${token.rawName} needs a value`, spec.name)
   }
   const parsed = result as Parsed<Options>
   parsed.positionals = parsed.positionals.map(restore)
@@ -133,19 +139,6 @@ function withDashValues(argv: readonly string[], options: Options): { args: stri
     }
   }
   return { args, restore: (positional) => (positional.startsWith(HELD) ? (held[Number(positional.slice(HELD.length))] as string) : positional) }
-}
-
-function parseErrorMessage(error: unknown): string {
-  const { code, message } = error as { code?: string; message?: string }
-  const quoted = /'([^']*)'/.exec(message ?? "")?.[1] ?? ""
-  switch (code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `unknown option ${quoted}`
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return message?.includes("does not take") ? `option ${quoted} takes no value` : `option ${quoted.replace(" <value>", "")} needs a value`
-    default:
-      return String(message)
-  }
 }
 
 /** Exactly one of the named options, or a usage error. */

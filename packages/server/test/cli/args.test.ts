@@ -21,7 +21,13 @@ test("an option's value may begin with a dash: session ids are base64url", () =>
 test("an option name after an option that needs a value is still an error, not a value", () => {
   assert.throws(() => parse(spec, ["--session", "--json"]), (error: unknown) => error instanceof UsageError && /--session needs a value/.test(error.message))
   assert.throws(() => parse(spec, ["--session", "-h"]), UsageError)
-  assert.throws(() => parse(spec, ["--session"]), UsageError)
+  assert.throws(() => parse(spec, ["--session"]), /option --session needs a value/)
+})
+
+test("a flag given a value, and an unknown short option, are told as what they are", () => {
+  assert.throws(() => parse(spec, ["--json=yes"]), (error: unknown) => error instanceof UsageError && /option --json takes no value/.test(error.message))
+  assert.throws(() => parse(spec, ["-z"]), (error: unknown) => error instanceof UsageError && /unknown option -z/.test(error.message))
+  assert.equal(parse(spec, ["--json", "--session=s1"]).values.json, true)
 })
 
 test("a positional argument may begin with a dash, and keeps its place", () => {
