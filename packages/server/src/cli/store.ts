@@ -3,7 +3,8 @@
 import { existsSync } from "node:fs"
 import { join, resolve } from "node:path"
 import type { ServerStore } from "revocable/stores"
-import { openStore, type ServerConfig } from "../server/config.ts"
+import { type ServerConfig } from "../server/config.ts"
+import { openStore } from "../server/engine.ts"
 
 /** The configured store does not exist; the message says which one was looked for and how to point at another. */
 export class NoStore extends Error {

@@ -4,18 +4,17 @@
  *
  * @example
  * const config = loadConfig({ REVOCABLE_STORE: "postgres://db/auth", REVOCABLE_ISSUER: "https://auth.example" })
- * const store = await openStore(config)
+ * const store = await openStore(config)            // engine.ts
  * const auth = createAuthFromConfig(config, store)
  */
 import { readFileSync } from "node:fs"
-import { join } from "node:path"
-import { createAuth, type Auth, parseDuration, ALGORITHMS, type Algorithm } from "revocable"
-import type { ServerStore } from "revocable/stores"
+import { ALGORITHMS, type Algorithm } from "revocable"
 import { parseKeyEncryptionKeys, readKeyEncryptionKeyFile, type KeyEncryptionKey } from "./keywrap.ts"
-import { KEK_REQUIRED, prepareKeyProtection, protectKeys } from "./keystore.ts"
-import { readOidcConfig, type OidcConfig } from "./oidc/config.ts"
+import { KEK_REQUIRED } from "./keystore.ts"
+import { readOidcConfig, type OidcConfig } from "./oidc/settings.ts"
 import type { StartWarning } from "./datadir.ts"
 import { unknownVariables } from "./spelling.ts"
+import { nonEmpty, fail, integer, text, oneOf, boolean, duration, seconds, offOrDuration, url, fromText, storeUrl, namespace, origins, trustProxy, Invalid, type Parser, type Raw } from "./setting-values.ts"
 
 /** A setting is missing or invalid; the message names it (the variable, or the key of the config file). */
 export class ConfigError extends Error {
@@ -78,11 +77,6 @@ export interface ServerConfig {
   warnings: StartWarning[]
 }
 
-type Raw = string | number | boolean | string[] | null
-/** Parses one value; throws {@link Invalid} with what is wrong, which `loadConfig` prefixes with the setting's name. */
-type Parser<T> = (value: Raw) => T
-
-class Invalid extends Error {}
 
 interface Setting<T> {
   env: string | readonly string[]
@@ -209,195 +203,4 @@ function readConfigFile(file: string): Record<string, unknown> {
     throw new ConfigError("REVOCABLE_CONFIG", `The config file ${file} must hold a JSON object.`)
   }
   return parsed as Record<string, unknown>
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === "" ? undefined : value.trim()
-}
-
-function fail(message: string): never {
-  throw new Invalid(message)
-}
-
-function integer(min: number, max: number): Parser<number> {
-  return (value) => {
-    const number = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value
-    if (typeof number !== "number" || !Number.isSafeInteger(number) || number < min || number > max) {
-      fail(`must be an integer from ${min} to ${max}.`)
-    }
-    return number
-  }
-}
-
-function text(min: number, max: number): Parser<string> {
-  return (value) => {
-    if (typeof value !== "string" || value.length < min || value.length > max) fail(`must be a string of ${min} to ${max} characters.`)
-    return value
-  }
-}
-
-function oneOf<T extends string>(values: readonly T[]): Parser<T> {
-  return (value) => {
-    if (!values.includes(value as T)) fail(`must be one of ${values.join(", ")}.`)
-    return value as T
-  }
-}
-
-function boolean(value: Raw): boolean {
-  if (value === true || value === "true" || value === "1") return true
-  if (value === false || value === "false" || value === "0") return false
-  return fail("must be true or false.")
-}
-
-function duration(minMs: number, maxMs = Number.MAX_SAFE_INTEGER): Parser<number> {
-  return (value) => {
-    let ms: number
-    try {
-      ms = parseDuration(typeof value === "string" && /^\d+(\.\d+)?$/.test(value) ? Number(value) : (value as string), "duration")
-    } catch {
-      return fail('must be a duration such as "30s", "15m", "30d" or a number of seconds.')
-    }
-    if (ms < minMs) fail(`must be at least ${minMs / 1000} seconds.`)
-    if (ms > maxMs) fail(`must be at most ${maxMs / 1000} seconds.`)
-    return ms
-  }
-}
-
-/** createAuth takes lifetimes and the purge interval in whole seconds. */
-function seconds(value: Raw): number {
-  const ms = duration(1000)(value)
-  if (ms % 1000 !== 0) fail("must be a whole number of seconds.")
-  return ms
-}
-
-// setInterval and setTimeout run a longer delay after 1 ms; createAuth refuses it.
-const MAX_TIMER_MS = 2 ** 31 - 1
-
-function offOrDuration(value: Raw): number | null {
-  if (value === "off" || value === false) return null
-  const ms = seconds(value)
-  if (ms > MAX_TIMER_MS) fail("must be at most 24 days.")
-  return ms
-}
-
-function url(value: Raw): string {
-  if (typeof value !== "string") return fail("must be a URL.")
-  let parsed: URL
-  try {
-    parsed = new URL(value)
-  } catch {
-    return fail(`must be an http(s) URL such as "https://auth.example.com".`)
-  }
-  if ((parsed.protocol !== "https:" && parsed.protocol !== "http:") || parsed.search !== "" || parsed.hash !== "") {
-    fail("must be an http(s) URL without query or fragment (RFC 8414 §2).")
-  }
-  return value.replace(/\/+$/, "")
-}
-
-/** A parser from another module, which throws a TypeError saying what is wrong with the text. */
-function fromText<T>(parse: (text: string) => T): Parser<T> {
-  return (value) => {
-    if (typeof value !== "string") return fail("must be a string.")
-    try {
-      return parse(value)
-    } catch (error) {
-      return fail((error as Error).message)
-    }
-  }
-}
-
-function storeUrl(value: Raw): string {
-  if (typeof value !== "string" || !/^(sqlite:.+|postgres(ql)?:\/\/.+|rediss?:\/\/.+)$/.test(value)) {
-    fail('must be "sqlite:PATH", a "postgres://…" URL or a "redis://…" / "rediss://…" URL.')
-  }
-  return value
-}
-
-function namespace(value: Raw): string {
-  if (typeof value !== "string" || !/^[a-z_][a-z0-9_]{0,47}$/.test(value)) {
-    fail("must be 1 to 48 lower-case letters, digits or underscores, not starting with a digit.")
-  }
-  return value
-}
-
-function origins(value: Raw): string[] {
-  const list = typeof value === "string" ? value.split(",").map((item) => item.trim()).filter((item) => item !== "") : value
-  if (!Array.isArray(list) || list.length === 0) return fail('must list origins, e.g. "https://app.example,https://admin.example".')
-  for (const origin of list) {
-    let valid = false
-    try {
-      valid = new URL(origin).origin === origin
-    } catch {
-      valid = false
-    }
-    if (!valid) fail(`holds ${JSON.stringify(origin)}, which is not an origin (scheme, host and port only).`)
-  }
-  return list
-}
-
-function trustProxy(value: Raw): boolean | number | string[] {
-  if (value === true || value === "true") return true
-  if (value === false || value === "false") return false
-  if (typeof value === "number" || (typeof value === "string" && /^\d+$/.test(value))) return integer(1, 100)(value)
-  if (typeof value === "string") return value.split(",").map((item) => item.trim()).filter((item) => item !== "")
-  if (Array.isArray(value) && value.every((item) => typeof item === "string")) return value
-  return fail("must be true, false, a number of hops or a comma-separated list of proxy addresses.")
-}
-
-/** Opens the configured store; the PostgreSQL and Redis modules (and their drivers) load only when used. */
-export async function openStore(config: ServerConfig): Promise<ServerStore> {
-  const spec = config.store
-  // undefined leaves each store its own default bound.
-  const timeoutMs = config.storeTimeoutMs ?? undefined
-  const heartbeatMs = feedHeartbeatMs(config.maxStalenessMs)
-  let store: ServerStore
-  let database: string | null = null
-  if (spec === null || spec.startsWith("sqlite:")) {
-    const { sqliteStore } = await import("revocable/stores/sqlite")
-    database = spec === null ? join(config.dataDir, "revocable.db") : spec.slice("sqlite:".length)
-    store = sqliteStore({ path: database, busyTimeoutMs: timeoutMs })
-  } else if (spec.startsWith("postgres")) {
-    const { postgresStore } = await import("revocable/stores/postgres")
-    store = postgresStore({ connectionString: spec }, { schema: config.storeNamespace, statementTimeoutMs: timeoutMs, heartbeatMs })
-  } else {
-    const { redisStore } = await import("revocable/stores/redis")
-    store = redisStore({ url: spec }, { prefix: config.storeNamespace, commandTimeoutMs: timeoutMs, heartbeatMs })
-  }
-  try {
-    // Before the SQLite store opens: its directory and files made private, the KEK read or made.
-    const protection = prepareKeyProtection(config.keyEncryptionKeys, database)
-    await store.open()
-    return await protectKeys(store, protection)
-  } catch (error) {
-    await store.close().catch(() => undefined)
-    throw error
-  }
-}
-
-/**
- * The feed's heartbeat, a quarter of maxStaleness (at most the stores' default second): the replica then proves
- * itself fresh several times within maxStaleness and does not flap stale between two heartbeats.
- */
-function feedHeartbeatMs(maxStalenessMs: number): number {
-  return maxStalenessMs === 0 ? 1000 : Math.min(1000, Math.max(10, Math.floor(maxStalenessMs / 4)))
-}
-
-/** The core engine with the server's settings; keys are managed in the store (generated on first start). */
-export function createAuthFromConfig(config: ServerConfig, store: ServerStore): Auth {
-  return createAuth({
-    issuer: config.issuer,
-    audience: config.audience,
-    store,
-    algorithm: config.algorithm,
-    accessTtl: config.accessTtlMs / 1000,
-    refreshTtl: config.refreshTtlMs / 1000,
-    sessionTtl: config.sessionTtlMs / 1000,
-    ...(config.idleTimeoutMs === null ? {} : { idleTimeout: config.idleTimeoutMs / 1000 }),
-    leeway: config.leewayMs / 1000,
-    reuseGrace: config.reuseGraceMs / 1000,
-    ...(config.maxSessions === null ? {} : { maxSessions: config.maxSessions }),
-    maxStaleness: config.maxStalenessMs / 1000,
-    onStoreUnavailable: config.onStoreUnavailable,
-    purgeInterval: config.purgeIntervalMs === null ? false : config.purgeIntervalMs / 1000,
-  })
 }

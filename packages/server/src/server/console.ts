@@ -41,7 +41,7 @@ const JS = "text/javascript; charset=utf-8"
 const cache = new Map<string, ConsoleFile | null>()
 let page: ConsoleFile | undefined
 
-/** A file under `/assets/` by its path there ("console/app.js"); null when there is no such file. */
+/** A file under `/assets/` by its path there ("console/entry.js"); null when there is no such file. */
 export function consoleAsset(path: string): ConsoleFile | null {
   if (!cache.has(path)) cache.set(path, load(path))
   return cache.get(path) ?? null

@@ -13,7 +13,7 @@ import { digest, type Bucket } from "./ratelimit.ts"
 import { FIRST_PARTY_CLIENT } from "./requester.ts"
 import * as schemas from "./schemas.ts"
 import type { Services } from "./services.ts"
-import type { User } from "./users.ts"
+import type { User } from "./user-directory.ts"
 
 const MAX_DEVICE = 200
 /** A device cookie lives a year; each sign-in replaces it. */

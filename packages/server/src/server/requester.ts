@@ -5,7 +5,7 @@
 import type { FastifyRequest } from "fastify"
 import { isAuthError, type Auth } from "revocable"
 import { checkStorable } from "revocable/stores"
-import type { Client, ClientDirectory } from "./clients.ts"
+import type { Client, ClientDirectory } from "./client-directory.ts"
 
 /** The `client_id` claim (RFC 9068 §2.2) of tokens from /auth/login, and from a grant that named no client. */
 export const FIRST_PARTY_CLIENT = "revocable"

@@ -4,7 +4,7 @@
 // for the paging query that two lists share.
 import { Type, type Static, type TSchema } from "typebox"
 import type * as stored from "revocable/stores"
-import type * as directory from "./users.ts"
+import type * as directory from "./user-directory.ts"
 
 /** A string or null as one `type` array, rather than TypeBox's anyOf: the shorter schema to read and to serialize. */
 function nullable(options: { format?: string; description?: string } = {}) {

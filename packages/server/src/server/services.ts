@@ -4,11 +4,11 @@ import type { FastifyRequest } from "fastify"
 import { AuthError, type Auth, type Claims } from "revocable"
 import type { AuthHook, CookieOptions } from "revocable/fastify"
 import type { ServerStore } from "revocable/stores"
-import type { ClientDirectory } from "./clients.ts"
+import type { ClientDirectory } from "./client-directory.ts"
 import type { ServerConfig } from "./config.ts"
 import type { ServerMetrics } from "./metrics.ts"
 import type { Limiter } from "./ratelimit.ts"
-import type { UserDirectory } from "./users.ts"
+import type { UserDirectory } from "./user-directory.ts"
 
 export interface Services {
   config: ServerConfig

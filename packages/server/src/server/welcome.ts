@@ -1,5 +1,5 @@
 // What the start log tells whoever just started the server: where the console is, and how to make the first admin.
-import type { UserDirectory } from "./users.ts"
+import type { UserDirectory } from "./user-directory.ts"
 
 export const NO_ADMIN =
   "No admin account yet: create one with `revocable users add NAME --role admin` (in the repository: npm run revocable -- users add NAME --role admin), or start with REVOCABLE_ADMIN_PASSWORD set, which creates REVOCABLE_ADMIN_USER (default admin)."

@@ -19,7 +19,7 @@ describe("the console's files", () => {
     const page = await app.inject({ url: "/", headers: { accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8" } })
     assert.equal(page.statusCode, 200)
     assert.equal(page.headers["content-type"], "text/html; charset=utf-8")
-    assert.match(page.body, /<script type="module" src="assets\/console\/app.js"><\/script>/)
+    assert.match(page.body, /<script type="module" src="assets\/console\/entry.js"><\/script>/)
     const policy = String(page.headers["content-security-policy"])
     assert.match(policy, /default-src 'none'/)
     assert.match(policy, /script-src 'self';/)
@@ -32,7 +32,7 @@ describe("the console's files", () => {
   })
 
   test("the scripts are ES modules without types, under .js and .ts alike; the stylesheet is CSS", async () => {
-    const script = await app.inject({ url: "/assets/console/app.js" })
+    const script = await app.inject({ url: "/assets/console/entry.js" })
     assert.equal(script.statusCode, 200)
     assert.equal(script.headers["content-type"], "text/javascript; charset=utf-8")
     // The bare specifier a browser could not resolve points at the client served beside the console.

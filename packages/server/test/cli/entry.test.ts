@@ -89,7 +89,7 @@ test("serve through the entry writes only JSON lines, also once it has served th
     })
     void exited.then((code) => reject(new Error(`serve exited ${code}: ${output}`)))
   })
-  for (const asset of ["console/app.js", "console/shell.js"]) {
+  for (const asset of ["console/entry.js", "console/shell.js"]) {
     const answer = await fetch(`${url}/assets/${asset}`)
     assert.equal(answer.status, 200, asset)
     await answer.arrayBuffer()
@@ -98,5 +98,5 @@ test("serve through the entry writes only JSON lines, also once it has served th
   assert.equal(await exited, 0)
   const lines = output.split("\n").filter((line) => line !== "")
   for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `not a JSON line: ${line}`)
-  assert.ok(lines.some((line) => line.includes("/assets/console/app.js")), "the requests were logged")
+  assert.ok(lines.some((line) => line.includes("/assets/console/entry.js")), "the requests were logged")
 })

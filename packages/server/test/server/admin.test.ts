@@ -1,7 +1,7 @@
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { createAuthFromConfig } from "../../src/server/config.ts"
-import { clientDirectory } from "../../src/server/clients.ts"
+import { createAuthFromConfig } from "../../src/server/engine.ts"
+import { clientDirectory } from "../../src/server/client-directory.ts"
 import { memoryStore } from "revocable/stores/memory"
 import { call, PASSWORD, signIn, testServer, type TestServer } from "../helpers/server.ts"
 

@@ -2,7 +2,7 @@
 // without its secret, and its tokens are refreshed and revoked by that client only.
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
-import { clientDirectory } from "../../src/server/clients.ts"
+import { clientDirectory } from "../../src/server/client-directory.ts"
 import { call, PASSWORD, testServer, type TestServer } from "../helpers/server.ts"
 
 let server: TestServer

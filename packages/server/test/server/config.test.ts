@@ -4,7 +4,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, describe, test } from "node:test"
 import { REDIS_URL } from "../../../revocable/test/helpers/redis.ts"
-import { ConfigError, createAuthFromConfig, loadConfig, openStore } from "../../src/server/config.ts"
+import { ConfigError, loadConfig } from "../../src/server/config.ts"
+import { createAuthFromConfig, openStore } from "../../src/server/engine.ts"
 import { memoryStore } from "revocable/stores/memory"
 
 const dir = mkdtempSync(join(tmpdir(), "revocable-config-"))

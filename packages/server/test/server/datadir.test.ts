@@ -6,7 +6,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, test } from "node:test"
 import { buildServer } from "../../src/server/app.ts"
-import { createAuthFromConfig, loadConfig, openStore } from "../../src/server/config.ts"
+import { loadConfig } from "../../src/server/config.ts"
+import { createAuthFromConfig, openStore } from "../../src/server/engine.ts"
 
 const root = mkdtempSync(join(tmpdir(), "revocable-datadir-"))
 after(() => rmSync(root, { recursive: true, force: true }))

@@ -7,9 +7,10 @@ import { Agent, request as httpRequest } from "node:http"
 import { connect } from "node:net"
 import { after, before, describe, mock, test } from "node:test"
 import { createAuth, type Auth, type TokenPair } from "revocable"
-import { createAuthFromConfig, loadConfig } from "../../src/server/config.ts"
-import { clientDirectory } from "../../src/server/clients.ts"
-import { userDirectory, type UserDirectory } from "../../src/server/users.ts"
+import { loadConfig } from "../../src/server/config.ts"
+import { createAuthFromConfig } from "../../src/server/engine.ts"
+import { clientDirectory } from "../../src/server/client-directory.ts"
+import { userDirectory, type UserDirectory } from "../../src/server/user-directory.ts"
 import { memoryStore } from "revocable/stores/memory"
 import type { ServerStore } from "revocable/stores"
 import { decode, forge, hs256, segment, split, unsigned } from "../../../revocable/test/helpers/forge.ts"
@@ -467,7 +468,7 @@ function plausible(name: string, schema: Schema, r: Rng, p: Pools): unknown {
     case "client_secret":
       return r.pick([client.clientSecret, "wrong"])
     case "*":
-      return r.pick(["console/app.js", "console/app.ts", "console/style.css", "client/index.js", "console/serve.js", "console/index.html", "client/nope.js", "../package.json"])
+      return r.pick(["console/entry.js", "console/entry.ts", "console/style.css", "client/index.js", "console/serve.js", "console/index.html", "client/nope.js", "../package.json"])
     default:
       return r.pick(["fuzz", "", "a reason", nasty(r)])
   }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict"
 import { after, before, test } from "node:test"
 import { createRemoteJWKSet, jwtVerify } from "jose"
 import * as oauth from "oauth4webapi"
-import { clientDirectory } from "../../src/server/clients.ts"
+import { clientDirectory } from "../../src/server/client-directory.ts"
 import { call, freePort, PASSWORD, testServer, type TestServer } from "../helpers/server.ts"
 
 let server: TestServer

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict"
 import { after, before, describe, mock, test } from "node:test"
-import { clientDirectory } from "../../src/server/clients.ts"
+import { clientDirectory } from "../../src/server/client-directory.ts"
 import { call, PASSWORD, signIn, testServer, type TestServer } from "../helpers/server.ts"
 
 let server: TestServer

@@ -5,9 +5,9 @@ import { afterEach, beforeEach, describe, mock, test } from "node:test"
 import { createAuth, type Auth } from "revocable"
 import { memoryStore } from "revocable/stores/memory"
 import type { ServerStore } from "revocable/stores"
-import { clientDirectory } from "../../src/server/clients.ts"
+import { clientDirectory } from "../../src/server/client-directory.ts"
 import { checkPasswordHashing, hashPassword, verifyPassword } from "../../src/server/password.ts"
-import { userDirectory, type UserDirectory } from "../../src/server/users.ts"
+import { userDirectory, type UserDirectory } from "../../src/server/user-directory.ts"
 
 const PASSWORD = "correct horse battery staple"
 

@@ -1,6 +1,6 @@
 // `revocable clients add|list|remove`: the OAuth clients: confidential ones (resource servers calling
 // /oauth/introspect, back ends) authenticate with a secret; public ones (apps) name themselves by their id.
-import { clientDirectory } from "../../server/clients.ts"
+import { clientDirectory } from "../../server/client-directory.ts"
 import { command, type Group } from "../args.ts"
 import { CliError, json, printable, table, time } from "./context.ts"
 

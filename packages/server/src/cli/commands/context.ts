@@ -2,7 +2,8 @@
 // configuration, the actor recorded with its revocations, and the output helpers shared by all commands.
 import { userInfo } from "node:os"
 import { type Auth, AuthError } from "revocable"
-import { createAuthFromConfig, loadConfig, type ServerConfig } from "../../server/config.ts"
+import { loadConfig, type ServerConfig } from "../../server/config.ts"
+import { createAuthFromConfig } from "../../server/engine.ts"
 import type { ServerStore } from "revocable/stores"
 import { NoStore, openExistingStore } from "../store.ts"
 

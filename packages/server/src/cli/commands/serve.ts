@@ -19,7 +19,7 @@ export const serve = command({
   examples: ["revocable serve", "REVOCABLE_STORE=postgres://db/auth PORT=8080 revocable serve"],
   async run({ values }, context) {
     // Loaded here, so that the other commands never load Fastify.
-    const server = await import("../serve.ts")
+    const server = await import("../run-server.ts")
     await server.serve(values.config === undefined ? context.io.env : { ...context.io.env, REVOCABLE_CONFIG: values.config })
   },
 })

@@ -1,5 +1,5 @@
 // `revocable users add|list|suspend|unsuspend`: the auth server's accounts, from the operator's terminal.
-import { userDirectory, type User } from "../../server/users.ts"
+import { userDirectory, type User } from "../../server/user-directory.ts"
 import { command, integer, UsageError, type Group } from "../args.ts"
 import { CliError, json, printable, table, time, type Context } from "./context.ts"
 import { promptHidden, readStdin } from "./prompt.ts"

@@ -3,7 +3,7 @@
 // openid-client exchange the code and validate the ID token (signature by the provider's JWKS, iss, aud, azp,
 // exp, nonce). This module only maps what fails to a stable code.
 import * as client from "openid-client"
-import { OidcError } from "./errors.ts"
+import { OidcError } from "./oidc-error.ts"
 import type { Provider } from "./providers.ts"
 import type { Sealer } from "./seal.ts"
 

@@ -8,9 +8,9 @@
 import { createHash, randomBytes } from "node:crypto"
 import { AuthError, isAuthError, type Auth } from "revocable"
 import { storeOperation, type ServerStore } from "revocable/stores"
-import type { User, UserDirectory } from "../users.ts"
-import type { OidcProviderConfig } from "./config.ts"
-import { OidcError } from "./errors.ts"
+import type { User, UserDirectory } from "../user-directory.ts"
+import type { OidcProviderConfig } from "./settings.ts"
+import { OidcError } from "./oidc-error.ts"
 
 export interface Identity {
   issuer: string

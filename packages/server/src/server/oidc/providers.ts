@@ -3,8 +3,8 @@
 // starts without its providers and a sign-in answers 503 until the provider is back.
 import * as client from "openid-client"
 import type { FastifyBaseLogger } from "fastify"
-import type { OidcProviderConfig } from "./config.ts"
-import { OidcError } from "./errors.ts"
+import type { OidcProviderConfig } from "./settings.ts"
+import { OidcError } from "./oidc-error.ts"
 
 export interface Provider {
   settings: OidcProviderConfig

@@ -4,7 +4,7 @@
 import type { FastifyRequest } from "fastify"
 import { AuthError, type Auth, type TokenPair } from "revocable"
 import { FIRST_PARTY_CLIENT } from "../requester.ts"
-import type { User, UserDirectory } from "../users.ts"
+import type { User, UserDirectory } from "../user-directory.ts"
 import type { Identities, IdentityKey } from "./identities.ts"
 
 const MAX_DEVICE = 200

@@ -13,7 +13,7 @@ import { originGuard } from "../origin.ts"
 import { holding, issuedTo } from "../requester.ts"
 import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
-import { PASSWORD_RULE, USERNAME_RULE, type UserDirectory } from "../users.ts"
+import { PASSWORD_RULE, USERNAME_RULE, type UserDirectory } from "../user-directory.ts"
 
 export type AuthRoutesOptions = Pick<Services, "auth" | "users" | "config" | "metrics" | "limits" | "cookies" | "bearer" | "clients" | "store">
 
