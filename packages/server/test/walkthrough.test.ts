@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import { after, test } from "node:test"
 import { fileURLToPath } from "node:url"
-import { cliEnv, MAIN } from "./fixtures/cli-run.ts"
+import { cliEnv, finished, MAIN, type CliResult } from "./fixtures/cli-run.ts"
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url))
 const folders: string[] = []
@@ -64,20 +64,10 @@ async function startServer(): Promise<{ url: string; dataDir: string; stop(): Pr
 }
 
 /** Runs the script in bash, stopping at the first failing command; `revocable` is the repository's CLI. */
-function bash(script: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-eo", "pipefail", "-c", script], {
-      cwd: ROOT,
-      env: cliEnv({ ...env, NODE_OPTIONS: "--conditions=revocable-source", PATH: [join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter) }),
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
+function bash(script: string, env: Record<string, string>): Promise<CliResult> {
+  const path = [join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter)
+  const environment = cliEnv({ ...env, NODE_OPTIONS: "--conditions=revocable-source", PATH: path })
+  return finished(spawn("bash", ["-eo", "pipefail", "-c", script], { cwd: ROOT, env: environment, stdio: ["ignore", "pipe", "pipe"] }))
 }
 
 for (const document of ["README.md", "docs/server.md"]) {

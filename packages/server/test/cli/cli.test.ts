@@ -361,19 +361,6 @@ describe("revocable users and clients", () => {
   })
 })
 
-/** Runs the CLI with `folder` as its working directory. */
-function runIn(folder: string, args: readonly string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: folder, env: cliEnv(env), stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
-}
-
 /** Runs the CLI on a pseudo-terminal (util-linux `script`), answering each prompt once it shows. */
 async function atTerminal(args: string[], env: Record<string, string>, prompts: string[], answer: string): Promise<{ code: number | null; output: string }> {
   const quote = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`
@@ -459,15 +446,15 @@ describe("revocable usage and failures", () => {
     const folder = newStore().REVOCABLE_DATA_DIR as string
     const commands = [["users", "list"], ["revocations"], ["revoke", "--user", "alice"], ["keys", "rotate"], ["purge"]]
     for (const args of commands) {
-      const result = await runIn(folder, args, {})
+      const result = await runCli(args, {}, "", folder)
       failure(result, 1, new RegExp(`^revocable ${args[0]}[^:]*: no store at ${escape(join(folder, "data", "revocable.db"))} \\(REVOCABLE_DATA_DIR is \\./data; this folder is ${escape(folder)}\\): .*REVOCABLE_DATA_DIR=DIR, REVOCABLE_STORE=sqlite:FILE or --config FILE; only 'revocable serve' creates a store\n$`))
     }
     const elsewhere = join(folder, "elsewhere.db")
-    failure(await runIn(folder, ["sessions", "alice"], { REVOCABLE_STORE: "sqlite:elsewhere.db" }), 1, new RegExp(`^revocable sessions: no store at ${escape(elsewhere)} \\(REVOCABLE_STORE is sqlite:elsewhere\\.db\\)`))
+    failure(await runCli(["sessions", "alice"], { REVOCABLE_STORE: "sqlite:elsewhere.db" }, "", folder), 1, new RegExp(`^revocable sessions: no store at ${escape(elsewhere)} \\(REVOCABLE_STORE is sqlite:elsewhere\\.db\\)`))
     assert.deepEqual(readdirSync(folder), [])
 
     // Pointed at the server's store, the same command works from here.
-    assert.equal((await runIn(folder, ["users", "list"], SQLITE)).code, 0)
+    assert.equal((await runCli(["users", "list"], SQLITE, "", folder)).code, 0)
   })
 
   test("an invalid setting exits 1 with a message naming it", async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, test } from "node:test"
 import { fileURLToPath } from "node:url"
-import { cliEnv, type CliResult } from "../fixtures/cli-run.ts"
+import { cliEnv, finished, type CliResult } from "../fixtures/cli-run.ts"
 
 const BIN = fileURLToPath(new URL("../../bin/revocable.js", import.meta.url))
 const folders: string[] = []
@@ -23,15 +23,7 @@ function emptyFolder(): string {
 }
 
 function run(node: string, args: readonly string[], cwd: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(node, ["--conditions=revocable-source", BIN, ...args], { cwd, env: cliEnv({}), stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
+  return finished(spawn(node, ["--conditions=revocable-source", BIN, ...args], { cwd, env: cliEnv({}), stdio: ["ignore", "pipe", "pipe"] }))
 }
 
 /** A Node.js older than 24.7 on the PATH (Debian's is 20), or undefined. */
