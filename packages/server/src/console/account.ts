@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
-// The account page: who you are, your sessions (sign one out, or all), and your password.
-import type { Me, PasswordChanged, Session } from "../server/schemas.ts"
+// The account page: who you are, your sessions (sign one out, or all), your sign-in providers, and your password.
+import type { Identities, Me, PasswordChanged, Session } from "../server/schemas.ts"
 import { deviceName, describe, field, h, reporter, when } from "./dom.ts"
+import { identitiesSection, listProviders } from "./federation.ts"
 import type { Shell } from "./shell.ts"
 
 export async function accountView(shell: Shell, ticket: number): Promise<void> {
@@ -9,13 +10,19 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
   const report = reporter()
   let sessions: Session[]
   let current: Me
+  let identities: Identities
   try {
-    ;[current, sessions] = await Promise.all([client.call<Me>("me"), client.call<Session[]>("auth/sessions")])
+    ;[current, sessions, identities] = await Promise.all([client.call<Me>("me"), client.call<Session[]>("auth/sessions"), client.call<Identities>("me/identities")])
   } catch (error) {
     if (client.signedIn) mount(ticket, [h("h1", {}, "My account"), h("p", { class: "error", role: "alert" }, describe(error))])
     return
   }
   shell.me = current
+  const providers = await listProviders(client)
+  if (shell.failure !== null) report.fail(shell.failure)
+  else if (shell.notice !== "") report.ok(shell.notice)
+  shell.failure = null
+  shell.notice = ""
   const reload = h("button", { type: "button", class: "secondary", id: "reload" }, "Reload")
   reload.addEventListener("click", () => void render())
 
@@ -44,9 +51,11 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
   const everywhere = h("button", { type: "button", class: "danger" }, "Sign out everywhere")
   everywhere.addEventListener("click", () => void act(everywhere, () => client.logoutEverywhere(), report))
 
-  const currentPassword = field("current-password", "Current password", { type: "password", autocomplete: "current-password", required: true })
+  // An account made by a federated sign-in has no password to show: its first one is set from the session.
+  const currentPassword = field("current-password", "Current password", { type: "password", autocomplete: "current-password", required: !identities.passwordless })
+  currentPassword.node.hidden = identities.passwordless
   const nextPassword = field("next-password", "New password", { type: "password", autocomplete: "new-password", required: true, minlength: 8 }, "At least 8 characters. Your other sessions will be signed out.")
-  const change = h("button", { type: "submit" }, "Change password")
+  const change = h("button", { type: "submit" }, identities.passwordless ? "Set password" : "Change password")
   // The account's name, for password managers: they file the new password under it.
   const account = h("input", { type: "text", autocomplete: "username", value: current.username ?? current.sub, readonly: true, hidden: true })
   const passwordForm = h("form", { class: "stack", "aria-labelledby": "password-title" }, account, currentPassword.node, nextPassword.node, change)
@@ -60,7 +69,11 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
         })
         passwordForm.reset()
         const others = answer.revoked_sessions
-        report.ok(`Password changed; ${others} other session${others === 1 ? " was" : "s were"} signed out.`)
+        const said = `${others} other session${others === 1 ? " was" : "s were"} signed out.`
+        if (!identities.passwordless) return report.ok(`Password changed; ${said}`)
+        // The page changes with it: a current password from now on, and identities that may be unlinked.
+        shell.notice = `Password set; ${said}`
+        await render()
       },
       report,
     )
@@ -102,6 +115,13 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
       ),
       h("div", { class: "actions" }, everywhere),
     ),
-    h("section", { "aria-labelledby": "password-title" }, h("h2", { id: "password-title" }, "Change password"), passwordForm),
+    identitiesSection(shell, report, identities, providers),
+    h(
+      "section",
+      { "aria-labelledby": "password-title" },
+      h("h2", { id: "password-title" }, identities.passwordless ? "Set a password" : "Change password"),
+      identities.passwordless ? h("p", {}, "You sign in through a provider only. A password lets you sign in without it, and unlink it.") : null,
+      passwordForm,
+    ),
   ])
 }

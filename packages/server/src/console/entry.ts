@@ -6,6 +6,7 @@ import { ClientError, createClient } from "revocable/client"
 import type { Me } from "../server/schemas.ts"
 import { accountView } from "./account.ts"
 import { describe, element, field, h, reporter } from "./dom.ts"
+import { federatedFailure, providerButtons } from "./federation.ts"
 import { usersView } from "./people.ts"
 import { revocationsView } from "./revoking.ts"
 import type { Report, Shell } from "./shell.ts"
@@ -23,11 +24,19 @@ const shell: Shell = {
   client: createClient({ baseUrl: new URL(".", location.href) }),
   me: null,
   notice: "",
+  failure: null,
   mount,
   act,
   render: () => render(),
 }
 const { client } = shell
+
+// A federated sign-in that failed comes back as #/account?error=<code>: said once, then dropped from the URL.
+const failed = route().query.get("error")
+if (failed !== null) {
+  shell.failure = federatedFailure(failed)
+  history.replaceState(null, "", "#/account")
+}
 
 const ENDINGS: Record<string, string> = {
   logout: "You signed out.",
@@ -142,8 +151,10 @@ async function render(startError?: unknown): Promise<void> {
 function signInView(ticket: number, startError?: unknown): void {
   const report = reporter()
   if (shell.notice !== "") report.ok(shell.notice)
+  else if (shell.failure !== null) report.fail(shell.failure)
   else if (startError !== undefined) report.fail(startError)
   shell.notice = ""
+  shell.failure = null
   const username = field("username", "Username", { autocomplete: "username", required: true })
   const password = field("password", "Password", { type: "password", autocomplete: "current-password", required: true })
   const submit = h("button", { type: "submit" }, "Sign in")
@@ -152,7 +163,7 @@ function signInView(ticket: number, startError?: unknown): void {
     event.preventDefault()
     void act(submit, () => client.login(username.input.value, password.input.value), report)
   })
-  mount(ticket, [h("h1", { id: "signin-title" }, "Sign in"), report.node, form, h("p", {}, "No account yet? ", h("a", { href: "#/register" }, "Create one"))], username.input)
+  mount(ticket, [h("h1", { id: "signin-title" }, "Sign in"), report.node, form, providerButtons(client), h("p", {}, "No account yet? ", h("a", { href: "#/register" }, "Create one"))], username.input)
 }
 
 function registerView(ticket: number): void {

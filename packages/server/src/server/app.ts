@@ -38,6 +38,7 @@ import { discoveryRoutes } from "./routes/discovery.ts"
 import { meRoutes } from "./routes/me.ts"
 import { metaRoutes } from "./routes/meta.ts"
 import { oauthRoutes } from "./routes/oauth.ts"
+import { revocationRoutes } from "./routes/revocations.ts"
 import { oidcRoutes } from "./routes/oidc.ts"
 import type { Services } from "./services.ts"
 import { userDirectory, type UserDirectory } from "./user-directory.ts"
@@ -170,6 +171,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   await app.register(oidcRoutes, { prefix: "/auth/oidc", ...services })
   await app.register(meRoutes, { prefix: "/me", ...services })
   await app.register(oauthRoutes, { prefix: "/oauth", ...services })
+  await app.register(revocationRoutes, { prefix: "/revocations", ...services })
   await app.register(discoveryRoutes, { prefix: "/.well-known", ...services })
   await app.register(adminRoutes, { prefix: "/admin", ...services })
   await app.register(consoleRoutes, { prefix: "/assets" })

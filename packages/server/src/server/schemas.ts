@@ -5,6 +5,8 @@
 import { Type, type Static, type TSchema } from "typebox"
 import type * as stored from "revocable/stores"
 import type * as directory from "./user-directory.ts"
+import type * as registry from "./client-directory.ts"
+import type { LinkedIdentity } from "./oidc/identities.ts"
 
 /** A string or null as one `type` array, rather than TypeBox's anyOf: the shorter schema to read and to serialize. */
 function nullable(options: { format?: string; description?: string } = {}) {
@@ -66,6 +68,25 @@ export const User = Type.Object({
 })
 export type User = Static<typeof User>
 
+export const Identity = Type.Object({
+  id: Type.String({ description: "Names the identity in DELETE /me/identities/{id}." }),
+  provider: Type.String({ description: "The configured provider it was linked through (google, …)." }),
+  issuer: Type.String(),
+  subject: Type.String({ description: "The user's sub at that issuer." }),
+  email: nullable({ description: "The email the provider gave when the identity was linked." }),
+  linked_at: Time,
+})
+export type Identity = Static<typeof Identity>
+
+const Passwordless = Type.Boolean({ description: "Made by a federated sign-in and no password set yet: it signs in through its identities only." })
+
+export const Identities = Type.Object({ passwordless: Passwordless, identities: Type.Array(Identity) })
+export type Identities = Static<typeof Identities>
+
+/** One user as the admin API shows it: the list's fields, and how the user signs in. */
+export const UserDetail = Type.Object({ ...User.properties, passwordless: Passwordless, identities: Type.Array(Identity) })
+export type UserDetail = Static<typeof UserDetail>
+
 export const Revocation = Type.Object({
   kind: Type.Enum(["token", "session", "subject", "key"], { type: "string" }),
   id: Type.String({ description: "The jti, sid, sub or kid revoked." }),
@@ -101,6 +122,15 @@ export const Me = Type.Object({
 })
 export type Me = Static<typeof Me>
 
+export const Client = Type.Object({
+  client_id: Type.String(),
+  name: Type.String(),
+  type: Type.Enum(["confidential", "public"], { type: "string" }),
+  scopes: Type.Array(Type.String(), { description: "What it may ask for with the client_credentials grant." }),
+  created_at: Time,
+})
+export type Client = Static<typeof Client>
+
 function page<T extends TSchema>(items: T) {
   return Type.Object({ items: Type.Array(items), next: nullable({ description: "The cursor of the next page." }) })
 }
@@ -134,6 +164,14 @@ export function userView(entry: directory.User): User {
     created_at: iso(entry.createdAt),
     suspended_at: entry.suspendedAt === null ? null : iso(entry.suspendedAt),
   }
+}
+
+export function clientView(entry: registry.Client): Client {
+  return { client_id: entry.clientId, name: entry.name, type: entry.type, scopes: entry.scopes, created_at: iso(entry.createdAt) }
+}
+
+export function identityView(entry: LinkedIdentity): Identity {
+  return { id: entry.id, provider: entry.provider, issuer: entry.issuer, subject: entry.subject, email: entry.email, linked_at: iso(entry.linkedAt) }
 }
 
 export function revocationView(entry: stored.Revocation): Revocation {

@@ -24,6 +24,8 @@ export interface User {
   createdAt: number
   suspendedAt: number | null
   passwordChangedAt: number
+  /** Made by a federated sign-in with a password nobody knows: it signs in through its providers until one is set. */
+  passwordless: boolean
 }
 
 interface UserRecord extends User {
@@ -32,7 +34,7 @@ interface UserRecord extends User {
 
 export interface UserDirectory {
   /** Throws `invalid_request` for a taken or malformed username, a weak password or bad roles. */
-  create(input: { username: string; password: string; roles?: string[] }): Promise<User>
+  create(input: { username: string; password: string; roles?: string[]; passwordless?: boolean }): Promise<User>
   /** Throws `invalid_credentials` for an unknown user or a wrong password, alike; `forbidden` when suspended. */
   authenticate(username: string, password: string): Promise<User>
   get(sub: string): Promise<User | null>
@@ -44,7 +46,8 @@ export interface UserDirectory {
   unsuspend(sub: string): Promise<User | null>
   /**
    * Checks the current password, stores the new one and revokes every other session of the user (the one
-   * named by `keepSessionId` survives). Resolves the number of sessions revoked.
+   * named by `keepSessionId` survives). Resolves the number of sessions revoked. A passwordless user has no
+   * current password to show: `current` is ignored and the new one ends the passwordless state.
    */
   changePassword(sub: string, current: string, next: string, keepSessionId?: string | null): Promise<number>
   /**
@@ -125,6 +128,7 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
         createdAt: now,
         suspendedAt: null,
         passwordChangedAt: now,
+        passwordless: input.passwordless === true,
         passwordHash: await hashPassword(input.password),
       }
       await claimUsername(username, user.sub)
@@ -180,12 +184,12 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       const user = await record(sub)
       if (user === null) throw new ServerError("invalid_credentials")
       const valid = typeof current === "string" && current.length <= MAX_PASSWORD
-      if (!(await verifyPassword(valid ? current : "", user.passwordHash)) || !valid) throw new ServerError("invalid_credentials")
+      if (!user.passwordless && (!(await verifyPassword(valid ? current : "", user.passwordHash)) || !valid)) throw new ServerError("invalid_credentials")
       checkPassword(next, user.username)
       const passwordHash = await hashPassword(next)
       const changed = await update(sub, (latest) => {
         if (latest.passwordHash !== user.passwordHash) throw new AuthError("invalid_request", "The password was changed meanwhile; try again.")
-        return { ...latest, passwordHash, passwordChangedAt: Math.max(Date.now(), latest.passwordChangedAt + 1) }
+        return { ...latest, passwordHash, passwordless: false, passwordChangedAt: Math.max(Date.now(), latest.passwordChangedAt + 1) }
       })
       if (changed === null) throw new ServerError("invalid_credentials")
       let revoked = 0
@@ -229,5 +233,6 @@ function view(record: UserRecord): User {
     createdAt: record.createdAt,
     suspendedAt: record.suspendedAt,
     passwordChangedAt: record.passwordChangedAt,
+    passwordless: record.passwordless === true,
   }
 }

@@ -347,7 +347,7 @@ describe("revocable users and clients", () => {
     // A public client (an app) has no secret; it names itself by its id.
     const app = JSON.parse(ok(await runCli(["clients", "add", "mobile-app", "--public", "--json"], SQLITE))) as { clientId: string; clientSecret?: string }
     assert.equal(app.clientSecret, undefined)
-    assert.deepEqual(await clients.find(app.clientId), { clientId: app.clientId, name: "mobile-app", type: "public", createdAt: (await clients.find(app.clientId))?.createdAt })
+    assert.deepEqual(await clients.find(app.clientId), { clientId: app.clientId, name: "mobile-app", type: "public", scopes: [], createdAt: (await clients.find(app.clientId))?.createdAt })
 
     const table = ok(await runCli(["clients", "list"], SQLITE))
     assert.ok(table.includes(created.clientId) && table.includes("orders-api") && table.includes("billing-api"))

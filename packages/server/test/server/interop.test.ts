@@ -102,3 +102,25 @@ test("a wrong password through oauth4webapi is a ResponseBodyError invalid_grant
   const response = await oauth.genericTokenEndpointRequest(as, client, oauth.None(), "password", { username: "interop", password: "wrong password" }, insecure)
   await assert.rejects(oauth.processGenericTokenEndpointResponse(as, client, response), (error: unknown) => error instanceof oauth.ResponseBodyError && error.error === "invalid_grant")
 })
+
+test("the client_credentials grant through oauth4webapi: a scoped token jose verifies, revocable through RFC 7009", async () => {
+  assert.ok(as.grant_types_supported?.includes("client_credentials"))
+  assert.deepEqual(as.scopes_supported, ["revocations:read"])
+  const { clientId, clientSecret } = await clientDirectory(server.store).create("interop-service", { scopes: ["revocations:read"] })
+  const service: oauth.Client = { client_id: clientId }
+  for (const auth of [oauth.ClientSecretBasic(clientSecret), oauth.ClientSecretPost(clientSecret)]) {
+    const response = await oauth.clientCredentialsGrantRequest(as, service, auth, new URLSearchParams({ scope: "revocations:read" }), insecure)
+    const tokens = await oauth.processClientCredentialsResponse(as, service, response)
+    assert.equal(tokens.token_type, "bearer")
+    assert.equal(tokens.refresh_token, undefined)
+    const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(as.jwks_uri as string)), { issuer: as.issuer, audience: "api", typ: "at+jwt" })
+    assert.equal(payload.sub, clientId)
+    assert.equal(payload.client_id, clientId)
+    assert.equal(payload.scope, "revocations:read")
+    await oauth.processRevocationResponse(await oauth.revocationRequest(as, service, auth, tokens.access_token, insecure))
+    assert.equal((await call(server.url, "GET", "/me", { token: tokens.access_token })).body.error, "token_revoked")
+  }
+
+  const refused = await oauth.clientCredentialsGrantRequest(as, service, oauth.ClientSecretBasic(clientSecret), new URLSearchParams({ scope: "admin" }), insecure)
+  await assert.rejects(oauth.processClientCredentialsResponse(as, service, refused), (error: unknown) => error instanceof oauth.ResponseBodyError && error.error === "invalid_scope" && error.status === 400)
+})

@@ -50,7 +50,7 @@ describe("POST /oauth/token", () => {
       [{}, 400, "invalid_request"],
       [{ grant_type: "password", username: "olivia" }, 400, "invalid_request"],
       [{ grant_type: "refresh_token" }, 400, "invalid_request"],
-      [{ grant_type: "client_credentials" }, 400, "unsupported_grant_type"],
+      [{ grant_type: "urn:ietf:params:oauth:grant-type:device_code" }, 400, "unsupported_grant_type"],
       [{ grant_type: "authorization_code", code: "x" }, 400, "unsupported_grant_type"],
       [{ grant_type: "password", username: "olivia", password: "wrong password" }, 400, "invalid_grant"],
       [{ grant_type: "refresh_token", refresh_token: "garbage" }, 400, "invalid_grant"],
@@ -103,7 +103,7 @@ describe("POST /oauth/token", () => {
     const answers: [string, () => ReturnType<typeof call>][] = [
       ["token: a pair", () => passwordGrant()],
       ["token: invalid_grant", () => grant({ grant_type: "password", username: "olivia", password: "wrong password" })],
-      ["token: unsupported_grant_type", () => grant({ grant_type: "client_credentials" })],
+      ["token: unsupported_grant_type", () => grant({ grant_type: "urn:ietf:params:oauth:grant-type:device_code" })],
       ["token: invalid_client", () => grant({ grant_type: "password" }, { authorization: `Basic ${Buffer.from("x:y").toString("base64")}` })],
       ["token: a JSON body", () => call(url, "POST", "/oauth/token", { json: { grant_type: "password" } })],
       ["token: a repeated parameter", () => call(url, "POST", "/oauth/token", { body: "grant_type=password&grant_type=password", headers: formType })],
@@ -267,7 +267,8 @@ describe("discovery", () => {
     assert.equal(answer.body.revocation_endpoint, "http://issuer.test/oauth/revoke")
     assert.equal(answer.body.introspection_endpoint, "http://issuer.test/oauth/introspect")
     assert.equal(answer.body.jwks_uri, "http://issuer.test/.well-known/jwks.json")
-    assert.deepEqual(answer.body.grant_types_supported, ["password", "refresh_token"])
+    assert.deepEqual(answer.body.grant_types_supported, ["password", "client_credentials", "refresh_token"])
+    assert.deepEqual(answer.body.scopes_supported, ["revocations:read"])
     assert.deepEqual(answer.body.introspection_endpoint_auth_methods_supported, ["client_secret_basic", "client_secret_post"])
   })
 

@@ -1,4 +1,5 @@
-// `revocable users add|list|suspend|unsuspend`: the auth server's accounts, from the operator's terminal.
+// `revocable users add|list|show|suspend|unsuspend`: the auth server's accounts, from the operator's terminal.
+import { identityList } from "../../server/oidc/identities.ts"
 import { userDirectory, type User } from "../../server/user-directory.ts"
 import { command, integer, UsageError, type Group } from "../args.ts"
 import { CliError, json, printable, table, time, type Context } from "./context.ts"
@@ -95,6 +96,36 @@ export async function subjectOf(context: Context, name: string): Promise<{ subje
   return user === null ? { subject: name, username: null } : { subject: user.sub, username: user.username }
 }
 
+const show = command({
+  name: "users show",
+  summary: "Show a user: roles, status, and the OpenID Connect identities linked to the account.",
+  args: ["USER"],
+  options: { json: { type: "boolean", help: "print the user and its identities as JSON (times in milliseconds since the epoch)" } },
+  description: "USER is a username or a subject.",
+  examples: ["revocable users show alice"],
+  async run({ values, positionals }, context) {
+    const { store, auth } = await context.runtime()
+    const users = userDirectory(store, auth)
+    const user = await findUser(users, positionals[0] ?? "")
+    const identities = await identityList(store, users).list(user.sub)
+    if (values.json) return context.out(json({ ...user, identities }))
+    context.out(
+      table(
+        ["SUB", "USERNAME", "ROLES", "STATUS", "CREATED", "PASSWORD"],
+        [[user.sub, user.username, user.roles.join(","), status(user), time(user.createdAt), user.passwordless ? "none (signs in through its identities)" : "set"]],
+      ),
+    )
+    context.out(
+      identities.length === 0
+        ? "no linked identities"
+        : table(
+            ["PROVIDER", "ISSUER", "SUBJECT", "EMAIL", "LINKED"],
+            identities.map((identity) => [identity.provider, identity.issuer, identity.subject, identity.email, time(identity.linkedAt)]),
+          ),
+    )
+  },
+})
+
 const suspend = command({
   name: "users suspend",
   summary: "Suspend a user: every token of theirs is revoked and logins are refused.",
@@ -134,5 +165,5 @@ const unsuspend = command({
 export const users: Group = {
   name: "users",
   summary: "Manage the auth server's user accounts.",
-  commands: [add, list, suspend, unsuspend],
+  commands: [add, list, suspend, unsuspend, show],
 }

@@ -2,6 +2,8 @@
 // provider's email can change hands or be unverified, its (issuer, sub) pair cannot. Documents in the store:
 //   oidc_identities   by digest(issuer, sub): the local user, and the local sessions it made (back-channel logout by sub)
 //   oidc_sessions     by digest(issuer, sid): the local sessions made from that provider session (logout by sid)
+//   oidc_user_identities  by user: the ids of the identities linked to them, written before the identity itself
+//                     (so a superset: an id whose identity is missing or another user's is ignored)
 // Linking to an existing account happens only (a) from a signed-in session, which proves the account, or (b) when
 // the provider says the email is verified and the deployment opted in for that provider: otherwise whoever
 // registers victim@example.com at a lax provider would sign in to the victim's account (docs/oidc.md).
@@ -44,8 +46,25 @@ export interface Identities {
   sessionsOf(issuer: string, target: { sid?: string; sub?: string }): Promise<string[]>
 }
 
+/** An identity as its user and the admins see it; `id` names it in DELETE /me/identities/:id. */
+export interface LinkedIdentity extends Omit<Identity, "sessions"> {
+  id: string
+}
+
+export interface IdentityList {
+  /** The identities linked to a user, oldest first. */
+  list(userSub: string): Promise<LinkedIdentity[]>
+  /**
+   * Unlinks one of the user's identities; false when the user has no identity of that id. Refused with
+   * `oidc_last_identity` when it is a passwordless user's last one: the account could not be signed in to any more.
+   */
+  unlink(userSub: string, id: string): Promise<boolean>
+}
+
 const IDENTITIES = "oidc_identities"
 const SESSIONS = "oidc_sessions"
+const BY_USER = "oidc_user_identities"
+const IDENTITY_ID = /^[A-Za-z0-9_-]{43}$/
 const USERNAME = /^[a-z0-9][a-z0-9._@-]{2,63}$/
 const CAS_ATTEMPTS = 16
 
@@ -71,6 +90,7 @@ export function identityDirectory(store: ServerStore, users: UserDirectory, auth
 
   async function link(identity: Identity): Promise<Identity> {
     const id = digest(identity.issuer, identity.subject)
+    await listUnder(store, identity.userSub, id)
     if (await storeOperation(() => store.putDocument(IDENTITIES, id, JSON.stringify(identity), null))) return identity
     // Linked meanwhile (a concurrent first sign-in): the first link stands.
     const winner = await read<Identity>(IDENTITIES, id)
@@ -89,12 +109,12 @@ export function identityDirectory(store: ServerStore, users: UserDirectory, auth
     for (const username of candidates) {
       try {
         // No password: one nobody knows, so that the account signs in through its provider only.
-        return await users.create({ username, password: randomBytes(32).toString("base64url") })
+        return await users.create({ username, password: randomBytes(32).toString("base64url"), passwordless: true })
       } catch (error) {
         if (!isAuthError(error) || error.code !== "invalid_request" || error.field !== "username") throw error
       }
     }
-    return users.create({ username: `${provider.name}-${randomBytes(8).toString("hex")}`, password: randomBytes(32).toString("base64url") })
+    return users.create({ username: `${provider.name}-${randomBytes(8).toString("hex")}`, password: randomBytes(32).toString("base64url"), passwordless: true })
   }
 
   return {
@@ -163,4 +183,54 @@ export function identityDirectory(store: ServerStore, users: UserDirectory, auth
 /** Document ids of fixed length, whatever the provider's strings hold. */
 function digest(issuer: string, value: string): string {
   return createHash("sha256").update(issuer).update("\n").update(value).digest("base64url")
+}
+
+export function identityList(store: ServerStore, users: UserDirectory): IdentityList {
+  async function linked(userSub: string, ids: string[]): Promise<LinkedIdentity[]> {
+    const found: LinkedIdentity[] = []
+    for (const id of ids) {
+      const text = await storeOperation(() => store.getDocument(IDENTITIES, id))
+      if (text === null) continue
+      const { sessions: _, ...identity } = JSON.parse(text) as Identity
+      if (identity.userSub === userSub) found.push({ id, ...identity })
+    }
+    return found.sort((a, b) => a.linkedAt - b.linkedAt)
+  }
+
+  return {
+    async list(userSub) {
+      const index = await storeOperation(() => store.getDocument(BY_USER, userSub))
+      return index === null ? [] : linked(userSub, (JSON.parse(index) as { ids: string[] }).ids)
+    },
+
+    async unlink(userSub, id) {
+      if (!IDENTITY_ID.test(id)) return false
+      // The check and the removal from the index are one compare-and-set: two unlinks at once cannot both pass it.
+      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        const index = await storeOperation(() => store.getDocument(BY_USER, userSub))
+        if (index === null) return false
+        const current = await linked(userSub, (JSON.parse(index) as { ids: string[] }).ids)
+        if (!current.some((identity) => identity.id === id)) return false
+        if (current.length === 1 && (await users.get(userSub))?.passwordless === true) {
+          throw new OidcError("oidc_last_identity", "This is the only way to sign in to this account: set a password or link another identity first.")
+        }
+        const ids = current.filter((identity) => identity.id !== id).map((identity) => identity.id)
+        if (!(await storeOperation(() => store.putDocument(BY_USER, userSub, JSON.stringify({ ids }), index)))) continue
+        await storeOperation(() => store.deleteDocument(IDENTITIES, id))
+        return true
+      }
+      throw new AuthError("store_unavailable", "The identity list kept changing; try again.")
+    },
+  }
+}
+
+/** Adds an identity's id to its user's index, before the identity is written: the index may list more, never less. */
+async function listUnder(store: ServerStore, userSub: string, id: string): Promise<void> {
+  for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+    const text = await storeOperation(() => store.getDocument(BY_USER, userSub))
+    const ids = text === null ? [] : (JSON.parse(text) as { ids: string[] }).ids
+    if (ids.includes(id)) return
+    if (await storeOperation(() => store.putDocument(BY_USER, userSub, JSON.stringify({ ids: [...ids, id] }), text))) return
+  }
+  throw new AuthError("store_unavailable", "The identity list kept changing; try again.")
 }

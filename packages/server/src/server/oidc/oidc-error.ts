@@ -23,6 +23,8 @@ export type OidcErrorCode =
   | "oidc_registration_closed"
   /** The identity is already linked to another local account. */
   | "oidc_identity_taken"
+  /** Unlinking the last identity of an account without a password: nothing would sign in to it. */
+  | "oidc_last_identity"
   /** The linking session ended before the provider answered. */
   | "oidc_link_expired"
   /** A handoff code that is unknown, expired, spent, or whose verifier does not match. */
@@ -41,6 +43,7 @@ const STATUS: Record<OidcErrorCode, number> = {
   oidc_claims_missing: 400,
   oidc_registration_closed: 403,
   oidc_identity_taken: 409,
+  oidc_last_identity: 409,
   oidc_link_expired: 401,
   oidc_handoff_invalid: 400,
   oidc_return_url_refused: 400,

@@ -1,5 +1,5 @@
 // The admin API, registered under /admin, every route for the role `admin`: revocations with reason and actor,
-// users and their sessions, suspension, keys.
+// users and their sessions, suspension, keys, OAuth clients.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
 import type { FastifyReply, FastifySchema } from "fastify"
 import { Type } from "typebox"
@@ -8,8 +8,10 @@ import { requireClaims } from "revocable/fastify"
 import { BEARER } from "../docs.ts"
 import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
+import { removeClient } from "../client-directory.ts"
+import { identityList } from "../oidc/identities.ts"
 
-export type AdminRoutesOptions = Pick<Services, "auth" | "users" | "store" | "bearer">
+export type AdminRoutesOptions = Pick<Services, "auth" | "users" | "store" | "bearer" | "clients">
 
 const Id = Type.String({ minLength: 1, maxLength: 1024 })
 const Reason = Type.Optional(Type.String({ maxLength: 1024 }))
@@ -23,6 +25,12 @@ const RevokeBody = Type.Object({
 })
 const ReasonBody = Type.Object({ reason: Reason })
 const UserParams = Type.Object({ sub: Id })
+const ClientBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100, description: "Printable ASCII." }),
+  public: Type.Optional(Type.Boolean({ description: "A public client (an app that cannot keep a secret): no secret, no scopes." })),
+  scopes: Type.Optional(Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 64, description: "Scopes it may ask for with the client_credentials grant (RFC 6749 §3.3 tokens), such as revocations:read." })),
+})
+const CreatedClient = Type.Object({ ...schemas.Client.properties, client_secret: Type.Optional(Type.String({ description: "A confidential client's secret: shown here only." })) })
 const denied = schemas.errors(400, 401, 403, 503)
 const deniedOrMissing = schemas.errors(400, 401, 403, 404, 503)
 
@@ -35,7 +43,8 @@ function notFound(reply: FastifyReply, what: string): FastifyReply {
   return reply.code(404).send({ error: "not_found", error_description: `No ${what} has that id.` })
 }
 
-export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { auth, users, store, bearer }) => {
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { auth, users, store, bearer, clients }) => {
+  const identities = identityList(store, users)
   app.addHook("onRequest", bearer)
   app.addHook("onRequest", requireClaims({ roles: "admin" }))
 
@@ -132,10 +141,12 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   })
 
   app.get("/users/:sub", {
-    schema: guarded({ summary: "One user.", params: UserParams, response: { 200: schemas.User, ...deniedOrMissing } }),
+    schema: guarded({ summary: "One user, with the OpenID Connect identities linked to it.", params: UserParams, response: { 200: schemas.UserDetail, ...deniedOrMissing } }),
     async handler(request, reply) {
       const user = await users.get(request.params.sub)
-      return user === null ? notFound(reply, "user") : schemas.userView(user)
+      if (user === null) return notFound(reply, "user")
+      const linked = (await identities.list(user.sub)).map(schemas.identityView)
+      return { ...schemas.userView(user), passwordless: user.passwordless, identities: linked }
     },
   })
 
@@ -172,6 +183,38 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     async handler(request, reply) {
       const user = await users.unsuspend(request.params.sub)
       return user === null ? notFound(reply, "user") : schemas.userView(user)
+    },
+  })
+
+  app.get("/clients", {
+    schema: guarded({ summary: "The OAuth clients, with their type and scopes (never their secrets).", response: { 200: Type.Array(schemas.Client), ...denied } }),
+    async handler() {
+      return (await clients.list()).map(schemas.clientView)
+    },
+  })
+
+  app.post("/clients", {
+    schema: guarded({ summary: "Register an OAuth client; a confidential one's secret is in this answer only.", body: ClientBody, response: { 201: CreatedClient, ...denied } }),
+    async handler(request, reply) {
+      const { name, scopes = [] } = request.body
+      if (request.body.public === true) {
+        if (scopes.length > 0) throw new AuthError("invalid_request", "A public client cannot use the client_credentials grant: it has no scopes.")
+        return reply.code(201).send(schemas.clientView((await clients.createPublic(name)).client))
+      }
+      const { client, clientSecret } = await clients.create(name, { scopes })
+      return reply.code(201).send({ ...schemas.clientView(client), client_secret: clientSecret })
+    },
+  })
+
+  app.delete("/clients/:client_id", {
+    schema: guarded({
+      summary: "Remove a client: its credentials are refused, and the tokens it was issued for itself revoked.",
+      params: Type.Object({ client_id: Id }),
+      response: { 204: schemas.Empty, ...deniedOrMissing },
+    }),
+    async handler(request, reply) {
+      if (!(await removeClient(clients, auth, request.params.client_id, await actor(claimsOf(request).sub)))) return notFound(reply, "client")
+      return reply.code(204).send()
     },
   })
 

@@ -1,6 +1,7 @@
 // Discovery, registered under /.well-known: the authorization server metadata (RFC 8414) and the public keys.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
 import { Type } from "typebox"
+import { SERVER_SCOPES } from "../scopes.ts"
 import type { Services } from "../services.ts"
 
 /** A JSON object passed through as it is. */
@@ -20,7 +21,8 @@ export const discoveryRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" | 
         revocation_endpoint: `${base}/oauth/revoke`,
         introspection_endpoint: `${base}/oauth/introspect`,
         jwks_uri: `${base}/.well-known/jwks.json`,
-        grant_types_supported: ["password", "refresh_token"],
+        grant_types_supported: ["password", "client_credentials", "refresh_token"],
+        scopes_supported: SERVER_SCOPES,
         response_types_supported: [],
         token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
         revocation_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],

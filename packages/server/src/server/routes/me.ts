@@ -4,8 +4,11 @@ import { listClaim } from "revocable/fastify"
 import { BEARER } from "../docs.ts"
 import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
+import { identityRoutes } from "./identities.ts"
 
-export const meRoutes: FastifyPluginAsyncTypebox<Pick<Services, "users" | "bearer">> = async (app, { users, bearer }) => {
+export const meRoutes: FastifyPluginAsyncTypebox<Pick<Services, "users" | "store" | "bearer">> = async (app, { users, store, bearer }) => {
+  await app.register(identityRoutes, { prefix: "/identities", users, store, bearer })
+
   app.get("/", {
     // The prefix alone: /me, not /me/.
     prefixTrailingSlash: "no-slash",

@@ -11,6 +11,7 @@ import type { FastifyError, FastifyRequest } from "fastify"
 import { Type } from "typebox"
 import { AuthError, isAuthError } from "revocable"
 import { setAuthCookies } from "revocable/fastify"
+import { prefersHtml } from "../console.ts"
 import { BEARER } from "../docs.ts"
 import { errorHandler } from "../failures.ts"
 import { noStore, pairBody } from "../login.ts"
@@ -58,8 +59,13 @@ export const oidcRoutes: FastifyPluginAsyncTypebox<OidcRoutesOptions> = async (a
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof OidcError) {
       request.log.info({ code: error.code, reason: error.cause instanceof Error ? error.cause.message : undefined }, "federated sign-in refused")
-      return sendOidcError(reply, error)
     }
+    // A browser that followed a sign-in link lands on the console, which says what failed, instead of on JSON.
+    // Only the code travels: the console words it, so a crafted link cannot put words on the console.
+    if (request.method === "GET" && prefersHtml(request.headers.accept) && (error instanceof OidcError || isAuthError(error))) {
+      return noStore(reply).redirect(`${config.issuer}/#/account?error=${encodeURIComponent(error.code)}`, 303)
+    }
+    if (error instanceof OidcError) return sendOidcError(reply, error)
     return errorHandler(error as FastifyError, request, reply)
   })
 

@@ -1,0 +1,136 @@
+/**
+ * The revocation feed that services holding no store credentials follow (issue 15): the live revocations of this
+ * instance, as a snapshot and as the changes since a cursor. Kept from the auth instance's own events (which carry
+ * every instance's revocations, from the store's change feed) on top of one snapshot of the store.
+ *
+ * A cursor is `EPOCH.SEQ`: EPOCH names this process's current log (a new one after each reload), SEQ counts the
+ * changes in it. A cursor of another instance, of an earlier log, or older than the changes still held cannot be
+ * followed: its reader gets a snapshot instead. The poll endpoint and (next) a Server-Sent Events stream share it:
+ * an event's id is the cursor after it, so `Last-Event-ID` is a `since`.
+ *
+ * @example
+ * const feed = revocationFeed(auth, store)
+ * const first = await feed.read(null)              // { type: "snapshot", cursor, revocations }
+ * const next = await feed.read(first.cursor)       // { type: "changes", cursor, changes } (or a snapshot)
+ */
+import { randomBytes } from "node:crypto"
+import type { Auth, Revocation, RevocationKind } from "revocable"
+import type { ServerStore } from "revocable/stores"
+import { storeOperation } from "revocable/stores"
+
+/** A live revocation as a verifier needs it: what it matches and until when (seconds since the epoch). */
+export interface FeedEntry {
+  kind: RevocationKind
+  id: string
+  exp: number
+  /** For `subject`: tokens whose `gen` is below it are revoked. */
+  cutoff?: number
+}
+
+export type FeedChange = ({ op: "revoked" } & FeedEntry) | { op: "unrevoked"; kind: RevocationKind; id: string }
+
+export type FeedRead =
+  | { type: "snapshot"; cursor: string; revocations: FeedEntry[] }
+  | { type: "changes"; cursor: string; changes: FeedChange[] }
+
+export interface RevocationFeed {
+  /** The changes since `cursor` when this instance still holds them, else a snapshot. */
+  read(cursor: string | null): Promise<FeedRead>
+  close(): void
+}
+
+/** Changes held for readers to catch up with; a reader further behind gets a snapshot. */
+const LOG_LIMIT = 10_000
+
+export function revocationFeed(auth: Auth, store: ServerStore, options: { now?: () => number } = {}): RevocationFeed {
+  const now = options.now ?? Date.now
+  const live = new Map<string, FeedEntry>()
+  let log: { seq: number; change: FeedChange }[] = []
+  let epoch = ""
+  let seq = 0
+  let resetsLoaded = -1
+  /** Events that arrive while a snapshot loads: replayed on top of it. */
+  let pending: FeedChange[] | null = null
+  let loading: Promise<void> | undefined
+
+  function record(change: FeedChange): void {
+    if (pending !== null) return void pending.push(change)
+    // Nobody has read yet: the first read loads a snapshot.
+    if (resetsLoaded < 0) return
+    const key = `${change.kind}:${change.id}`
+    if (change.op === "revoked") live.set(key, entryOf(change))
+    else live.delete(key)
+    log.push({ seq: ++seq, change })
+    // Trimmed in halves, so that a burst costs no copy per change.
+    if (log.length >= 2 * LOG_LIMIT) log = log.slice(log.length - LOG_LIMIT)
+  }
+
+  const offRevoked = auth.on("revoked", (revocation) => record({ op: "revoked", ...entryOf(revocation) }))
+  const offUnrevoked = auth.on("unrevoked", ({ kind, id }) => record({ op: "unrevoked", kind, id }))
+
+  /** A new log on a new snapshot of the store: at the first read, and after the replica's feed reconnected. */
+  async function reload(): Promise<void> {
+    const resets = auth.replicaStatus().resets
+    pending = []
+    try {
+      const revocations = await storeOperation(() => store.snapshot(now()))
+      live.clear()
+      for (const revocation of revocations) live.set(`${revocation.kind}:${revocation.id}`, entryOf(revocation))
+      epoch = randomBytes(6).toString("base64url")
+      seq = 0
+      log = []
+      resetsLoaded = resets
+    } finally {
+      const replay = pending
+      pending = null
+      for (const change of replay) record(change)
+    }
+  }
+
+  /** Loaded and as current as the auth instance's replica; one reload at a time. */
+  async function upToDate(): Promise<void> {
+    while (resetsLoaded !== auth.replicaStatus().resets) {
+      loading ??= reload().finally(() => {
+        loading = undefined
+      })
+      await loading
+    }
+  }
+
+  return {
+    async read(cursor) {
+      await upToDate()
+      const at = now()
+      const since = cursor === null ? null : position(cursor, epoch)
+      const oldest = log[0]?.seq ?? seq + 1
+      if (since === null || since > seq || since < oldest - 1) {
+        const revocations: FeedEntry[] = []
+        for (const [key, entry] of live) {
+          if (entry.exp * 1000 > at) revocations.push(entry)
+          else live.delete(key)
+        }
+        return { type: "snapshot", cursor: `${epoch}.${seq}`, revocations }
+      }
+      return { type: "changes", cursor: `${epoch}.${seq}`, changes: log.filter((item) => item.seq > since).map((item) => item.change) }
+    },
+
+    close() {
+      offRevoked()
+      offUnrevoked()
+    },
+  }
+}
+
+/** The SEQ of a cursor of this epoch, or null. */
+function position(cursor: string, epoch: string): number | null {
+  const dot = cursor.indexOf(".")
+  if (dot < 0 || cursor.slice(0, dot) !== epoch) return null
+  const text = cursor.slice(dot + 1)
+  return /^(0|[1-9][0-9]{0,15})$/.test(text) ? Number(text) : null
+}
+
+function entryOf(revocation: Revocation | FeedEntry): FeedEntry {
+  if ("exp" in revocation) return { kind: revocation.kind, id: revocation.id, exp: revocation.exp, ...(revocation.cutoff === undefined ? {} : { cutoff: revocation.cutoff }) }
+  const until = revocation.replicaUntil ?? revocation.expiresAt
+  return { kind: revocation.kind, id: revocation.id, exp: Math.ceil(until / 1000), ...(revocation.kind === "subject" ? { cutoff: revocation.cutoff } : {}) }
+}
