@@ -15,10 +15,10 @@ import { FIRST_PARTY_CLIENT, given, holding, identifyClient, invalidClient, issu
 import * as schemas from "../schemas.ts"
 import { isScope, scopeText } from "../scopes.ts"
 import type { Services } from "../services.ts"
+import { FORM, parseForm } from "../forms.ts"
 
 export type OAuthRoutesOptions = Pick<Services, "auth" | "users" | "clients" | "metrics" | "limits" | "store" | "config">
 
-const FORM = "application/x-www-form-urlencoded"
 
 /** A form field: optional text, as the handlers say which fields a request needs, in RFC 6749 §5.2's terms. */
 function text(description?: string) {
@@ -115,15 +115,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async 
   const { auth, users, clients } = services
   const tags = ["oauth"]
   // Forms are parsed here only: elsewhere a cross-site HTML form could post as the visitor's browser.
-  app.addContentTypeParser(FORM, { parseAs: "string" }, (_request, body, done) => {
-    const parsed: Record<string, string> = {}
-    for (const [name, value] of new URLSearchParams(body as string)) {
-      // RFC 6749 §3.2: a parameter must not be sent twice.
-      if (Object.hasOwn(parsed, name)) return done(new AuthError("invalid_request", "A form parameter is repeated."), undefined)
-      Object.defineProperty(parsed, name, { value, enumerable: true, writable: true, configurable: true })
-    }
-    done(null, parsed)
-  })
+  app.addContentTypeParser(FORM, { parseAs: "string" }, parseForm)
   // Set before the body is read, so that the answers of the parser (413, 415, a repeated parameter) carry it too.
   app.addHook("onRequest", async (_request, reply) => void noStore(reply))
 

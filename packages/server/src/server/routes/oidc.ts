@@ -14,6 +14,7 @@ import { setAuthCookies } from "revocable/fastify"
 import { prefersHtml } from "../console.ts"
 import { BEARER } from "../docs.ts"
 import { errorHandler } from "../failures.ts"
+import { FORM, parseForm } from "../forms.ts"
 import { noStore, pairBody } from "../login.ts"
 import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
@@ -28,7 +29,6 @@ import { issueFederated } from "../oidc/signin.ts"
 export type OidcRoutesOptions = Pick<Services, "auth" | "users" | "store" | "config" | "cookies" | "bearer">
 
 const COOKIE = "revocable_oidc"
-const FORM = "application/x-www-form-urlencoded"
 const HANDOFF_PURPOSE = "handoff"
 const HANDOFF_TTL_MS = 60_000
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/
@@ -70,14 +70,7 @@ export const oidcRoutes: FastifyPluginAsyncTypebox<OidcRoutesOptions> = async (a
   })
 
   // The back-channel logout request is a form post (Back-Channel Logout 1.0 §2.5); a repeated parameter is refused.
-  app.addContentTypeParser(FORM, { parseAs: "string" }, (_request, body, done) => {
-    const parsed: Record<string, string> = {}
-    for (const [name, value] of new URLSearchParams(body as string)) {
-      if (Object.hasOwn(parsed, name)) return done(new AuthError("invalid_request", "A form parameter is repeated."), undefined)
-      Object.defineProperty(parsed, name, { value, enumerable: true, writable: true, configurable: true })
-    }
-    done(null, parsed)
-  })
+  app.addContentTypeParser(FORM, { parseAs: "string" }, parseForm)
 
   const providerOf = (name: string): Provider => {
     const provider = providers.get(name)
