@@ -3,6 +3,7 @@ import { AuthError } from "../errors.ts"
 import { randomId, refreshHash } from "./ids.ts"
 import { checkAppClaims, checkId, checkText } from "./checks.ts"
 import { signToken } from "./tokens.ts"
+import { accessWindowEnd } from "./revocation.ts"
 import { verify } from "./verify.ts"
 import type { IssueOptions, TokenPair } from "./auth.ts"
 import type { Context } from "./instance.ts"
@@ -25,7 +26,14 @@ export async function issue(ctx: Context, subject: string, options: IssueOptions
         idleTimeoutMs: config.idleTimeoutMs,
         limit: config.maxSessions?.limit ?? null,
         onExceed: config.maxSessions?.onExceed ?? "reject",
-        evictTemplate: { kind: "session", reason: "session limit: evicted oldest", actor: "revocable", createdAt: now },
+        // The store sets the expiry (the evicted session's end) and keeps replicaUntil at or before it.
+        evictTemplate: {
+          kind: "session",
+          reason: "session limit: evicted oldest",
+          actor: "revocable",
+          createdAt: now,
+          replicaUntil: accessWindowEnd(ctx, now),
+        },
         leewayMs: ctx.retentionMs,
       }),
     )
@@ -55,6 +63,7 @@ export async function refresh(ctx: Context, refreshToken: unknown): Promise<Toke
         actor: "revocable",
         createdAt: now,
         expiresAt: now + ctx.longestLifeMs,
+        replicaUntil: accessWindowEnd(ctx, now),
       },
     }),
   )

@@ -26,8 +26,10 @@ export class Replica {
     return this.#tokens.size + this.#sessions.size + this.#subjects.size + this.#keys.size
   }
 
+  /** Keeps the entry until its `replicaUntil` (its `expiresAt` when absent): the last moment a token it matches is valid. */
   add(revocation: Revocation): void {
-    const { kind, id, expiresAt } = revocation
+    const { kind, id } = revocation
+    const expiresAt = revocation.replicaUntil ?? revocation.expiresAt
     if (kind === "subject") this.#subjects.set(id, { cutoff: revocation.cutoff, expiresAt })
     else this.#map(kind).set(id, expiresAt)
   }

@@ -77,6 +77,18 @@ export async function unrevoke(ctx: Context, kind: RevocationKind, id: string): 
   })
 }
 
+/**
+ * When replicas may let go of a session or subject revocation made at `createdAt`: once every access token it
+ * can match is past its expiry and leeway, only a refresh could use the session, and the store's rotation refuses
+ * that from its own records (see Store.rotate). A token minted by a rotation committed just before the
+ * revocation expires at most accessTtl after its issuer's clock read, which may be a leeway ahead of the
+ * revoker's: that leeway, the leeway the token is accepted past `exp`, and one more for the time between the
+ * revoker's clock read and its write.
+ */
+export function accessWindowEnd(ctx: Context, createdAt: number): number {
+  return createdAt + ctx.config.accessTtlMs + ctx.retentionMs + ctx.config.leewayMs
+}
+
 /** Writes a revocation to the store, then to the replica, so that this instance refuses at once. */
 async function record(ctx: Context, input: Omit<RevocationInput, "createdAt" | "reason" | "actor">, meta: RevokeMeta): Promise<Revocation> {
   const reason = meta.reason ?? null
@@ -84,7 +96,11 @@ async function record(ctx: Context, input: Omit<RevocationInput, "createdAt" | "
   if (reason !== null) checkText(reason, "reason")
   if (actor !== null) checkText(actor, "actor")
   return ctx.lifecycle.run(async () => {
-    const revocation = await ctx.events.fromStore(() => ctx.store.revoke({ ...input, reason, actor, createdAt: ctx.clock() }))
+    const createdAt = ctx.clock()
+    // Token and key revocations match tokens until their own expiry; sessions and subjects, see accessWindowEnd.
+    const grain = input.kind === "session" || input.kind === "subject"
+    const replicaUntil = grain ? Math.min(input.expiresAt, accessWindowEnd(ctx, createdAt)) : input.expiresAt
+    const revocation = await ctx.events.fromStore(() => ctx.store.revoke({ ...input, reason, actor, createdAt, replicaUntil }))
     ctx.replica.add(revocation)
     return revocation
   })

@@ -40,8 +40,15 @@ export interface RevocationInput {
   reason: string | null
   actor: string | null
   createdAt: number
-  /** When nothing this revocation can match is still valid: the entry may be forgotten after it. */
+  /** When nothing this revocation can match is still valid: the store may forget it after that. */
   expiresAt: number
+  /**
+   * When replicas may let go of it (at or before `expiresAt`; `expiresAt` when absent): once every access
+   * token a session or subject revocation could match has expired, only a refresh could still use the session,
+   * and the store's rotation refuses that on its own record. {@link Store.snapshot} and the feed's live set
+   * follow it; everything else (`isRevoked`, listings, `purge`) follows `expiresAt`.
+   */
+  replicaUntil?: number | undefined
 }
 
 export interface Revocation extends RevocationInput {
@@ -197,7 +204,8 @@ export interface Store {
 
   /**
    * Records a revocation and publishes it. Idempotent: revoking what is already revoked keeps the earliest
-   * `createdAt` and the latest `expiresAt`. For `subject` it increments the subject's generation and sets the
+   * `createdAt` and the latest `expiresAt` and `replicaUntil` (a `replicaUntil` is kept at or before its
+   * `expiresAt`; absent, it is `expiresAt`). For `subject` it increments the subject's generation and sets the
    * cut-off to the new generation (so a second call also revokes sessions created since the first). For
    * `session` it also marks the session revoked.
    */
@@ -209,7 +217,7 @@ export interface Store {
   unrevoke(kind: RevocationKind, id: string): Promise<boolean>
   /** Whether the token described is revoked, read from the store itself. */
   isRevoked(query: RevocationQuery): Promise<boolean>
-  /** Every revocation whose `expiresAt` is after `now`. */
+  /** Every revocation whose `replicaUntil` is after `now`: what a replica must hold. */
   snapshot(now: number): Promise<Revocation[]>
   /** Revocations, newest first, paged with an opaque cursor. */
   listRevocations(query: ListRevocationsQuery): Promise<Page<Revocation>>
@@ -228,7 +236,11 @@ export interface Store {
    * (exactly when `isRevoked` refuses the session's tokens); now is the store's clock throughout. Unrevoking the subject makes those sessions live again.
    */
   listSessions(subject: string, idleTimeoutMs: number): Promise<Session[]>
-  /** Compare-and-set of the session's refresh hash; see {@link RotateResult}. Atomic across every instance. */
+  /**
+   * Compare-and-set of the session's refresh hash; see {@link RotateResult}. Atomic across every instance. A
+   * session that is revoked, or cut off by a subject revocation (as {@link Store.listSessions} defines it, at
+   * the store's now), answers `revoked` from the store's own records: no replica is asked.
+   */
   rotate(input: RotateInput): Promise<RotateResult>
 
   listKeys(): Promise<StoredKey[]>

@@ -16,6 +16,9 @@ export function verify<C extends object>(ctx: Context, token: unknown, options?:
     const claims = checkClaims(payload, ctx.rules[type], now / 1000) as Claims & C
     if (!ctx.sync.isFresh(now)) return isRevokedInStore(ctx, claims, key.kid, now).then((revoked) => (revoked ? Promise.reject(new AuthError("token_revoked")) : claims))
     if (ctx.replica.isRevoked(claims.jti, claims.sid, claims.sub, claims.gen, key.kid)) throw new AuthError("token_revoked")
+    // Replicas let go of a session or subject revocation once no access token it matches is valid (see
+    // accessWindowEnd); a refresh token outlives that, so the store answers for it. Refreshes are rare: no hot path.
+    if (type === "refresh") return isRevokedInStore(ctx, claims, key.kid, now).then((revoked) => (revoked ? Promise.reject(new AuthError("token_revoked")) : claims))
     return Promise.resolve(claims)
   } catch (error) {
     // Retried once: the interval counts from the end of the reload, so the retry cannot start another.

@@ -8,7 +8,7 @@
  * import { memoryStore } from "revocable/stores/memory"
  * const auth = createAuth({ issuer, audience, store: memoryStore() })
  */
-import { decodeCursor, decodeIdCursor, encodeCursor, hashEquals, mergeRevocation, revocationKey, rowMatchesQuery } from "./shared.ts"
+import { decodeCursor, decodeIdCursor, encodeCursor, hashEquals, mergeRevocation, replicaUntilOf, revocationKey, rowMatchesQuery } from "./shared.ts"
 import type {
   ChangeEvent,
   Clock,
@@ -81,11 +81,16 @@ export function memoryStore(options: MemoryStoreOptions = {}): ServerStore {
     return revocation
   }
 
-  /** Live as `listSessions` defines it; a subject revocation cuts off the sessions its tokens refuse. */
+  /** Live as `listSessions` defines it. */
   function isLive(row: SessionRow, now: number, idleTimeoutMs: number): boolean {
     if (row.revokedAt !== null || row.expiresAt <= now || row.lastUsedAt <= now - idleTimeoutMs) return false
+    return !isCutOff(row, now)
+  }
+
+  /** Whether a live subject revocation cuts off the session: its tokens are refused, its refreshes too. */
+  function isCutOff(row: SessionRow, now: number): boolean {
     const cut = revocations.get(revocationKey("subject", row.subject))
-    return cut === undefined || cut.expiresAt <= now || row.gen >= cut.cutoff
+    return cut !== undefined && cut.expiresAt > now && row.gen < cut.cutoff
   }
 
   function view(row: SessionRow): Session {
@@ -123,7 +128,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): ServerStore {
 
     async snapshot(now) {
       const live: Revocation[] = []
-      for (const { seq: _, ...row } of revocations.values()) if (row.expiresAt > now) live.push(row)
+      for (const row of revocations.values()) {
+        if (replicaUntilOf(row) <= now) continue
+        const { seq: _, ...revocation } = row
+        live.push(revocation)
+      }
       return live
     },
 
@@ -198,8 +207,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): ServerStore {
     async rotate(input: RotateInput): Promise<RotateResult> {
       const row = sessions.get(input.sid)
       if (!row) return { status: "missing" }
-      if (row.revokedAt !== null) return { status: "revoked" }
       const now = clock()
+      if (row.revokedAt !== null || isCutOff(row, now)) return { status: "revoked" }
       if (row.expiresAt <= now || row.lastUsedAt <= now - input.idleTimeoutMs) return { status: "expired" }
       if (hashEquals(row.currentHash, input.presentedHash)) {
         row.previousHash = row.currentHash

@@ -9,13 +9,19 @@ export function revocationKey(kind: RevocationKind, id: string): string {
 
 /**
  * Revoking again is idempotent: the first reason, actor and time stand and the entry lives as long as the
- * longer of the two. A subject revoked again is a new cut-off, so it takes the new call's details.
+ * longer of the two, in the store and in replicas. A subject revoked again is a new cut-off, so it takes the
+ * new call's details. Replicas never keep an entry past its `expiresAt`.
  */
-export function mergeRevocation(existing: Revocation | undefined, input: RevocationInput, cutoff: number): Revocation {
-  if (!existing || input.kind === "subject") {
-    return { ...input, cutoff, expiresAt: Math.max(input.expiresAt, existing?.expiresAt ?? 0) }
-  }
-  return { ...existing, cutoff, expiresAt: Math.max(existing.expiresAt, input.expiresAt) }
+export function mergeRevocation(existing: Revocation | undefined, input: RevocationInput, cutoff: number): Revocation & { replicaUntil: number } {
+  const expiresAt = Math.max(input.expiresAt, existing?.expiresAt ?? 0)
+  const replicaUntil = Math.max(replicaUntilOf(input), existing ? replicaUntilOf(existing) : 0)
+  const merged = !existing || input.kind === "subject" ? input : existing
+  return { ...merged, cutoff, expiresAt, replicaUntil }
+}
+
+/** When replicas may let go of this revocation: its `replicaUntil`, never after its `expiresAt`. */
+export function replicaUntilOf(input: RevocationInput): number {
+  return Math.min(input.replicaUntil ?? input.expiresAt, input.expiresAt)
 }
 
 /** Whether one stored revocation revokes the token a query describes. */

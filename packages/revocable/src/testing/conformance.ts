@@ -43,7 +43,7 @@ export function sessionInput(overrides: Partial<SessionInput> = {}): SessionInpu
   }
 }
 
-const evictTemplate = { kind: "session" as const, reason: "evicted", actor: "revocable", createdAt: T0 }
+const evictTemplate = { kind: "session" as const, reason: "evicted", actor: "revocable", createdAt: T0, replicaUntil: T0 + HOUR }
 
 export function createInput(session: SessionInput, limit: number | null = null, onExceed: "evict-oldest" | "reject" = "reject") {
   return { session, idleTimeoutMs: 30 * 24 * HOUR, limit, onExceed, evictTemplate, leewayMs: 1000 }
@@ -94,10 +94,41 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       test("a revoked token is in the snapshot and matched by isRevoked", async () => {
         const store = await fresh()
         const stored = await store.revoke(revocation())
-        assert.deepEqual(stored, { ...revocation(), cutoff: 0 })
+        assert.deepEqual(stored, { ...revocation(), cutoff: 0, replicaUntil: T0 + HOUR }, "replicaUntil is expiresAt when not given")
         assert.deepEqual(await store.snapshot(T0), [stored])
         assert.equal(await store.isRevoked(query({ jti: "jti-1" })), true)
         assert.equal(await store.isRevoked(query({ jti: "jti-2" })), false)
+      })
+
+      test("the snapshot holds a revocation until its replicaUntil; isRevoked, listings and purge follow its expiry", async () => {
+        const store = await fresh()
+        const stored = await store.revoke(revocation({ kind: "session", id: "s-1", replicaUntil: T0 + 10 }))
+        assert.equal(stored.replicaUntil, T0 + 10)
+        assert.deepEqual(await store.snapshot(T0 + 9), [stored])
+        assert.deepEqual(await store.snapshot(T0 + 10), [], "replicas let go of it at its replicaUntil")
+        assert.equal(await store.isRevoked(query({ sid: "s-1", now: T0 + 10 })), true, "the store still knows it")
+        assert.deepEqual((await store.listRevocations({ limit: 10, now: T0 + 10 })).items, [stored])
+        await store.purge(T0 + 10)
+        assert.equal(await store.isRevoked(query({ sid: "s-1", now: T0 + 10 })), true, "purge keeps it until its expiry")
+        await store.purge(T0 + HOUR)
+        assert.deepEqual((await store.listRevocations({ limit: 10, now: T0 })).items, [])
+      })
+
+      test("revoking again keeps the later replicaUntil, never past the expiry", async () => {
+        const store = await fresh()
+        assert.equal((await store.revoke(revocation({ replicaUntil: T0 + 20 }))).replicaUntil, T0 + 20)
+        assert.equal((await store.revoke(revocation({ replicaUntil: T0 + 10 }))).replicaUntil, T0 + 20, "an earlier one does not shorten it")
+        assert.equal((await store.revoke(revocation({ replicaUntil: T0 + 30 }))).replicaUntil, T0 + 30)
+        const capped = await store.revoke(revocation({ id: "jti-2", replicaUntil: T0 + 2 * HOUR }))
+        assert.equal(capped.replicaUntil, T0 + HOUR, "never after expiresAt")
+        const subject = { kind: "subject" as const, id: "alice" }
+        await store.revoke(revocation({ ...subject, replicaUntil: T0 + 20 }))
+        const again = await store.revoke(revocation({ ...subject, createdAt: T0 + 5, replicaUntil: T0 + 40 }))
+        assert.deepEqual([again.cutoff, again.replicaUntil], [2, T0 + 40], "a subject revoked again: the new cut-off, the later replicaUntil")
+        assert.deepEqual(
+          (await store.snapshot(T0 + 30)).map((row) => `${row.kind}:${row.id}@${row.replicaUntil}`).sort(),
+          [`subject:alice@${T0 + 40}`, `token:jti-2@${T0 + HOUR}`],
+        )
       })
 
       test("revoking twice is idempotent: earliest createdAt and reason, latest expiresAt", async () => {
@@ -272,6 +303,7 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
         assert.ok(third.ok)
         assert.deepEqual(third.evicted.map((row) => [row.kind, row.id, row.subject]), [["session", "first", "alice"]])
         assert.equal(third.evicted[0]?.expiresAt, T0 + 24 * HOUR + 1000)
+        assert.equal(third.evicted[0]?.replicaUntil, T0 + HOUR, "the template's replicaUntil")
         await published
         assert.notEqual((await store.getSession("first"))?.revokedAt, null)
         assert.equal(await store.isRevoked(query({ sid: "first" })), true)
@@ -420,6 +452,43 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
         assert.equal((await store.rotate(used)).status, "rotated", "its last use was the rotation at T0 + 999")
       })
 
+      test("rotation refuses a revoked session from the store's records, after replicas let go of it", async () => {
+        const store = await fresh()
+        await store.createSession(createInput(sessionInput({ sid: "s-1" })))
+        await store.revoke(revocation({ kind: "session", id: "s-1", expiresAt: T0 + 24 * HOUR, replicaUntil: T0 + 10 }))
+        at(T0 + 20)
+        assert.deepEqual(await store.snapshot(T0 + 20), [], "no replica holds it any more")
+        assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-1"))).status, "revoked")
+        assert.equal((await store.rotate(rotateInput("s-1", "hash-x", "hash-1"))).status, "revoked", "a stale hash too")
+      })
+
+      test("rotation refuses a session its subject's live revocation cuts off, and only while it lasts", async () => {
+        const store = await fresh()
+        await store.createSession(createInput(sessionInput({ sid: "before" })))
+        await store.createSession(createInput(sessionInput({ sid: "bobs", subject: "bob" })))
+        const cut = await store.revoke(revocation({ kind: "subject", id: "alice", expiresAt: T0 + 2 * HOUR, replicaUntil: T0 + 10 }))
+        await store.createSession(createInput(sessionInput({ sid: "after" })))
+        at(T0 + 20)
+        assert.deepEqual(await store.snapshot(T0 + 20), [], "no replica holds the cut-off any more")
+        assert.equal((await store.rotate(rotateInput("before", "hash-0", "hash-1"))).status, "revoked")
+        assert.equal((await store.rotate(rotateInput("before", "hash-x", "hash-1"))).status, "revoked", "not a reuse: nothing recorded")
+        assert.equal((await store.getSession("before"))?.revokedAt, null)
+        assert.equal((await store.rotate(rotateInput("after", "hash-0", "hash-1"))).status, "rotated", "created after the cut-off")
+        assert.equal((await store.rotate(rotateInput("bobs", "hash-0", "hash-1"))).status, "rotated", "another subject")
+        at(cut.expiresAt)
+        assert.equal((await store.rotate(rotateInput("before", "hash-0", "hash-1"))).status, "rotated", "an ended cut-off cuts off nothing")
+      })
+
+      test("rotation works again once the subject's cut-off is taken back", async () => {
+        const store = await fresh()
+        await store.createSession(createInput(sessionInput({ sid: "s-1" })))
+        await store.revoke(revocation({ kind: "subject", id: "alice", replicaUntil: T0 + 10 }))
+        at(T0 + 20)
+        assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-1"))).status, "revoked")
+        assert.equal(await store.unrevoke("subject", "alice"), true)
+        assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-1"))).status, "rotated")
+      })
+
       test("ten concurrent rotations of one refresh hash: exactly one wins, twenty rounds", async () => {
         const store = await fresh()
         for (let round = 0; round < 20; round++) {
@@ -513,7 +582,7 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
         const subscription = await store.subscribe((event) => {
           if (event.type === "revoked" || event.type === "unrevoked") events.push(event)
         })
-        await store.revoke(revocation())
+        await store.revoke(revocation({ replicaUntil: T0 + 10 }))
         await store.unrevoke("token", "jti-1")
         await done
         await subscription.close()
@@ -521,7 +590,7 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
           events.map((event) => event.type),
           ["revoked", "unrevoked"],
         )
-        assert.deepEqual(events[0], { type: "revoked", revocation: { ...revocation(), cutoff: 0 } })
+        assert.deepEqual(events[0], { type: "revoked", revocation: { ...revocation(), cutoff: 0, replicaUntil: T0 + 10 } })
       })
 
       if (target.peer) {

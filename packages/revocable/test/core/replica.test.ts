@@ -79,6 +79,24 @@ describe("Replica", () => {
     }
   })
 
+  test("each kind leaves at its replicaUntil when it has one, at its expiry when not", () => {
+    for (const kind of ["token", "session", "subject", "key"] as const) {
+      const claim = { token: "jti", session: "sid", subject: "sub", key: "kid" }[kind]
+      const early = new Replica()
+      early.add({ ...revocation(kind, "x", T + HOUR, 1), replicaUntil: T + 20 * MINUTE })
+      early.prune(T + 20 * MINUTE - 1)
+      assert.equal(refuses(early, { [claim]: "x" }), true, `${kind}: before its replicaUntil`)
+      early.prune(T + 20 * MINUTE)
+      assert.equal(refuses(early, { [claim]: "x" }), false, `${kind}: at its replicaUntil, an hour before its expiry`)
+      const full = new Replica()
+      full.load([revocation(kind, "x", T + HOUR, 1)])
+      full.prune(T + HOUR - 1)
+      assert.equal(refuses(full, { [claim]: "x" }), true, `${kind}: without a replicaUntil, until its expiry`)
+      full.prune(T + HOUR)
+      assert.equal(full.size, 0)
+    }
+  })
+
   test("load() replaces everything it held with the snapshot", () => {
     const replica = new Replica()
     for (const kind of ["token", "session", "subject", "key"] as const) replica.add(revocation(kind, "before", T + HOUR, 1))

@@ -84,7 +84,19 @@ describe("postgres store", () => {
     const schema = newSchema()
     await Promise.all([openStore(schema), openStore(schema), openStore(schema)])
     const { rows } = await admin.query(`SELECT version FROM "${schema}".migrations`)
-    assert.deepEqual(rows, [{ version: 1 }])
+    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }])
+  })
+
+  test("a schema from before replicaUntil migrates forward: replicas keep its revocations until their expiry", async () => {
+    const schema = newSchema()
+    const first = await openStore(schema)
+    const stored = await first.revoke(revocation({ replicaUntil: revocation().createdAt + 10 }))
+    await first.close()
+    await admin.query(`DROP INDEX "${schema}".revocations_replica_until`)
+    await admin.query(`ALTER TABLE "${schema}".revocations DROP COLUMN replica_until`)
+    await admin.query(`DELETE FROM "${schema}".migrations WHERE version = 2`)
+    const second = await openStore(schema)
+    assert.deepEqual(await second.snapshot(stored.createdAt + 10), [{ ...stored, replicaUntil: stored.expiresAt }])
   })
 
   test("a pool given by the application is used and never ended by the store", async () => {
@@ -380,8 +392,8 @@ describe("postgres store", () => {
       const store = await openStore(schema)
       const T0 = revocation().createdAt
       await admin.query(
-        `INSERT INTO "${schema}".revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
-         SELECT 'token', 'jti-' || n, 'alice', NULL, NULL, $1::bigint, $1::bigint + n % 2, 0 FROM generate_series(1, 25001) AS n`,
+        `INSERT INTO "${schema}".revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until)
+         SELECT 'token', 'jti-' || n, 'alice', NULL, NULL, $1::bigint, $1::bigint + n % 2, 0, $1::bigint + n % 2 FROM generate_series(1, 25001) AS n`,
         [T0],
       )
       const live = await store.snapshot(T0)
@@ -454,7 +466,7 @@ describe("postgres store", () => {
       try {
         await holder.query("BEGIN")
         await holder.query(
-          `INSERT INTO "${schema}".revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff) VALUES ('token', 'held', NULL, NULL, NULL, 0, 0, 0)`,
+          `INSERT INTO "${schema}".revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until) VALUES ('token', 'held', NULL, NULL, NULL, 0, 0, 0, 0)`,
         )
         const revoking = store.revoke(revocation({ id: "held" }))
         await waitingOnLock(schema)
@@ -564,19 +576,20 @@ describe("postgres store", () => {
       })
       const results = await Promise.all(inputs.map((input) => store.revoke(input)))
 
-      const expected = inputs.map((input): Revocation => ({ ...input, cutoff: 0 }))
-      const dup = { ...revocation({ id: "dup", reason: "first" }), expiresAt: T0 + 2 * HOUR, cutoff: 0 }
+      // Given no replicaUntil, replicas keep each to its (latest) expiry.
+      const expected = inputs.map((input): Revocation => ({ ...input, cutoff: 0, replicaUntil: input.expiresAt }))
+      const dup = { ...revocation({ id: "dup", reason: "first" }), expiresAt: T0 + 2 * HOUR, cutoff: 0, replicaUntil: T0 + 2 * HOUR }
       expected[1] = dup
       expected[2] = dup
       const alice = results[3] as Revocation
       assert.ok(alice.cutoff > before.session.gen)
-      expected[3] = { ...(inputs[3] as RevocationInput), cutoff: alice.cutoff }
-      expected[4] = { ...(inputs[4] as RevocationInput), cutoff: alice.cutoff + 1 }
-      const session = { ...(inputs[5] as RevocationInput), expiresAt: T0 + 3 * HOUR, cutoff: 0 }
+      expected[3] = { ...(expected[3] as Revocation), cutoff: alice.cutoff }
+      expected[4] = { ...(expected[4] as Revocation), cutoff: alice.cutoff + 1 }
+      const session = { ...(inputs[5] as RevocationInput), expiresAt: T0 + 3 * HOUR, cutoff: 0, replicaUntil: T0 + 3 * HOUR }
       expected[5] = session
       expected[6] = session
-      for (const [index, input] of inputs.entries()) if (input.id.startsWith("user-") && input.kind === "subject") expected[index] = { ...input, cutoff: 1 }
-      const late = { ...revocation({ id: "dup-late" }), expiresAt: T0 + 2 * HOUR, cutoff: 0 }
+      for (const [index, input] of inputs.entries()) if (input.id.startsWith("user-") && input.kind === "subject") expected[index] = { ...input, cutoff: 1, replicaUntil: input.expiresAt }
+      const late = { ...revocation({ id: "dup-late" }), expiresAt: T0 + 2 * HOUR, cutoff: 0, replicaUntil: T0 + 2 * HOUR }
       expected[998] = late
       expected[999] = late
       assert.deepEqual(results, expected)
@@ -631,7 +644,7 @@ describe("postgres store", () => {
             // connection is cut while it waits, before the batch is sent.
             await holder.query("BEGIN")
             await holder.query(
-              `INSERT INTO "${schema}".revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff) VALUES ('token', $1, NULL, NULL, NULL, 0, 0, 0)`,
+              `INSERT INTO "${schema}".revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until) VALUES ('token', $1, NULL, NULL, NULL, 0, 0, 0, 0)`,
               [`alone ${name}`],
             )
             const alone = store.revoke(revocation({ id: `alone ${name}` }))

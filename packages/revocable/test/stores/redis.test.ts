@@ -89,6 +89,46 @@ describe("redis store specifics", () => {
     assert.deepEqual(await store.snapshot(past - HOUR), [])
   })
 
+  test("the snapshot reads what replicas hold by pages, each page taking every entry of its last replicaUntil", async () => {
+    const store = await open(uniquePrefix("snapshot-pages"))
+    const writes: Promise<unknown>[] = []
+    // 1200 entries share one replicaUntil across the 1000-entry page; 300 more come after; 50 are for the store only.
+    for (let i = 0; i < 1550; i++) {
+      const replicaUntil = i < 1200 ? T0 + 10 : i < 1500 ? T0 + 20 + i : T0 - 1
+      writes.push(store.revoke(revocation({ id: `jti-${i}`, replicaUntil })))
+    }
+    await Promise.all(writes)
+    const ids = (await store.snapshot(T0)).map((row) => row.id)
+    assert.equal(ids.length, 1500)
+    assert.equal(new Set(ids).size, 1500, "no entry twice")
+    assert.equal((await store.snapshot(T0 + 10)).length, 300)
+    assert.equal(await store.isRevoked({ jti: "jti-1549", sid: "x", subject: "x", gen: 0, kid: "x", now: T0 }), true)
+  })
+
+  test("a store written before replicaUntil: open() indexes its revocations by their expiry, once", async () => {
+    const prefix = uniquePrefix("layout-1")
+    const first = await open(prefix)
+    await first.revoke(revocation({ id: "old", replicaUntil: T0 + 10 }))
+    await first.revoke(revocation({ id: "new", replicaUntil: T0 + 10 }))
+    await first.close()
+    const client = createClient({ url: REDIS_URL })
+    await client.connect()
+    try {
+      // As the previous layout left it: no version, no replicaUntil index, no replicaUntil on "old".
+      await client.del([`{${prefix}}:schema`, `{${prefix}}:rp`])
+      await client.hDel(`{${prefix}}:r:token:old`, "replicaUntil")
+      const second = await open(prefix)
+      assert.deepEqual(
+        (await second.snapshot(T0 + 10)).map((row) => [row.id, row.replicaUntil]),
+        [["old", T0 + HOUR]],
+        "an old revocation stays in replicas until its expiry; a newer one keeps its own replicaUntil",
+      )
+      assert.equal(await client.get(`{${prefix}}:schema`), "2")
+    } finally {
+      await client.close()
+    }
+  })
+
   test("works with a client the application made, RESP2 or RESP3, and never closes it", async () => {
     for (const RESP of [2, 3] as const) {
       const client = createClient({ url: REDIS_URL, RESP })
@@ -101,7 +141,7 @@ describe("redis store specifics", () => {
         const seen = nextEvent(peer, (event) => event.type === "revoked" && event.revocation.id === "jti-1")
         await seen.ready
         await store.revoke(revocation())
-        assert.deepEqual(await seen, { type: "revoked", revocation: { ...revocation(), cutoff: 0 } })
+        assert.deepEqual(await seen, { type: "revoked", revocation: { ...revocation(), cutoff: 0, replicaUntil: revocation().expiresAt } })
         await store.close()
         await peer.close()
         assert.equal(client.isReady, true)

@@ -146,7 +146,7 @@ describe("sqlite store specifics", () => {
     const db = new DatabaseSync(path, { readOnly: true })
     try {
       assert.equal((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal")
-      assert.equal((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version, 2)
+      assert.equal((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version, 3)
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all().map((row) => row.name)
       assert.deepEqual(tables, ["changes", "documents", "generations", "meta", "rate_windows", "revocations", "sessions", "signing_keys", "sqlite_sequence"])
     } finally {
@@ -154,16 +154,17 @@ describe("sqlite store specifics", () => {
     }
   })
 
-  test("open() migrates an older schema forward and keeps its data", async () => {
+  test("open() migrates an older schema forward and keeps its data, replicas keeping old revocations to their expiry", async () => {
     const path = freshPath()
     const first = await open(path)
-    await first.revoke(revocation())
+    await first.revoke(revocation({ replicaUntil: T0 + 10 }))
     await first.close()
     const db = new DatabaseSync(path)
+    db.exec("DROP INDEX revocations_replica_until; ALTER TABLE revocations DROP COLUMN replica_until")
     db.exec("DROP TABLE documents; DROP TABLE rate_windows; PRAGMA user_version = 1")
     db.close()
     const second = await open(path)
-    assert.deepEqual(await second.snapshot(T0), [{ ...revocation(), cutoff: 0 }])
+    assert.deepEqual(await second.snapshot(T0 + 10), [{ ...revocation(), cutoff: 0, replicaUntil: T0 + HOUR }])
     assert.equal(await second.putDocument("users", "alice", "{}", null), true)
     assert.equal(await second.getDocument("users", "alice"), "{}")
   })
@@ -183,7 +184,7 @@ describe("sqlite store specifics", () => {
     await first.revoke(revocation({ kind: "subject", id: "alice" }))
     await first.close()
     const second = await open(path)
-    assert.deepEqual(await second.snapshot(T0), [{ ...revocation({ kind: "subject", id: "alice" }), cutoff: 1 }])
+    assert.deepEqual(await second.snapshot(T0), [{ ...revocation({ kind: "subject", id: "alice" }), cutoff: 1, replicaUntil: T0 + HOUR }])
     const again = await second.revoke(revocation({ kind: "subject", id: "alice" }))
     assert.equal(again.cutoff, 2, "the subject generation survived the reopen")
   })

@@ -87,6 +87,7 @@ export function batchResults(inputs: readonly RevocationInput[], committed: Read
     if (input.kind !== "subject") return { ...row }
     const nth = (seen.get(input.id) ?? 0) + 1
     seen.set(input.id, nth)
-    return { ...input, expiresAt: row.expiresAt, cutoff: row.cutoff - ((plan.subjects.get(input.id) ?? nth) - nth) }
+    const cutoff = row.cutoff - ((plan.subjects.get(input.id) ?? nth) - nth)
+    return { ...input, expiresAt: row.expiresAt, replicaUntil: row.replicaUntil, cutoff }
   })
 }

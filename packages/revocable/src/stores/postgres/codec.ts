@@ -11,6 +11,7 @@ export interface RevocationRow {
   created_at: string
   expires_at: string
   cutoff: string
+  replica_until: string
 }
 
 export interface SessionRow {
@@ -76,6 +77,7 @@ export function toRevocation(row: RevocationRow): Revocation {
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
     cutoff: Number(row.cutoff),
+    replicaUntil: Number(row.replica_until),
   }
 }
 

@@ -52,6 +52,11 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE TABLE {schema}.windows (key text COLLATE "C" PRIMARY KEY, count integer NOT NULL, reset_at bigint NOT NULL);
    CREATE INDEX windows_reset_at ON {schema}.windows (reset_at);`,
+  // When replicas let go of a revocation (see RevocationInput.replicaUntil); rows from before it: their expiry.
+  `ALTER TABLE {schema}.revocations ADD COLUMN replica_until bigint;
+   UPDATE {schema}.revocations SET replica_until = expires_at;
+   ALTER TABLE {schema}.revocations ALTER COLUMN replica_until SET NOT NULL;
+   CREATE INDEX revocations_replica_until ON {schema}.revocations (replica_until, seq);`,
 ]
 
 /** Advisory-lock class of revocable's migrations ("revo"); the schema's hash is the object id. */

@@ -5,7 +5,7 @@ import { one, toRevocation, type RevocationRow } from "./codec.ts"
 import { PAGE, type Context } from "./connection.ts"
 import { afresh, connectionLost } from "./retry.ts"
 import { transaction } from "./transaction.ts"
-import { decodeCursor, encodeCursor, revocationKey } from "../shared.ts"
+import { decodeCursor, encodeCursor, replicaUntilOf, revocationKey } from "../shared.ts"
 import type { ChangeEvent, ListRevocationsQuery, Page, Revocation, RevocationInput, RevocationKind, RevocationQuery, Store } from "../../core/store.ts"
 
 /** At most this many revocations per group-commit transaction. */
@@ -29,7 +29,7 @@ export function revocations(context: Context): Revocations {
 
   async function record(db: Pool | PoolClient, input: RevocationInput): Promise<Revocation> {
     const statement = input.kind === "subject" ? sql.recordSubject : input.kind === "session" ? sql.recordSession : sql.record
-    const values = [input.kind, input.id, input.subject, input.reason, input.actor, input.createdAt, input.expiresAt]
+    const values = [input.kind, input.id, input.subject, input.reason, input.actor, input.createdAt, input.expiresAt, replicaUntilOf(input)]
     const { rows } = await db.query<RevocationRow>(statement, values)
     return toRevocation(one(rows))
   }
@@ -153,12 +153,12 @@ export function revocations(context: Context): Revocations {
       // Pages in one repeatable-read transaction: as consistent as one statement, each page short.
       const pages = async (client: PoolClient) => {
         const all: Revocation[] = []
-        for (let after = 0; ; ) {
-          const { rows } = await client.query<RevocationRow & { seq: string }>(sql.snapshot, [now, after, PAGE])
+        for (let after = [now, 0]; ; ) {
+          const { rows } = await client.query<RevocationRow & { seq: string }>(sql.snapshot, [now, ...after, PAGE])
           for (const row of rows) all.push(toRevocation(row))
           const last = rows.at(-1)
           if (rows.length < PAGE || last === undefined) return all
-          after = Number(last.seq)
+          after = [Number(last.replica_until), Number(last.seq)]
         }
       }
       return safely((db) => transaction(db, pages, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
@@ -195,6 +195,7 @@ export async function insertRevocations(
     rows.map((row) => row.createdAt),
     rows.map((row) => row.expiresAt),
     rows.map((row) => (row.kind === "subject" ? (cutoffs.get(row.id) ?? 0) : 0)),
+    rows.map(replicaUntilOf),
   ])
   return inserted.map(toRevocation)
 }

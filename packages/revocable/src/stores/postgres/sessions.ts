@@ -3,6 +3,7 @@ import { one, toRevocation, toSession, type RevocationRow, type SessionRow } fro
 import type { Context } from "./connection.ts"
 import { insertRevocations } from "./revocations.ts"
 import { transaction } from "./transaction.ts"
+import { replicaUntilOf } from "../shared.ts"
 import type { CreateSessionInput, CreateSessionResult, Revocation, RotateInput, RotateResult, Store } from "../../core/store.ts"
 
 export type Sessions = Pick<Store, "createSession" | "getSession" | "listSessions" | "rotate">
@@ -92,11 +93,12 @@ export function sessions({ pool, sql, clock, safely }: Context): Sessions {
           reuse.actor,
           reuse.createdAt,
           reuse.expiresAt,
+          replicaUntilOf(reuse),
         ])
         if (reused.rows[0]) return { status: "reused", revocation: toRevocation(reused.rows[0]) }
-        const { rows } = await pool.query<{ revoked_at: string | null; live: boolean }>(sql.sessionState, [sid, now, idleTimeoutMs])
+        const { rows } = await pool.query<{ revoked_at: string | null; live: boolean; uncut: boolean }>(sql.sessionState, [sid, now, idleTimeoutMs])
         if (!rows[0]) return { status: "missing" }
-        if (rows[0].revoked_at !== null) return { status: "revoked" }
+        if (rows[0].revoked_at !== null || !rows[0].uncut) return { status: "revoked" }
         // Live, yet neither rotated nor reused: unrevoked since the first statement, when it was revoked. Once
         // more settles it; were it revoked and unrevoked again meanwhile, it counts as revoked.
         if (!rows[0].live) return { status: "expired" }

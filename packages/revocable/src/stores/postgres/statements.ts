@@ -1,6 +1,6 @@
 // The PostgreSQL store's SQL, and the lock order every statement keeps.
 
-const REVOCATION_COLUMNS = "kind, id, subject, reason, actor, created_at, expires_at, cutoff"
+const REVOCATION_COLUMNS = "kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until"
 const SESSION_COLUMNS = "sid, subject, gen, created_at, last_used_at, expires_at, device, claims, revoked_at"
 /** NOTIFY payloads must stay under 8000 bytes; a larger revocation is announced by kind and id, then read. */
 const MAX_PAYLOAD = 7900
@@ -49,28 +49,31 @@ export function statements(s: string, channel: string) {
       ELSE json_build_object('t', 'r', 'k', r.kind, 'i', r.id)::text END)
     FROM r CROSS JOIN LATERAL (SELECT json_build_object('t', 'r', 'r', json_build_object('kind', r.kind, 'id', r.id,
       'subject', r.subject, 'reason', r.reason, 'actor', r.actor, 'createdAt', r.created_at, 'expiresAt', r.expires_at,
-      'cutoff', r.cutoff))::text AS body) AS p ${commit === "unflushed" ? unflushed : ""}`
+      'cutoff', r.cutoff, 'replicaUntil', r.replica_until))::text AS body) AS p ${commit === "unflushed" ? unflushed : ""}`
+  /** Revoking again: the latest expiry wins, in the store and in replicas (see mergeRevocation). */
+  const latest =
+    "expires_at = GREATEST(old.expires_at, excluded.expires_at), replica_until = GREATEST(old.replica_until, excluded.replica_until)"
   /** A batch of revocations, one per kind and id, written and announced in (kind, id) order. */
   const recordMany = (commit: "flushed" | "unflushed") => `
       WITH r AS (
-        INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[])
-          AS t(kind, id, subject, reason, actor, created_at, expires_at, cutoff)
+        INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+          AS t(kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until)
         ORDER BY kind, id COLLATE "C"
         ON CONFLICT (kind, id) DO UPDATE SET ${["subject", "reason", "actor", "created_at", "cutoff"].map(latestForSubject).join(", ")},
-          expires_at = GREATEST(old.expires_at, excluded.expires_at)
+          ${latest}
         RETURNING ${REVOCATION_COLUMNS}
       ) ${announce(commit)}
       ORDER BY r.kind, r.id`
   /** Idempotent insert of a token, session or key revocation: the first record stands, the latest expiry wins. */
   const insertRevocation = (source: string) => `
     r AS (
-      INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
+      INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until)
       ${source}
-      ON CONFLICT (kind, id) DO UPDATE SET expires_at = GREATEST(old.expires_at, excluded.expires_at)
+      ON CONFLICT (kind, id) DO UPDATE SET ${latest}
       RETURNING ${REVOCATION_COLUMNS}
     )`
-  const values = "VALUES ($1, $2, $3, $4, $5, $6, $7, 0)"
+  const values = "VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)"
   /** A subject revoked again takes the new call's details and cut-off; other kinds keep their first record. */
   const latestForSubject = (column: string) => `${column} = CASE WHEN old.kind = 'subject' THEN excluded.${column} ELSE old.${column} END`
   /** Rotation's now: its statements take the clock's reading, or null, as $4 (reuse as $3). */
@@ -80,11 +83,13 @@ export function statements(s: string, channel: string) {
   /** The predecessor, presented within the grace window after its rotation (a rotation after `now` is none). */
   const tolerated = (now: string, hash: string, grace: string) =>
     `${grace}::bigint > 0 AND previous_hash = ${hash}::text AND ${now} - rotated_at >= 0 AND ${now} - rotated_at < ${grace}::bigint`
+  /** Session `x` is not cut off by a subject revocation live at `now`. */
+  const uncut = (now: string) => `NOT EXISTS (SELECT 1 FROM ${s}.revocations AS cut
+        WHERE cut.kind = 'subject' AND cut.id = x.subject AND cut.expires_at > ${now} AND cut.cutoff > x.gen)`
   /** A subject's live sessions ($1 subject, $3 idle timeout) at `now`: also not cut off by a live subject revocation. */
   const subjectLive = (now: string) => `
       x.subject = $1 AND x.revoked_at IS NULL AND x.expires_at > ${now} AND x.last_used_at > ${now} - $3::bigint
-      AND NOT EXISTS (SELECT 1 FROM ${s}.revocations AS cut
-        WHERE cut.kind = 'subject' AND cut.id = x.subject AND cut.expires_at > ${now} AND cut.cutoff > x.gen)`
+      AND ${uncut(now)}`
   /** Announces the revocations a CTE `d` deleted. */
   const announceUnrevoked = `SELECT pg_notify('${channel}', json_build_object('t', 'u', 'k', kind, 'i', id)::text) FROM d`
   const announceKeys = `SELECT pg_notify('${channel}', '{"t":"k"}')`
@@ -98,7 +103,7 @@ export function statements(s: string, channel: string) {
     // locked even when revoked already, as markSessions does.
     recordSession: `
       WITH marked AS (UPDATE ${s}.sessions SET revoked_at = COALESCE(revoked_at, $6) WHERE sid = $2 RETURNING sid),
-      ${insertRevocation("SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, 0 FROM (SELECT count(*) FROM marked) AS done")}
+      ${insertRevocation("SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, 0, $8::bigint FROM (SELECT count(*) FROM marked) AS done")}
       ${announce("unflushed")}`,
     // The generation moves under the subject row's lock, which createSession takes too.
     recordSubject: `
@@ -107,10 +112,10 @@ export function statements(s: string, channel: string) {
         ON CONFLICT (subject) DO UPDATE SET gen = old.gen + 1
         RETURNING gen
       ), r AS (
-        INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
-        SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, g.gen FROM g
+        INSERT INTO ${s}.revocations AS old (kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until)
+        SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, g.gen, $8::bigint FROM g
         ON CONFLICT (kind, id) DO UPDATE SET subject = excluded.subject, reason = excluded.reason, actor = excluded.actor,
-          created_at = excluded.created_at, cutoff = excluded.cutoff, expires_at = GREATEST(old.expires_at, excluded.expires_at)
+          created_at = excluded.created_at, cutoff = excluded.cutoff, ${latest}
         RETURNING ${REVOCATION_COLUMNS}
       ) ${announce("unflushed")}`,
     recordMany: recordMany("unflushed"),
@@ -146,7 +151,13 @@ export function statements(s: string, channel: string) {
       SELECT EXISTS (SELECT 1 FROM ${s}.revocations WHERE expires_at > $6 AND (
         (kind = 'token' AND id = $1) OR (kind = 'session' AND id = $2) OR
         (kind = 'subject' AND id = $3 AND cutoff > $4) OR (kind = 'key' AND id = $5))) AS revoked`,
-    snapshot: `SELECT ${REVOCATION_COLUMNS}, seq FROM ${s}.revocations WHERE expires_at > $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+    /**
+     * What replicas hold (see RevocationInput.replicaUntil), at $1, in pages after ($2, $3) in (replica_until, seq)
+     * order: the index reads only these rows, not every row the store keeps for its own decisions.
+     */
+    snapshot: `
+      SELECT ${REVOCATION_COLUMNS}, seq FROM ${s}.revocations
+      WHERE replica_until > $1 AND (replica_until, seq) > ($2, $3) ORDER BY replica_until, seq LIMIT $4`,
     listRevocations: `
       SELECT ${REVOCATION_COLUMNS}, seq FROM ${s}.revocations
       WHERE expires_at > $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR subject = $3)
@@ -171,15 +182,15 @@ export function statements(s: string, channel: string) {
       SELECT ${SESSION_COLUMNS} FROM (SELECT ${storeNow("$2")} AS now) AS t, ${s}.sessions AS x WHERE ${subjectLive("t.now")}
       ORDER BY created_at DESC, seq`,
 
-    /** The compare-and-set: only the current hash of a live session rotates. $5 the idle timeout. */
+    /** The compare-and-set: only the current hash of a live session, not cut off, rotates. $5 the idle timeout. */
     rotate: `
-      UPDATE ${s}.sessions SET previous_hash = current_hash, current_hash = $3, rotated_at = ${now4}, last_used_at = ${now4}
-      WHERE sid = $1 AND current_hash = $2 AND ${live(now4, "$5")}
+      UPDATE ${s}.sessions AS x SET previous_hash = current_hash, current_hash = $3, rotated_at = ${now4}, last_used_at = ${now4}
+      WHERE sid = $1 AND current_hash = $2 AND ${live(now4, "$5")} AND ${uncut(now4)}
       RETURNING ${SESSION_COLUMNS}`,
     /** $6 the grace window. */
     grace: `
-      UPDATE ${s}.sessions SET current_hash = $3, last_used_at = ${now4}
-      WHERE sid = $1 AND ${tolerated(now4, "$2", "$6")} AND ${live(now4, "$5")}
+      UPDATE ${s}.sessions AS x SET current_hash = $3, last_used_at = ${now4}
+      WHERE sid = $1 AND ${tolerated(now4, "$2", "$6")} AND ${live(now4, "$5")} AND ${uncut(now4)}
       RETURNING ${SESSION_COLUMNS}`,
     /**
      * Neither current nor a tolerated predecessor: the session is revoked and the reuse recorded, at once. With
@@ -187,18 +198,19 @@ export function statements(s: string, channel: string) {
      */
     reuse: `
       WITH marked AS (
-        UPDATE ${s}.sessions SET revoked_at = $11::bigint
-        WHERE sid = $1 AND ${live(storeNow("$3"), "$4")}
+        UPDATE ${s}.sessions AS x SET revoked_at = $11::bigint
+        WHERE sid = $1 AND ${live(storeNow("$3"), "$4")} AND ${uncut(storeNow("$3"))}
           AND current_hash <> $2::text AND NOT COALESCE(${tolerated(storeNow("$3"), "$2", "$5")}, false)
         RETURNING sid
       ),
-      ${insertRevocation("SELECT $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint, $12::bigint, 0 FROM marked")}
+      ${insertRevocation("SELECT $6::text, $7::text, $8::text, $9::text, $10::text, $11::bigint, $12::bigint, 0, $13::bigint FROM marked")}
       ${announce("flushed")}`,
     /** Writes WAL, so that its commit waits for the flush (see flushWal); flushByRow where the first is refused. */
     flushByMessage: "SELECT pg_logical_emit_message(true, 'revocable', '')",
     flushByRow: `UPDATE ${s}.migrations SET version = version WHERE version = (SELECT max(version) FROM ${s}.migrations)`,
     sessionState: `
-      SELECT revoked_at, ${live("t.now", "$3")} AS live FROM (SELECT ${storeNow("$2")} AS now) AS t, ${s}.sessions WHERE sid = $1`,
+      SELECT revoked_at, ${live("t.now", "$3")} AS live, ${uncut("t.now")} AS uncut
+      FROM (SELECT ${storeNow("$2")} AS now) AS t, ${s}.sessions AS x WHERE sid = $1`,
 
     listKeys: `SELECT kid, alg, private_jwk, created_at, retired_at FROM ${s}.keys ORDER BY created_at, kid`,
     saveKey: `

@@ -21,6 +21,8 @@ export function toRevocation(row: unknown): Revocation {
     createdAt: Number(r[5]),
     expiresAt: Number(r[6]),
     cutoff: Number(r[7]),
+    // Recorded before replicaUntil existed: replicas keep it to its expiry, as they did.
+    replicaUntil: Number(r[8] ?? r[6]),
   }
 }
 

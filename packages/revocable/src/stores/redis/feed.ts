@@ -125,6 +125,8 @@ function toEvent(fields: unknown[]): { n: number; change: ChangeEvent } {
             createdAt: Number(f.get("createdAt")),
             expiresAt: Number(f.get("expiresAt")),
             cutoff: Number(f.get("cutoff")),
+            // Absent when published before replicaUntil existed: replicas then keep it to its expiry.
+            replicaUntil: Number(f.get("replicaUntil") ?? f.get("expiresAt")),
           },
         },
       }

@@ -5,7 +5,8 @@
  *
  * Layout. Every key of a store starts with the hash tag `{prefix}`, so every key lives in one slot:
  * - `{p}:r:<kind>:<id>` a revocation (hash), expiring at its `expiresAt`; indexed by `{p}:rs` (all, by
- *   sequence), `{p}:rk:<kind>`, `{p}:ru:<subject>` (by sequence, for listing) and `{p}:rx` (by expiry, for purge)
+ *   sequence), `{p}:rk:<kind>`, `{p}:ru:<subject>` (by sequence, for listing), `{p}:rx` (by expiry, for purge)
+ *   and `{p}:rp` (by `replicaUntil`, for the snapshot: what replicas hold); `{p}:schema` the layout's version
  * - `{p}:s:<sid>` a session (hash), expiring the leeway after its `expiresAt`; `{p}:u:<subject>` its
  *   subject's sessions (by creation), `{p}:sx` every session by expiry; `{p}:g:<subject>` the subject's
  *   generation, kept as long as a session or cut-off that depends on it
@@ -104,7 +105,26 @@ for _, name in ipairs(windows) do
   redis.call('ZREM', base .. ':hx', name)
   removed = removed + 1
 end
+redis.call('ZREMRANGEBYSCORE', base .. ':rp', '-inf', now)
 return {removed, math.max(#members, #sids, #windows)}
+`)
+
+/**
+ * Layout version 2 indexes revocations by replicaUntil (`{p}:rp`). Revocations recorded before it are indexed
+ * with their expiry, which is when replicas let go of them then. Runs once, at the first open by this version.
+ */
+const MIGRATE = script(`
+if redis.call('GET', base .. ':schema') then return 0 end
+for _, member in ipairs(redis.call('ZRANGE', base .. ':rx', 0, -1)) do
+  local key = base .. ':r:' .. member
+  local expiresAt = redis.call('HGET', key, 'expiresAt')
+  if expiresAt then
+    redis.call('HSETNX', key, 'replicaUntil', expiresAt)
+    redis.call('ZADD', base .. ':rp', redis.call('HGET', key, 'replicaUntil'), member)
+  end
+end
+redis.call('SET', base .. ':schema', '2')
+return 1
 `)
 
 export function redisStore(target: RedisTarget, options: RedisStoreOptions = {}): RedisStore {
@@ -136,6 +156,7 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
 
   async function connect(): Promise<void> {
     main = await mainConnection(target, base, commandTimeoutMs)
+    await run(MIGRATE, [], "retry")
     for (const warning of await durabilityWarnings(target, connection, commandTimeoutMs)) {
       warnings.push(warning)
       onWarning(warning)

@@ -4,9 +4,9 @@ import { PAGE, script, type Run } from "./scripts.ts"
 import { decodeCursor, encodeCursor } from "../shared.ts"
 import type { Page, Revocation, Store } from "../../core/store.ts"
 
-/** ARGV: kind, id, subject?, reason?, actor?, createdAt, expiresAt. */
+/** ARGV: kind, id, subject?, reason?, actor?, createdAt, expiresAt, replicaUntil. */
 const REVOKE = script(`
-return record(ARGV[2], ARGV[3], opt(ARGV[4]), opt(ARGV[5]), opt(ARGV[6]), ARGV[7], ARGV[8])
+return record(ARGV[2], ARGV[3], opt(ARGV[4]), opt(ARGV[5]), opt(ARGV[6]), ARGV[7], ARGV[8], ARGV[9])
 `)
 
 /** ARGV: kind, id. Returns 1 when there was a revocation. Unrevoking a session also un-marks the session. */
@@ -19,6 +19,7 @@ if kind == 'session' then redis.call('HDEL', base .. ':s:' .. id, 'revokedAt') e
 if redis.call('DEL', key) == 0 then return 0 end
 redis.call('ZREM', base .. ':rs', member)
 redis.call('ZREM', base .. ':rx', member)
+redis.call('ZREM', base .. ':rp', member)
 redis.call('ZREM', base .. ':rk:' .. kind, member)
 if subject then redis.call('ZREM', base .. ':ru:' .. subject, member) end
 publish('t', 'unrevoked', 'kind', kind, 'id', id)
@@ -39,19 +40,29 @@ return 0
 `)
 
 /**
- * ARGV: now, after (a seq), count. One page of live revocations in seq order: {last seq scanned, scanned, rows}.
- * Paging by seq never skips an entry that exists throughout, whatever is added or removed meanwhile.
+ * ARGV: after (a replicaUntil: the snapshot's now, then the last page's), count. One page of the revocations
+ * replicas hold, by replicaUntil (`{p}:rp`), so that a snapshot reads only those: {last replicaUntil, full, rows}.
+ * A full page takes every entry of its last replicaUntil, so the next can start after it. An entry that exists
+ * throughout is never skipped: its replicaUntil only grows, and one that grows past a page is read again.
  */
 const SNAPSHOT = script(`
-local now, after = tonumber(ARGV[2]), ARGV[3]
-local members = redis.call('ZRANGEBYSCORE', base .. ':rs', '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, ARGV[4])
-local rows = {}
-for i = 1, #members, 2 do
-  after = members[i + 1]
-  local row = readRevocation(members[i])
-  if row and tonumber(row[7]) > now then table.insert(rows, row) end
+local index, after, count = base .. ':rp', ARGV[2], tonumber(ARGV[3])
+local page = redis.call('ZRANGEBYSCORE', index, '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, count)
+local full = #page / 2 == count
+local last = page[#page] or after
+local members = {}
+for i = 1, #page, 2 do
+  if not full or page[i + 1] ~= last then table.insert(members, page[i]) end
 end
-return {after, #members / 2, rows}
+if full then
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', index, last, last)) do table.insert(members, member) end
+end
+local rows = {}
+for _, member in ipairs(members) do
+  local row = readRevocation(member)
+  if row then table.insert(rows, row) end
+end
+return {last, full and 1 or 0, rows}
 `)
 
 /** ARGV: now, before (a seq, or "" for the newest), limit, kind?, subject?. Up to limit + 1 {seq, row}, newest first. */
@@ -90,6 +101,7 @@ export function revocations(run: Run): Revocations {
         optional(input.actor),
         input.createdAt,
         input.expiresAt,
+        input.replicaUntil ?? "",
       ])
       return toRevocation(row)
     },
@@ -107,11 +119,11 @@ export function revocations(run: Run): Revocations {
 
     async snapshot(now) {
       const live: Revocation[] = []
-      let after = "0"
+      let after = String(now)
       for (;;) {
-        const [last, scanned, rows] = (await run(SNAPSHOT, [now, after, PAGE])) as [unknown, unknown, unknown[]]
+        const [last, full, rows] = (await run(SNAPSHOT, [after, PAGE])) as [unknown, unknown, unknown[]]
         for (const row of rows) live.push(toRevocation(row))
-        if (Number(scanned) < PAGE) return live
+        if (Number(full) !== 1) return live
         after = String(last)
       }
     },

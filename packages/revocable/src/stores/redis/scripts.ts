@@ -16,7 +16,7 @@ export interface Script {
 const PREAMBLE = `
 local base = KEYS[1]
 local feedLength = ARGV[1]
-local RFIELDS = {'kind', 'id', 'subject', 'reason', 'actor', 'createdAt', 'expiresAt', 'cutoff'}
+local RFIELDS = {'kind', 'id', 'subject', 'reason', 'actor', 'createdAt', 'expiresAt', 'cutoff', 'replicaUntil'}
 local SFIELDS = {'sid', 'subject', 'gen', 'createdAt', 'lastUsedAt', 'expiresAt', 'device', 'claims', 'revokedAt'}
 
 local function opt(value)
@@ -67,11 +67,13 @@ local function readSession(sid)
   return row
 end
 
--- Records a revocation (merging with an existing one), applies its side effects and publishes it.
-local function record(kind, id, subject, reason, actor, createdAt, expiresAt)
+-- Records a revocation (merging with an existing one), applies its side effects and publishes it. replicaUntil
+-- ("" for expiresAt) is when replicas let go of it: never after expiresAt, and the later one when revoked again.
+local function record(kind, id, subject, reason, actor, createdAt, expiresAt, replicaUntil)
   local member = kind .. ':' .. id
   local key = base .. ':r:' .. member
-  local old = redis.call('HMGET', key, 'subject', 'reason', 'actor', 'createdAt', 'expiresAt', 'seq')
+  local old = redis.call('HMGET', key, 'subject', 'reason', 'actor', 'createdAt', 'expiresAt', 'seq', 'replicaUntil')
+  if replicaUntil == '' or tonumber(replicaUntil) > tonumber(expiresAt) then replicaUntil = expiresAt end
   local cutoff = '0'
   local generation = base .. ':g:' .. id
   if kind == 'subject' then
@@ -85,11 +87,13 @@ local function record(kind, id, subject, reason, actor, createdAt, expiresAt)
   local seq = old[6]
   if seq then
     if tonumber(old[5]) > tonumber(expiresAt) then expiresAt = old[5] end
+    local oldReplica = old[7] or old[5]
+    if tonumber(oldReplica) > tonumber(replicaUntil) then replicaUntil = oldReplica end
     if kind ~= 'subject' then subject, reason, actor, createdAt = old[1], old[2], old[3], old[4] end
   else
     seq = redis.call('INCR', base .. ':seq')
   end
-  local fields = {'kind', kind, 'id', id, 'createdAt', createdAt, 'expiresAt', expiresAt, 'cutoff', cutoff}
+  local fields = {'kind', kind, 'id', id, 'createdAt', createdAt, 'expiresAt', expiresAt, 'cutoff', cutoff, 'replicaUntil', replicaUntil}
   if subject then table.insert(fields, 'subject'); table.insert(fields, subject) end
   if reason then table.insert(fields, 'reason'); table.insert(fields, reason) end
   if actor then table.insert(fields, 'actor'); table.insert(fields, actor) end
@@ -98,6 +102,7 @@ local function record(kind, id, subject, reason, actor, createdAt, expiresAt)
   redis.call('PEXPIREAT', key, expiresAt)
   redis.call('ZADD', base .. ':rs', seq, member)
   redis.call('ZADD', base .. ':rx', expiresAt, member)
+  redis.call('ZADD', base .. ':rp', replicaUntil, member)
   redis.call('ZADD', base .. ':rk:' .. kind, seq, member)
   if subject then
     redis.call('ZADD', base .. ':ru:' .. subject, seq, member)
@@ -105,7 +110,7 @@ local function record(kind, id, subject, reason, actor, createdAt, expiresAt)
   end
   if kind == 'subject' then extend(generation, expiresAt) end
   publish('t', 'revoked', unpack(fields))
-  return {kind, id, subject, reason, actor, createdAt, expiresAt, cutoff}
+  return {kind, id, subject, reason, actor, createdAt, expiresAt, cutoff, replicaUntil}
 end
 `
 

@@ -5,7 +5,7 @@ import type { Clock, Store } from "../../core/store.ts"
 
 /**
  * ARGV: now, sid, subject, ttlMs, device?, claims, refreshHash, idleTimeoutMs, limit ("" for none), onExceed,
- * evict kind, evict reason?, evict actor?, evict createdAt, leewayMs.
+ * evict kind, evict reason?, evict actor?, evict createdAt, leewayMs, evict replicaUntil ("" for its expiry).
  * Returns {0} when the limit refuses, else {1, session, evicted revocations}.
  */
 const CREATE_SESSION = script(`
@@ -29,7 +29,7 @@ if ARGV[10] ~= '' then
   if excess > 0 and ARGV[11] == 'reject' then return {0} end
   for i = 1, excess do
     local until_ = ms(tonumber(live[i][2]) + tonumber(ARGV[16]))
-    table.insert(evicted, record(ARGV[12], live[i][1], subject, opt(ARGV[13]), opt(ARGV[14]), ARGV[15], until_))
+    table.insert(evicted, record(ARGV[12], live[i][1], subject, opt(ARGV[13]), opt(ARGV[14]), ARGV[15], until_, ARGV[17]))
   end
 end
 local key = base .. ':s:' .. sid
@@ -72,15 +72,16 @@ return out
 
 /**
  * ARGV: now, sid, presentedHash, nextHash, graceMs, idleTimeoutMs, then the reuse revocation: kind, id,
- * subject?, reason?, actor?, createdAt, expiresAt. Returns {status} or {status, session} or {"reused", revocation}.
+ * subject?, reason?, actor?, createdAt, expiresAt, replicaUntil. A session revoked, or cut off by its subject's
+ * revocation, is refused from the store's records. Returns {status} or {status, session} or {"reused", revocation}.
  */
 const ROTATE = script(`
 local now = clock(ARGV[2])
 local sid, presented, nextHash, graceMs = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local key = base .. ':s:' .. sid
-local row = redis.call('HMGET', key, 'sid', 'revokedAt', 'expiresAt', 'lastUsedAt', 'cur', 'prev', 'rotatedAt')
+local row = redis.call('HMGET', key, 'sid', 'revokedAt', 'expiresAt', 'lastUsedAt', 'cur', 'prev', 'rotatedAt', 'subject', 'gen')
 if not row[1] then return {'missing'} end
-if row[2] then return {'revoked'} end
+if row[2] or tonumber(row[9]) < liveCutoff(row[8], now) then return {'revoked'} end
 if tonumber(row[3]) <= now or tonumber(row[4]) <= now - tonumber(ARGV[7]) then return {'expired'} end
 if row[5] == presented then
   redis.call('HSET', key, 'prev', row[5], 'cur', nextHash, 'rotatedAt', ms(now), 'lastUsedAt', ms(now))
@@ -92,7 +93,7 @@ if graceMs > 0 and row[6] == presented and since >= 0 and since < graceMs then
   redis.call('HSET', key, 'cur', nextHash, 'lastUsedAt', ms(now))
   return {'grace', readSession(sid)}
 end
-return {'reused', record(ARGV[8], ARGV[9], opt(ARGV[10]), opt(ARGV[11]), opt(ARGV[12]), ARGV[13], ARGV[14])}
+return {'reused', record(ARGV[8], ARGV[9], opt(ARGV[10]), opt(ARGV[11]), opt(ARGV[12]), ARGV[13], ARGV[14], ARGV[15])}
 `)
 
 export type Sessions = Pick<Store, "createSession" | "getSession" | "listSessions" | "rotate">
@@ -124,6 +125,7 @@ export function sessions(run: Run, clock: Clock | undefined): Sessions {
           optional(evictTemplate.actor),
           evictTemplate.createdAt,
           input.leewayMs,
+          evictTemplate.replicaUntil ?? "",
         ],
         "wait",
       )) as unknown[]
@@ -159,6 +161,7 @@ export function sessions(run: Run, clock: Clock | undefined): Sessions {
           optional(reuse.actor),
           reuse.createdAt,
           reuse.expiresAt,
+          reuse.replicaUntil ?? "",
         ],
         "wait",
       )) as unknown[]

@@ -96,6 +96,7 @@ export function sqliteStore(options: SqliteStoreOptions): ServerStore {
       createdAt: merged.createdAt,
       expiresAt: merged.expiresAt,
       cutoff: merged.cutoff,
+      replicaUntil: merged.replicaUntil,
     }
     c.upsertRevocation.run({ ...revocation })
     c.appendChange.run({ type: "revoked", kind: revocation.kind, id: revocation.id, revocation: JSON.stringify(revocation) })
@@ -238,7 +239,8 @@ export function sqliteStore(options: SqliteStoreOptions): ServerStore {
         const now = time(c)
         const row = c.getSession.get({ sid: input.sid }) as SessionRow | undefined
         if (!row) return { status: "missing" }
-        if (row.revoked_at !== null) return { status: "revoked" }
+        const cutOff = c.subjectCutOff.get({ subject: row.subject, now, gen: row.gen }) !== undefined
+        if (row.revoked_at !== null || cutOff) return { status: "revoked" }
         if (row.expires_at <= now || row.last_used_at <= now - input.idleTimeoutMs) return { status: "expired" }
         if (hashEquals(row.current_hash, input.presentedHash)) {
           c.rotateSession.run({ sid: input.sid, previous: row.current_hash, current: input.nextHash, now })

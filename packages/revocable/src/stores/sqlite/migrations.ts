@@ -58,6 +58,10 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE TABLE rate_windows (key TEXT PRIMARY KEY, count INTEGER NOT NULL, reset_at INTEGER NOT NULL) WITHOUT ROWID;
    CREATE INDEX rate_windows_reset_at ON rate_windows (reset_at);`,
+  // When replicas let go of a revocation (see RevocationInput.replicaUntil); rows from before it: their expiry.
+  `ALTER TABLE revocations ADD COLUMN replica_until INTEGER NOT NULL DEFAULT 0;
+   UPDATE revocations SET replica_until = expires_at;
+   CREATE INDEX revocations_replica_until ON revocations (replica_until);`,
 ]
 
 /** Brings the schema up to date in one write transaction, so processes opening the file at once apply each step once. */

@@ -12,6 +12,7 @@ export interface RevocationRow {
   created_at: number
   expires_at: number
   cutoff: number
+  replica_until: number
 }
 
 export interface SessionRow {
@@ -48,7 +49,7 @@ export interface ChangeRow {
 export type Connection = ReturnType<typeof prepare>
 
 export function prepare(db: DatabaseSync) {
-  const revocationColumns = "seq, kind, id, subject, reason, actor, created_at, expires_at, cutoff"
+  const revocationColumns = "seq, kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until"
   // Live: not revoked, not ended, not idle, and not cut off by a live subject revocation (as matchRevocation).
   const liveSession = `s.subject = :subject AND s.revoked_at IS NULL AND s.expires_at > :now AND s.last_used_at > :idleSince
     AND NOT EXISTS (SELECT 1 FROM revocations AS r
@@ -67,10 +68,11 @@ export function prepare(db: DatabaseSync) {
 
     getRevocation: db.prepare(`SELECT ${revocationColumns} FROM revocations WHERE kind = :kind AND id = :id`),
     upsertRevocation: db.prepare(
-      `INSERT INTO revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff)
-       VALUES (:kind, :id, :subject, :reason, :actor, :createdAt, :expiresAt, :cutoff)
+      `INSERT INTO revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until)
+       VALUES (:kind, :id, :subject, :reason, :actor, :createdAt, :expiresAt, :cutoff, :replicaUntil)
        ON CONFLICT (kind, id) DO UPDATE SET subject = excluded.subject, reason = excluded.reason, actor = excluded.actor,
-         created_at = excluded.created_at, expires_at = excluded.expires_at, cutoff = excluded.cutoff`,
+         created_at = excluded.created_at, expires_at = excluded.expires_at, cutoff = excluded.cutoff,
+         replica_until = excluded.replica_until`,
     ),
     deleteRevocation: db.prepare("DELETE FROM revocations WHERE kind = :kind AND id = :id"),
     matchRevocation: db.prepare(
@@ -78,7 +80,11 @@ export function prepare(db: DatabaseSync) {
          (kind = 'token' AND id = :jti) OR (kind = 'session' AND id = :sid) OR (kind = 'key' AND id = :kid)
          OR (kind = 'subject' AND id = :subject AND cutoff > :gen)) LIMIT 1`,
     ),
-    liveRevocations: db.prepare(`SELECT ${revocationColumns} FROM revocations WHERE expires_at > :now ORDER BY seq`),
+    // What replicas hold (see RevocationInput.replicaUntil): in index order, so that only those rows are read.
+    liveRevocations: db.prepare(`SELECT ${revocationColumns} FROM revocations WHERE replica_until > :now ORDER BY replica_until, seq`),
+    subjectCutOff: db.prepare(
+      "SELECT 1 FROM revocations WHERE kind = 'subject' AND id = :subject AND expires_at > :now AND cutoff > :gen",
+    ),
     pageRevocations: db.prepare(
       `SELECT ${revocationColumns} FROM revocations
        WHERE expires_at > :now AND (:kind IS NULL OR kind = :kind) AND (:subject IS NULL OR subject = :subject)
@@ -146,6 +152,7 @@ export function toRevocation(row: RevocationRow): Revocation {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     cutoff: row.cutoff,
+    replicaUntil: row.replica_until,
   }
 }
 
