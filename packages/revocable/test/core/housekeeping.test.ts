@@ -89,6 +89,26 @@ describe("housekeeping", () => {
     assert.equal(purges, 2, "intervalMs null: no timer")
   })
 
+  test("start() prunes the replica every minute, without a store call, even with purges left to the CLI", async (t) => {
+    t.mock.timers.enable({ apis: ["setInterval"] })
+    const clock = manualClock(T0)
+    const store = memoryStore({ clock })
+    let purges = 0
+    const { unit, replica } = housekeeping({ ...store, purge: async (now) => (purges++, store.purge(now)) }, { clock, intervalMs: null })
+    replica.add(await store.revoke(revocation("ended", T0 + 30_000)))
+    replica.add(await store.revoke(revocation("live", T0 + 120_000)))
+    unit.start()
+    clock.tick(60_000)
+    t.mock.timers.tick(60_000)
+    assert.equal(replica.size, 1)
+    assert.equal(replica.isRevoked("live", "s", "alice", 0, "k"), true)
+    assert.equal(purges, 0)
+    unit.stop()
+    clock.tick(120_000)
+    t.mock.timers.tick(60_000)
+    assert.equal(replica.size, 1, "stopped: no more pruning")
+  })
+
   test("the purge timer does not keep the process alive", () => {
     const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === "Timeout").length
     const before = timers()
