@@ -7,7 +7,7 @@ export default {
   commandRunner: { command: "node mutation/run.mjs" },
   // The command runner reports no coverage: every mutant runs its file's tests.
   coverageAnalysis: "off",
-  mutate: ["packages/revocable/src/core/tokens.ts", "packages/revocable/src/core/claims.ts", "packages/revocable/src/core/base64url.ts", "packages/revocable/src/core/keys.ts", "packages/revocable/src/core/replica.ts", "packages/revocable/src/core/idset.ts"],
+  mutate: ["tokens", "claims", "base64url", "keys", "replica", "idset", "sync", "keychain"].map((unit) => `packages/revocable/src/core/${unit}.ts`),
   // Node strips types without checking them, and no checker runs: the sources need no @ts-nocheck.
   disableTypeChecks: false,
   // Two cores, shared with other work: a mutant slowed down by it must not be taken for a hung one (a timeout

@@ -1,7 +1,9 @@
-// The keychain on its own: the order of overlapping key loads, and the unknown-kid reload's limit by the clock.
-// Across instances, through createAuth, see managed-keys.test.ts.
+// The keychain: the order of overlapping key loads, the unknown-kid reload's limit by the clock, which reloads may
+// make a key, rotation and retirement. Across instances, through createAuth, see managed-keys.test.ts.
 import assert from "node:assert/strict"
+import { randomBytes } from "node:crypto"
 import { describe, test } from "node:test"
+import { createAuth } from "../../src/index.ts"
 import { Events } from "../../src/core/events.ts"
 import { Keychain, UNKNOWN_KID_RELOAD_MS } from "../../src/core/keychain.ts"
 import { generateStoredKey, importStoredKey } from "../../src/core/keys.ts"
@@ -9,6 +11,8 @@ import { Replica } from "../../src/core/replica.ts"
 import { memoryStore } from "../../src/stores/memory.ts"
 import type { Store, StoredKey } from "../../src/core/store.ts"
 import { manualClock, type ManualClock } from "../helpers/clock.ts"
+import { flakyStore } from "../helpers/flaky.ts"
+import { decode, split } from "../helpers/forge.ts"
 
 const T0 = Date.UTC(2026, 0, 15)
 
@@ -59,6 +63,10 @@ async function saveKey(store: Store, clock: ManualClock, ms = 1): Promise<Stored
 
 function settle(): Promise<void> {
   return new Promise(setImmediate)
+}
+
+function kidOf(token: string): unknown {
+  return decode(split(token)[0]).kid
 }
 
 describe("keychain", () => {
@@ -141,7 +149,7 @@ describe("keychain", () => {
     assert.equal(scripted.lists, atStart + 2)
   })
 
-  test("a failed reload is reported, leaves the ring as it was, and still counts towards the interval", async () => {
+  test("a failed reload, for an unknown kid or a keys change, is reported and leaves the ring; an unknown kid's still counts towards the interval", async () => {
     const clock = manualClock(T0)
     const scripted = scriptedKeys()
     const { keys, events } = managed(scripted.store, clock)
@@ -154,9 +162,13 @@ describe("keychain", () => {
     assert.equal(reported.length, 1)
     assert.equal(keys.ring, ring)
     assert.equal(keys.reloadForUnknownKid(), undefined)
+    keys.changed()
+    await settle()
+    assert.equal(reported.length, 2, "nobody waits on the feed's reload: only the event tells of its failure")
+    assert.equal(keys.ring, ring)
   })
 
-  test("static keys never reload, and signing fails once every key that can sign is retired", async () => {
+  test("static keys never reload, not even on a keys change from the feed, and signing fails once every key that can sign is retired", async () => {
     const clock = manualClock(T0)
     const scripted = scriptedKeys()
     const replica = new Replica()
@@ -164,11 +176,97 @@ describe("keychain", () => {
     const key = importStoredKey(stored)
     const keys = new Keychain({ store: scripted.store, staticKeys: [key], algorithm: "HS256", clock, replica, events: new Events() })
     await keys.start()
+    keys.changed()
     assert.equal(keys.reloadForUnknownKid(), undefined)
     assert.equal(await keys.has("other"), false)
     assert.equal(scripted.lists, 0)
+    assert.equal(keys.signer().kid, key.kid)
     replica.add({ kind: "key", id: key.kid, subject: null, reason: null, actor: null, createdAt: T0, expiresAt: Date.UTC(2999, 11, 31), cutoff: 0 })
     assert.throws(() => keys.signer(), /every key that can sign is retired/)
     assert.deepEqual(keys.jwks(), { keys: [] }, "a shared secret is never listed")
+  })
+
+  test("a reload never makes a key: with every key retired, a keys change, an unknown kid and a lookup wait for the one the retiring instance makes", async () => {
+    const clock = manualClock(T0)
+    const store = memoryStore()
+    const { keys } = managed(store, clock)
+    await keys.start()
+    // Another instance retired the key and has not saved its replacement yet: were every instance that reads
+    // the keys now to make one, each would.
+    await store.retireKey(keys.signer().kid, T0)
+    keys.changed()
+    await settle()
+    await keys.reloadForUnknownKid()
+    assert.equal(await keys.has("unknown"), false)
+    assert.deepEqual((await store.listKeys()).filter((key) => key.retiredAt === null), [])
+  })
+
+  test("instances agree on the signing key among keys made in the same millisecond, whatever order their stores list them in", async () => {
+    const clock = manualClock(T0)
+    const base = memoryStore()
+    for (let count = 0; count < 3; count++) await base.saveKey(generateStoredKey("HS256", T0))
+    const reversed: Store = { ...base, listKeys: async () => (await base.listKeys()).reverse() }
+    const one = managed(base, clock).keys
+    const other = managed(reversed, clock).keys
+    await Promise.all([one.start(), other.start()])
+    assert.equal(one.signer().kid, other.signer().kid)
+  })
+
+  test("rotate() makes its key the signer at once, before any feed tells of it, even behind another instance's clock", async () => {
+    const clock = manualClock(T0)
+    const store = memoryStore()
+    const { keys } = managed(store, clock)
+    await keys.start()
+    // Made by an instance whose clock runs ten seconds ahead of ours.
+    await saveKey(store, clock, 10_000)
+    const { kid } = await keys.rotate()
+    assert.equal(keys.signer().kid, kid)
+    assert.ok((await store.listKeys()).some((key) => key.kid === kid && key.retiredAt === null))
+    await assert.rejects(keys.rotate({ alg: "HS256", secret: randomBytes(32) }), { name: "TypeError", message: /managed in the store: call rotateKey\(\) without a key/ })
+  })
+
+  test("retireKey() of the last key that signs: it is marked retired in the store, and a new key signs at once", async () => {
+    const clock = manualClock(T0)
+    const store = memoryStore({ clock })
+    const auth = createAuth({ issuer: "https://issuer.test", audience: "api", store, clock })
+    const old = kidOf((await auth.issue("alice")).accessToken) as string
+    clock.tick(1000)
+    const retired = await auth.retireKey(old)
+    const made = kidOf((await auth.issue("alice")).accessToken)
+    assert.notEqual(made, old)
+    assert.deepEqual((await store.listKeys()).map((key) => [key.kid, key.retiredAt]).sort(), [[old, retired.createdAt], [made, null]].sort())
+    await auth.close()
+  })
+
+  test("retireKey() of a kid that is not a string is invalid_request without asking the store, even while it is down", async () => {
+    const clock = manualClock(T0)
+    const store = flakyStore(1000, clock)
+    const auth = createAuth({ issuer: "https://issuer.test", audience: "api", store, clock })
+    await auth.ready()
+    store.down = true
+    for (const kid of [42, null, { toString: () => "kid" }]) await assert.rejects(auth.retireKey(kid as string), { code: "invalid_request" })
+    store.down = false
+    await auth.close()
+  })
+
+  test("static keys: rotateKey(key) signs with it, keeps the others, and replaces one of the same kid; retiring one writes nothing to the store", async () => {
+    const store = memoryStore()
+    const auth = createAuth({ issuer: "https://issuer.test", audience: "api", store, keys: [{ kid: "k1", alg: "HS256", secret: randomBytes(32) }] })
+    const first = (await auth.issue("alice")).accessToken
+    assert.deepEqual(await auth.rotateKey({ kid: "k2", alg: "HS256", secret: randomBytes(32) }), { kid: "k2" })
+    const second = (await auth.issue("alice")).accessToken
+    assert.equal(kidOf(second), "k2")
+    assert.equal((await auth.verify(first)).sub, "alice", "k1 still verifies")
+    await auth.rotateKey({ kid: "k1", alg: "HS256", secret: randomBytes(32) })
+    const third = (await auth.issue("alice")).accessToken
+    assert.equal(kidOf(third), "k1")
+    assert.equal((await auth.verify(third)).sub, "alice")
+    await assert.rejects(auth.verify(first), { code: "token_invalid" }, "the new k1 replaced the old")
+    await assert.rejects(auth.rotateKey(), { name: "TypeError", message: /configured statically: pass the new key/ })
+    await auth.retireKey("k1")
+    assert.equal(kidOf((await auth.issue("alice")).accessToken), "k2")
+    assert.equal((await auth.verify(second)).sub, "alice")
+    assert.deepEqual(await store.listKeys(), [])
+    await auth.close()
   })
 })

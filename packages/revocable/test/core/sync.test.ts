@@ -229,4 +229,75 @@ describe("replica sync", () => {
     await closing
     assert.equal(feed.subscriptionClosed, true)
   })
+
+  test("a reload queued behind another runs alone too, and close() waits for it as well", async () => {
+    const clock = manualClock(T0)
+    const feed = scriptedFeed(clock)
+    const { sync } = makeSync(feed.store, clock)
+    await sync.start()
+    feed.holding = true
+    feed.send({ type: "reset" })
+    await settle()
+    feed.send({ type: "reset" })
+    feed.release()
+    await settle()
+    assert.equal(feed.snapshots, 3, "the second reload began once the first had loaded")
+    feed.send({ type: "sync", at: clock() })
+    await settle()
+    assert.equal(feed.snapshots, 3, "a heartbeat meanwhile starts no third")
+    let closed = false
+    const closing = sync.close().then(() => (closed = true))
+    await settle()
+    assert.equal(closed, false)
+    assert.equal(feed.subscriptionClosed, false)
+    feed.release()
+    await closing
+    assert.equal(feed.subscriptionClosed, true)
+    assert.equal(sync.isFresh(clock()), true)
+  })
+
+  test("a reload after a reset that fails is reported as store-unavailable; the next heartbeat tries again", async () => {
+    const clock = manualClock(T0)
+    const store = flakyStore(1000, clock)
+    const { sync, events } = makeSync(store, clock)
+    await sync.start()
+    const reported: unknown[] = []
+    events.on("store-unavailable", (event) => reported.push(event.error))
+    store.down = true
+    store.reset()
+    await settle()
+    assert.equal(reported.length, 1)
+    assert.equal(sync.isFresh(clock()), false)
+    store.down = false
+    store.heartbeat()
+    await settle()
+    assert.equal(sync.isFresh(clock()), true)
+  })
+
+  test("a revocation and an unrevocation made on another instance apply here, announced with revoked and unrevoked", async () => {
+    const clock = manualClock(T0)
+    const store = memoryStore({ clock })
+    const here = makeAuth(clock, { store })
+    const there = makeAuth(clock, { store })
+    const pair = await here.issue("alice")
+    const seen: unknown[] = []
+    here.on("revoked", (revocation) => seen.push(["revoked", revocation.kind, revocation.id]))
+    here.on("unrevoked", (target) => seen.push(["unrevoked", target]))
+    const revocation = await there.revoke(pair.accessToken)
+    const id = revocation?.id ?? ""
+    await assert.rejects(here.verify(pair.accessToken), { code: "token_revoked" })
+    assert.equal(await there.unrevoke("token", id), true)
+    assert.equal((await here.verify(pair.accessToken)).sub, "alice")
+    assert.deepEqual(seen, [["revoked", "token", id], ["unrevoked", { kind: "token", id }]])
+  })
+
+  test("an instance closed before it started, or after its start failed, closes without an error", async () => {
+    const clock = manualClock(T0)
+    await makeAuth(clock).close()
+    const store = flakyStore(1000, clock)
+    store.down = true
+    const failed = makeAuth(clock, { store })
+    await assert.rejects(failed.ready(), { code: "store_unavailable" })
+    await failed.close()
+  })
 })
