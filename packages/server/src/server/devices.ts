@@ -4,7 +4,8 @@
 // is `NONCE.MAC`: an HMAC over the account's login name and a random nonce, under a key kept in the store and
 // shared by every instance. It grants no access, only a separate rate-limit bucket.
 import { createHmac, createSecretKey, randomBytes, type KeyObject } from "node:crypto"
-import { hashEquals, storeOperation, type ServerStore } from "revocable/stores"
+import { hashEquals, type ServerStore } from "revocable/stores"
+import { storedSecret } from "./secrets.ts"
 
 export interface Devices {
   /** The nonce of `credential` when it is a device credential of this login, else null. */
@@ -39,12 +40,7 @@ export function loginName(username: string): string {
 }
 
 async function loadKey(store: ServerStore): Promise<KeyObject> {
-  const fresh = JSON.stringify({ key: randomBytes(32).toString("base64url") })
-  // Of instances starting together, the first write wins and every one reads it back.
-  await storeOperation(() => store.putDocument(SETTINGS, KEY_ID, fresh, null))
-  const text = await storeOperation(() => store.getDocument(SETTINGS, KEY_ID))
-  const { key } = JSON.parse(text ?? fresh) as { key: string }
-  return createSecretKey(Buffer.from(key, "base64url"))
+  return createSecretKey(await storedSecret(store, SETTINGS, KEY_ID))
 }
 
 function deviceCredentials(key: KeyObject): Devices {

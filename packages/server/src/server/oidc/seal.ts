@@ -6,6 +6,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
 import { randomId } from "revocable"
 import { storeOperation, type ServerStore } from "revocable/stores"
+import { storedSecret } from "../secrets.ts"
 
 export interface Sealer {
   /** Seals `record` for `purpose`, valid for `ttlMs`. */
@@ -65,12 +66,7 @@ export function sealer(store: ServerStore): Sealer {
   }
 }
 
-/** The store's key, made by the first instance that needs one (a compare-and-set, so that all agree). */
-async function loadKey(store: ServerStore): Promise<Buffer> {
-  const [collection, id] = KEY_DOCUMENT
-  const existing = await storeOperation(() => store.getDocument(collection, id))
-  if (existing !== null) return Buffer.from((JSON.parse(existing) as { key: string }).key, "base64url")
-  const made = JSON.stringify({ key: randomBytes(32).toString("base64url"), createdAt: Date.now() })
-  if (await storeOperation(() => store.putDocument(collection, id, made, null))) return Buffer.from((JSON.parse(made) as { key: string }).key, "base64url")
-  return loadKey(store)
+/** The store's key, made by the first instance that needs one. */
+function loadKey(store: ServerStore): Promise<Buffer> {
+  return storedSecret(store, ...KEY_DOCUMENT)
 }
