@@ -14,11 +14,11 @@ export function verify<C extends object>(ctx: Context, token: unknown, options?:
     if (type !== expected) throw new AuthError("wrong_token_type", `Expected ${expected === "access" ? "an access" : "a refresh"} token.`)
     const now = ctx.clock()
     const claims = checkClaims(payload, ctx.rules[type], now / 1000) as Claims & C
-    if (!ctx.sync.isFresh(now)) return isRevokedInStore(ctx, claims, key.kid, now).then((revoked) => (revoked ? Promise.reject(new AuthError("token_revoked")) : claims))
+    if (!ctx.sync.isFresh(now)) return askStore(ctx, claims, key.kid, now)
     if (ctx.replica.isRevoked(claims.jti, claims.sid, claims.sub, claims.gen, key.kid)) throw new AuthError("token_revoked")
     // Replicas let go of a session or subject revocation once no access token it matches is valid (see
     // accessWindowEnd); a refresh token outlives that, so the store answers for it. Refreshes are rare: no hot path.
-    if (type === "refresh") return isRevokedInStore(ctx, claims, key.kid, now).then((revoked) => (revoked ? Promise.reject(new AuthError("token_revoked")) : claims))
+    if (type === "refresh") return askStore(ctx, claims, key.kid, now)
     return Promise.resolve(claims)
   } catch (error) {
     // Retried once: the interval counts from the end of the reload, so the retry cannot start another.
@@ -37,6 +37,12 @@ export async function verifySignatureOrReload(ctx: Context, token: unknown): Pro
     await reload
     return verifySignature(token, ctx.keys.ring)
   }
+}
+
+/** The claims, once the store says the token is not revoked. */
+async function askStore<C extends Claims>(ctx: Context, claims: C, kid: string, now: number): Promise<C> {
+  if (await isRevokedInStore(ctx, claims, kid, now)) throw new AuthError("token_revoked")
+  return claims
 }
 
 async function isRevokedInStore(ctx: Context, claims: Claims, kid: string, now: number): Promise<boolean> {
