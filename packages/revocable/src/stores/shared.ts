@@ -1,5 +1,4 @@
 // Pieces every store implementation shares; not part of the public surface.
-import { timingSafeEqual } from "node:crypto"
 import { AuthError } from "../errors.ts"
 import { isStorable, type Revocation, type RevocationInput, type RevocationKind, type RevocationQuery } from "../core/store.ts"
 
@@ -39,11 +38,8 @@ export function rowMatchesQuery(row: Revocation, query: RevocationQuery): boolea
   }
 }
 
-export function hashEquals(a: string, b: string): boolean {
-  const left = Buffer.from(a)
-  const right = Buffer.from(b)
-  return left.length === right.length && timingSafeEqual(left, right)
-}
+/** Whether a stored hash equals a presented one, in constant time. */
+export { equalsInConstantTime as hashEquals } from "../core/compare.ts"
 
 /** Cursors are opaque to callers: a base64url-encoded position that each store interprets. */
 export function encodeCursor(position: number | string): string {

@@ -13,8 +13,8 @@
  *   `origins` is set, an `Origin` header present must be one of them; else 403 `csrf_failed`. An auth cookie
  *   sent twice (cookie tossing from a sibling domain) is refused: 400, or 403 `csrf_failed` for the CSRF cookie.
  */
-import { timingSafeEqual } from "node:crypto"
 import { AuthError } from "../../errors.ts"
+import { equalsInConstantTime } from "../../core/compare.ts"
 import type { TokenType } from "../../core/keys.ts"
 import { cookieValues, resolveCookies, type CookieOptions, type ResolvedCookies } from "./cookies.ts"
 import { isObject } from "./validate.ts"
@@ -118,15 +118,9 @@ function checkCsrf<R>(view: RequestView<R>, request: R, cookies: ResolvedCookies
   }
   const expected = cookieValues(cookieHeader, cookies.csrfName)
   const presented = view.header(request, cookies.csrfHeader)
-  if (expected.length !== 1 || expected[0] === "" || presented === undefined || !sameText(expected[0] as string, presented)) {
+  if (expected.length !== 1 || expected[0] === "" || presented === undefined || !equalsInConstantTime(expected[0] as string, presented)) {
     throw new AuthError("csrf_failed")
   }
-}
-
-function sameText(a: string, b: string): boolean {
-  const left = Buffer.from(a)
-  const right = Buffer.from(b)
-  return left.length === right.length && timingSafeEqual(left, right)
 }
 
 /** A header of a Node request, with repeated headers joined, read from `rawHeaders`: Node keeps only the first Authorization. */
