@@ -1,5 +1,5 @@
 /// <reference lib="dom" />
-// The revocations page (admins): the live revocations, filtered by user and grain; revoke, un-revoke.
+// The revocations page (admins): the live revocations, filtered by user and by what they apply to; revoke, un-revoke.
 import type { Client } from "revocable/client"
 import type { Revocation, RevocationPage, UserPage } from "../server/schemas.ts"
 import { describe, field, h, reporter, when } from "./dom.ts"
@@ -30,14 +30,14 @@ export async function revocationsView(shell: Shell, ticket: number, query: URLSe
   const kind = h(
     "select",
     { id: "filter-kind", name: "kind" },
-    h("option", { value: "" }, "Every grain"),
+    h("option", { value: "" }, "Anything"),
     ...Object.entries(GRAINS).map(([value, label]) => h("option", { value, selected: value === kindFilter }, label)),
   )
   const filter = h(
     "form",
     { class: "inline", role: "search", "aria-label": "Filter revocations" },
     user.node,
-    h("div", { class: "field" }, h("label", { for: "filter-kind" }, "Grain"), kind),
+    h("div", { class: "field" }, h("label", { for: "filter-kind" }, "Applies to"), kind),
     h("button", { type: "submit" }, "Filter"),
     h("datalist", { id: "known-users" }, ...[...names.values()].map((name) => h("option", { value: name }))),
   )
@@ -93,7 +93,7 @@ export async function revocationsView(shell: Shell, ticket: number, query: URLSe
     shown += page.items.length
     cursor = page.next
     more.hidden = cursor === null
-    caption.textContent = `${shown} live revocation${shown === 1 ? "" : "s"}${subject === "" ? "" : ` of ${userFilter.trim()}`}${kindFilter === "" ? "" : `, grain ${GRAINS[kindFilter as Revocation["kind"]] ?? kindFilter}`}, newest first.`
+    caption.textContent = `${shown} live revocation${shown === 1 ? "" : "s"}${subject === "" ? "" : ` of ${userFilter.trim()}`}${kindFilter === "" ? "" : `, applying to ${GRAINS[kindFilter as Revocation["kind"]] ?? kindFilter}`}, newest first.`
   }
   more.addEventListener("click", () => void act(more, load, report))
   try {
@@ -111,7 +111,7 @@ export async function revocationsView(shell: Shell, ticket: number, query: URLSe
   showOwner()
   const revokeReason = field("revoke-reason", "Reason", { autocomplete: "off" })
   const revokeButton = h("button", { type: "submit", class: "danger" }, "Revoke")
-  const revokeForm = h("form", { class: "inline", "aria-labelledby": "revoke-title" }, h("div", { class: "field" }, h("label", { for: "revoke-kind" }, "Grain"), revokeKind), revokeId.node, revokeOwner.node, revokeReason.node, revokeButton)
+  const revokeForm = h("form", { class: "inline", "aria-labelledby": "revoke-title" }, h("div", { class: "field" }, h("label", { for: "revoke-kind" }, "Applies to"), revokeKind), revokeId.node, revokeOwner.node, revokeReason.node, revokeButton)
   revokeForm.addEventListener("submit", (event) => {
     event.preventDefault()
     void act(
@@ -142,7 +142,7 @@ export async function revocationsView(shell: Shell, ticket: number, query: URLSe
       h(
         "thead",
         {},
-        h("tr", {}, ...["Grain", "Revoked", "User", "Reason", "By", "When", "Kept until"].map((label) => h("th", { scope: "col" }, label)), h("th", { scope: "col" }, h("span", { class: "hint" }, "Action"))),
+        h("tr", {}, ...["Applies to", "Revoked", "User", "Reason", "By", "When", "Expires"].map((label) => h("th", { scope: "col" }, label)), h("th", { scope: "col" }, h("span", { class: "hint" }, "Action"))),
       ),
       body,
     ),
