@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // The account page: who you are, your sessions (sign one out, or all), your sign-in providers, and your password.
 import type { Identities, Me, PasswordChanged, Session } from "../server/schemas.ts"
-import { deviceName, describe, field, h, reporter, when } from "./dom.ts"
+import { confirmAction, deviceName, describe, field, h, reporter, when } from "./dom.ts"
 import { identitiesSection, listProviders } from "./federation.ts"
 import type { Shell } from "./shell.ts"
 
@@ -49,7 +49,11 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
     )
   })
   const everywhere = h("button", { type: "button", class: "danger" }, "Sign out everywhere")
-  everywhere.addEventListener("click", () => void act(everywhere, () => client.logoutEverywhere(), report))
+  everywhere.addEventListener("click", async () => {
+    if (await confirmAction("Sign out everywhere?", "Every session of your account ends, this one included, on every device.", "Sign out everywhere")) {
+      void act(everywhere, () => client.logoutEverywhere(), report)
+    }
+  })
 
   // An account made by a federated sign-in has no password to show: its first one is set from the session.
   const currentPassword = field("current-password", "Current password", { type: "password", autocomplete: "current-password", required: !identities.passwordless })

@@ -60,6 +60,25 @@ export function describe(error: unknown): string {
   }
 }
 
+/**
+ * Asks before a destructive action, in a modal dialog (focus moves into it; Escape or Cancel answers no). The
+ * confirming button says what will happen, so that it reads right on its own.
+ */
+export function confirmAction(question: string, consequence: string, action: string): Promise<boolean> {
+  const dialog = h("dialog", { "aria-labelledby": "confirm-title", "aria-describedby": "confirm-text" })
+  const yes = h("button", { type: "submit", class: "danger", value: "yes" }, action)
+  const no = h("button", { type: "submit", class: "secondary", value: "no", autofocus: true }, "Cancel")
+  dialog.append(h("form", { method: "dialog", class: "stack" }, h("h2", { id: "confirm-title" }, question), h("p", { id: "confirm-text" }, consequence), h("div", { class: "actions" }, yes, no)))
+  document.body.append(dialog)
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      dialog.remove()
+      resolve(dialog.returnValue === "yes")
+    })
+    dialog.showModal()
+  })
+}
+
 /** The place a view reports into: a status for what worked, an alert for what did not. */
 export function reporter(): { node: HTMLElement; ok(text: string): void; fail(error: unknown): void } {
   const status = h("p", { class: "notice", role: "status" })

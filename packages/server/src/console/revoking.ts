@@ -2,7 +2,7 @@
 // The revocations page (admins): the live revocations, filtered by user and by what they apply to; revoke, un-revoke.
 import type { Client } from "revocable/client"
 import type { Revocation, RevocationPage, UserPage } from "../server/schemas.ts"
-import { describe, field, h, reporter, when } from "./dom.ts"
+import { confirmAction, describe, field, h, reporter, when } from "./dom.ts"
 import type { Shell } from "./shell.ts"
 
 const GRAINS: Record<Revocation["kind"], string> = { token: "Token", session: "Session", subject: "User", key: "Key" }
@@ -60,7 +60,9 @@ export async function revocationsView(shell: Shell, ticket: number, query: URLSe
   const row = (entry: Revocation): HTMLElement => {
     const owner = entry.subject === null ? null : names.get(entry.subject) ?? entry.subject
     const undo = h("button", { type: "button", class: "secondary", "aria-label": `Un-revoke ${GRAINS[entry.kind].toLowerCase()} ${entry.id}` }, "Un-revoke")
-    undo.addEventListener("click", () => {
+    undo.addEventListener("click", async () => {
+      const what = `${GRAINS[entry.kind].toLowerCase()} ${entry.id}`
+      if (!(await confirmAction(`Un-revoke ${what}?`, "Tokens it refused are accepted again until they expire.", "Un-revoke"))) return
       void act(undo, () => client.call(`admin/revocations/${entry.kind}/${encodeURIComponent(entry.id)}`, { method: "DELETE" }), report).then((done) => {
         if (!done) return
         tr.remove()

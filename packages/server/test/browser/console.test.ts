@@ -136,7 +136,14 @@ describe("the web console", { skip: withoutChromium }, () => {
       await onLaptop.locator("#sessions caption").filter({ hasText: "2 sessions" }).waitFor()
       assert.match(await onLaptop.locator("#sessions tr.current").innerText(), /^Laptop/)
 
+      // Asked first: Cancel keeps every session; confirming ends them.
       await onLaptop.getByRole("button", { name: "Sign out everywhere" }).click()
+      await onLaptop.getByRole("dialog", { name: "Sign out everywhere?" }).getByRole("button", { name: "Cancel" }).click()
+      assert.equal(await onLaptop.getByRole("dialog").count(), 0)
+      await onLaptop.locator("#reload").click()
+      await onLaptop.locator("#sessions caption").filter({ hasText: "2 sessions" }).waitFor()
+      await onLaptop.getByRole("button", { name: "Sign out everywhere" }).click()
+      await onLaptop.getByRole("dialog", { name: "Sign out everywhere?" }).getByRole("button", { name: "Sign out everywhere" }).click()
       await heading(onLaptop, "Sign in").waitFor()
       await onLaptop.getByText("You signed out on every device.").waitFor()
 
@@ -289,6 +296,7 @@ describe("the web console", { skip: withoutChromium }, () => {
 
       // Un-revoking a suspended user's revocation is refused until unsuspended.
       await row.getByRole("button", { name: /Un-revoke/ }).click()
+      await adminPage.getByRole("dialog", { name: /^Un-revoke user / }).getByRole("button", { name: "Un-revoke" }).click()
       await adminPage.getByRole("alert").filter({ hasText: "The user is suspended: unsuspend first." }).waitFor()
       await adminPage.getByRole("link", { name: "Users" }).click()
       await adminPage.getByRole("button", { name: "Unsuspend dave" }).click()
@@ -299,6 +307,7 @@ describe("the web console", { skip: withoutChromium }, () => {
       // The filtered list first: a click on the unfiltered one could be wiped, status and all, by the reload.
       await adminPage.locator("#revocations caption").filter({ hasText: "of dave" }).waitFor()
       await row.getByRole("button", { name: /Un-revoke/ }).click()
+      await adminPage.getByRole("dialog", { name: /^Un-revoke user / }).getByRole("button", { name: "Un-revoke" }).click()
       await adminPage.getByRole("status").filter({ hasText: "is no longer revoked" }).waitFor()
       assert.equal(await row.count(), 0)
 
@@ -357,7 +366,7 @@ describe("the web console", { skip: withoutChromium }, () => {
     }
   })
 
-  test("keys: rotating adds a signing key; retiring the old one ends the sessions it signed, the admin's own included", async () => {
+  test("keys: rotating publishes the next key, which signs from its activation time; retiring the old one ends the sessions it signed, the admin's own included", async () => {
     const admins = await device("Admin desk")
     try {
       const page = await signIn(admins, "admin", ADMIN_PASSWORD)
@@ -366,10 +375,11 @@ describe("the web console", { skip: withoutChromium }, () => {
       assert.equal(await page.locator("#keys tbody tr").count(), 1)
       const old = (await page.locator("#keys tbody tr").first().getAttribute("data-kid")) as string
 
-      await page.getByRole("button", { name: "Rotate: sign with a new key" }).click()
-      await page.getByRole("status").filter({ hasText: "New tokens are signed with key" }).waitFor()
+      await page.getByRole("button", { name: "Rotate: publish a new key" }).click()
+      await page.getByRole("status").filter({ hasText: "is published and signs new tokens from" }).waitFor()
       assert.equal(await page.locator("#keys tbody tr").count(), 2)
-      assert.match(await page.locator(`#keys tr[data-kid="${old}"]`).innerText(), /Verifying/)
+      assert.match(await page.locator(`#keys tr[data-kid="${old}"]`).innerText(), /Signing/)
+      assert.match(await page.locator("#keys tbody tr").first().innerText(), /Next, signs from/)
       await screenshot(page, "console-keys")
 
       await page.getByRole("button", { name: `Retire key ${old}` }).click()
