@@ -2,7 +2,7 @@
 import { AuthError } from "../errors.ts"
 import { randomId, refreshHash } from "./ids.ts"
 import { checkAppClaims, checkId, checkText } from "./checks.ts"
-import { signToken } from "./tokens.ts"
+import { MAX_TOKEN_LENGTH, signToken } from "./tokens.ts"
 import { accessWindowEnd } from "./revocation.ts"
 import { verify } from "./verify.ts"
 import type { IssueOptions, TokenPair } from "./auth.ts"
@@ -18,8 +18,9 @@ export async function issue(ctx: Context, subject: string, options: IssueOptions
     const { config } = ctx
     const now = ctx.clock()
     const refreshJti = randomId()
-    // Fails before the session is created when no key can sign.
-    ctx.keys.signer()
+    // Fails before the session is created when no key can sign, or when the claims would make an access token
+    // longer than verify accepts: one that every verify and refresh would refuse.
+    checkTokenLength(ctx, subject, claims)
     const result = await ctx.events.fromStore(() =>
       ctx.store.createSession({
         session: { sid: randomId(), subject, ttlMs: config.sessionTtlMs, device, claims, refreshHash: refreshHash(refreshJti) },
@@ -80,6 +81,17 @@ export async function refresh(ctx: Context, refreshToken: unknown): Promise<Toke
     case "revoked":
     case "missing":
       throw new AuthError("token_revoked", "The session has ended.")
+  }
+}
+
+/** Signs an access token as long as the session's will be (its ids and numbers at their longest) and measures it. */
+function checkTokenLength(ctx: Context, subject: string, claims: Record<string, unknown>): void {
+  const { config } = ctx
+  const longest = Number.MAX_SAFE_INTEGER
+  const id = randomId()
+  const probe = signToken(ctx.keys.signer(), "access", { ...claims, iss: config.issuer, sub: subject, aud: config.audience, iat: longest, exp: longest, jti: id, sid: id, gen: longest })
+  if (probe.length > MAX_TOKEN_LENGTH) {
+    throw new AuthError("invalid_request", `The subject and claims make an access token longer than ${MAX_TOKEN_LENGTH} characters, which verify refuses: keep large data out of the token.`)
   }
 }
 

@@ -17,3 +17,23 @@ test("issue() refuses an application claim named for any claim revocable sets, a
   }
   assert.equal((await auth.verify((await auth.issue("alice", { claims: { role: "admin", nbf2: 1 } })).accessToken)).role, "admin")
 })
+
+test("issue() refuses claims that would make an access token too long for verify, and opens no session for them", async () => {
+  const store = memoryStore()
+  const eddsa = createAuth({ issuer: "https://issuer.test", audience: "api", store })
+  try {
+    // Found by the verify property (test/fuzz): a long subject and a large claim made a token every verify refused.
+    const subject = "s".repeat(1024)
+    await assert.rejects(eddsa.issue(subject, { claims: { blob: "x".repeat(7000) } }), (error: Error & { code?: string }) => error.code === "invalid_request" && error.message.includes("8192"))
+    assert.equal((await store.listSessions(subject, 3_600_000)).length, 0, "no session is left behind")
+    // Just under the limit, the token verifies and refreshes.
+    let size = 1000
+    while ((await eddsa.issue(subject, { claims: { blob: "x".repeat(size + 100) } }).then(() => true, () => false))) size += 100
+    const pair = await eddsa.issue(subject, { claims: { blob: "x".repeat(size) } })
+    assert.ok(pair.accessToken.length > 8000 && pair.accessToken.length <= 8192, `a token of ${pair.accessToken.length} characters`)
+    assert.equal((await eddsa.verify(pair.accessToken)).sub, subject)
+    assert.equal((await eddsa.verify((await eddsa.refresh(pair.refreshToken)).accessToken)).sub, subject)
+  } finally {
+    await eddsa.close()
+  }
+})
