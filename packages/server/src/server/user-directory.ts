@@ -16,6 +16,7 @@ import { AuthError, randomId, type Auth, type RevokeMeta } from "revocable"
 import { type Page, type ServerStore, storeOperation } from "revocable/stores"
 import { ServerError } from "./errors.ts"
 import { hashPassword, needsRehash, verifyPassword } from "./password.ts"
+import { MAX_PASSWORD_LENGTH as MAX_PASSWORD, passwordProblem } from "./password-policy.ts"
 
 export interface User {
   sub: string
@@ -58,11 +59,9 @@ export interface UserDirectory {
 }
 
 export const USERNAME_RULE = "3 to 64 characters: letters, digits, '.', '_', '-' or '@', starting with a letter or digit"
-export const PASSWORD_RULE = "8 to 256 characters, not the username"
+export { PASSWORD_RULE } from "./password-policy.ts"
 const USERNAME = /^[a-z0-9][a-z0-9._@-]{2,63}$/
 const ROLE = /^[a-z][a-z0-9_-]{0,31}$/
-const MIN_PASSWORD = 8
-const MAX_PASSWORD = 256
 const MAX_PAGE = 1000
 const CAS_ATTEMPTS = 16
 
@@ -115,7 +114,7 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
     async create(input) {
       const username = normalise(input?.username)
       if (username === null) throw new AuthError("invalid_request", `The username must be ${USERNAME_RULE}.`, { field: "username" })
-      checkPassword(input.password, username)
+      await checkPassword(input.password, username)
       const roles = input.roles ?? []
       if (!Array.isArray(roles) || roles.length > 16 || !roles.every((role) => typeof role === "string" && ROLE.test(role))) {
         throw new AuthError("invalid_request", "Roles must be at most 16 lower-case names such as \"admin\".", { field: "roles" })
@@ -185,7 +184,7 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       if (user === null) throw new ServerError("invalid_credentials")
       const valid = typeof current === "string" && current.length <= MAX_PASSWORD
       if (!user.passwordless && (!(await verifyPassword(valid ? current : "", user.passwordHash)) || !valid)) throw new ServerError("invalid_credentials")
-      checkPassword(next, user.username)
+      await checkPassword(next, user.username)
       const passwordHash = await hashPassword(next)
       const changed = await update(sub, (latest) => {
         if (latest.passwordHash !== user.passwordHash) throw new AuthError("invalid_request", "The password was changed meanwhile; try again.")
@@ -214,15 +213,10 @@ function normalise(username: unknown): string | null {
   return USERNAME.test(name) ? name : null
 }
 
-function checkPassword(password: unknown, username: string): asserts password is string {
-  if (
-    typeof password !== "string" ||
-    [...password].length < MIN_PASSWORD ||
-    password.length > MAX_PASSWORD ||
-    password.trim().toLowerCase() === username
-  ) {
-    throw new AuthError("invalid_request", `The password must be ${PASSWORD_RULE}.`, { field: "password" })
-  }
+/** Throws `invalid_request` that says why the password policy refuses `password`. */
+async function checkPassword(password: unknown, username: string): Promise<void> {
+  const problem = typeof password === "string" ? await passwordProblem(password, username) : "The password must be a string."
+  if (problem !== null) throw new AuthError("invalid_request", problem, { field: "password" })
 }
 
 function view(record: UserRecord): User {
