@@ -11,6 +11,7 @@ export type { Auth, AuthEvents, IssueOptions, RevokeMeta, TokenPair, VerifyOptio
 export type { AuthOptions } from "./core/options.ts"
 export type { Claims } from "./core/claims.ts"
 export { ALGORITHMS, type Algorithm, type KeyInput, type TokenType } from "./core/keys.ts"
+export type { Verifier } from "./core/verifier.ts"
 export { randomId } from "./core/ids.ts"
 export { parseDuration, type Duration } from "./core/duration.ts"
 export { AuthError, isAuthError } from "./errors.ts"

@@ -19,7 +19,8 @@
  */
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from "express"
 import { AuthError, isAuthError } from "../errors.ts"
-import type { Auth, TokenPair } from "../core/auth.ts"
+import type { TokenPair } from "../core/auth.ts"
+import type { Verifier } from "../core/verifier.ts"
 import type { Claims } from "../core/claims.ts"
 import type { TokenType } from "../core/keys.ts"
 import {
@@ -62,7 +63,7 @@ function single(value: string | string[] | undefined): string | undefined {
 }
 
 /** Verifies the access token and sets `req.auth`; answers 401/400/403/503 itself. */
-export function authenticate(auth: Auth, options: AuthenticateOptions = {}): RequestHandler {
+export function authenticate(auth: Verifier, options: AuthenticateOptions = {}): RequestHandler {
   const { read, optional } = authenticateReader(view, options)
   return (req, res, next) => {
     let token: string | null

@@ -20,7 +20,8 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify"
 import { AuthError, isAuthError } from "../errors.ts"
-import type { Auth, TokenPair } from "../core/auth.ts"
+import type { TokenPair } from "../core/auth.ts"
+import type { Verifier } from "../core/verifier.ts"
 import type { Claims } from "../core/claims.ts"
 import type { TokenType } from "../core/keys.ts"
 import {
@@ -65,7 +66,7 @@ function single(value: string | string[] | undefined): string | undefined {
 }
 
 /** Verifies the access token and sets `request.auth`; answers 401/400/403/503 itself. */
-export function authenticate(auth: Auth, options: AuthenticateOptions = {}): AuthHook {
+export function authenticate(auth: Verifier, options: AuthenticateOptions = {}): AuthHook {
   const { read, optional } = authenticateReader(view, options)
   return async (request, reply) => {
     let claims: Claims

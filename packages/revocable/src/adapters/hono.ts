@@ -20,7 +20,8 @@
 import type { Context, ErrorHandler, MiddlewareHandler } from "hono"
 import type { ContentfulStatusCode } from "hono/utils/http-status"
 import { AuthError, isAuthError } from "../errors.ts"
-import type { Auth, TokenPair } from "../core/auth.ts"
+import type { TokenPair } from "../core/auth.ts"
+import type { Verifier } from "../core/verifier.ts"
 import type { Claims } from "../core/claims.ts"
 import type { TokenType } from "../core/keys.ts"
 import {
@@ -57,7 +58,7 @@ const view: RequestView<Context> = {
 }
 
 /** Verifies the access token and sets `auth`; answers 401/400/403/503 itself. */
-export function authenticate(auth: Auth, options: AuthenticateOptions = {}): MiddlewareHandler {
+export function authenticate(auth: Verifier, options: AuthenticateOptions = {}): MiddlewareHandler {
   const { read, optional } = authenticateReader(view, options)
   return async (c, next) => {
     let claims: Claims

@@ -1,0 +1,328 @@
+/**
+ * revocable/remote: verify the tokens of a revocable server in a service that holds no store credentials.
+ *
+ * Given the issuer and the service's client credentials (a client registered with the scope
+ * `revocations:read`), the verifier discovers the server's keys and revocation feed, keeps its own replica of the
+ * live revocations, and answers `verify` as `createAuth` does: the same claims, the same `AuthError` codes, so the
+ * Express, Fastify and Hono adapters take it as they take an `Auth`. Past `maxStaleness` without contact with the
+ * feed it fails closed with `store_unavailable`. Web-standard APIs only (fetch, WebCrypto, streams): it runs on
+ * Node, Bun, Deno and Cloudflare Workers. See docs/remote.md.
+ *
+ * @example
+ * import { remoteVerifier } from "revocable/remote"
+ * import { authenticate } from "revocable/express"
+ * const verifier = remoteVerifier({ issuer: "https://auth.example", clientId, clientSecret, audience: "api" })
+ * await verifier.ready
+ * app.use(authenticate(verifier))
+ */
+import { AuthError } from "../errors.ts"
+import { checkClaims, type ClaimRules, type Claims } from "../core/claims.ts"
+import { parseDuration, type Duration } from "../core/duration.ts"
+import type { VerifyOptions } from "../core/auth.ts"
+import type { RevocationKind } from "../core/store.ts"
+import { discover, FeedToken, RemoteError } from "./credentials.ts"
+import { Follower, type FeedMode } from "./follow.ts"
+import { decodeToken, verifyDecoded } from "./jws.ts"
+import { KeySet, type RemoteKey } from "./jwks.ts"
+import { RemoteReplica, type FeedEntry } from "./replica.ts"
+
+export { RemoteError } from "./credentials.ts"
+export type { FeedEntry } from "./replica.ts"
+export type { FeedMode } from "./follow.ts"
+
+export interface RemoteVerifierOptions {
+  /** The server's issuer URL (its `iss` claim), from which `/.well-known/oauth-authorization-server` is read. */
+  issuer: string
+  clientId: string
+  clientSecret: string
+  /** The audiences accepted in `aud`. Default "api", the server's default. */
+  audience?: string | string[]
+  /** How long the verifier answers from its replica without contact with the feed. Default "5s". */
+  maxStaleness?: Duration
+  /** Past maxStaleness, accept tokens the replica does not know as revoked. Default false: `store_unavailable`. */
+  failOpen?: boolean
+  /** "stream" (Server-Sent Events), "poll", or "auto": the stream, and polling where it cannot be held. Default "auto". */
+  mode?: FeedMode
+  /** Between polls. Default a third of maxStaleness, at most 1 s. */
+  pollInterval?: Duration
+  /** Clock skew tolerated on exp, iat and nbf. Default "30s", the server's default. */
+  leeway?: Duration
+  /** The longest `exp - iat` accepted. Default "1d". */
+  maxTokenLifetime?: Duration
+  /** At most one JWKS refetch for an unknown kid per this long. Default "30s". */
+  jwksRefetchInterval?: Duration
+  /** Default: the global fetch. */
+  fetch?: typeof fetch
+  /** Reads the time in ms since the epoch. Default `Date.now()`. */
+  clock?: () => number
+}
+
+export interface RemoteVerifierStatus {
+  /** Whether verify answers from the replica (contact within maxStaleness). */
+  fresh: boolean
+  /** When the feed last proved the replica current (ms since the epoch), or null before the first snapshot. */
+  lastContact: number | null
+  mode: "stream" | "poll"
+  /** The revocations held. */
+  size: number
+  /** The last failure talking to the server, until the next success. */
+  error: Error | null
+}
+
+export interface RemoteVerifierEvents {
+  /** A revocation arrived through the feed's changes. */
+  revoked: [entry: FeedEntry]
+  unrevoked: [change: { kind: RevocationKind; id: string }]
+  /** A snapshot replaced the replica (at start, after a reconnection the server could not resume). */
+  snapshot: [info: { size: number }]
+  /** maxStaleness passed without contact: verify now fails closed (or open, by option). */
+  stale: []
+  /** Contact again after being stale. */
+  fresh: []
+  /** A request to the server failed; the verifier retries with backoff. */
+  error: [error: Error]
+  /** A verify answered past maxStaleness: refused, or accepted from the replica when `failOpen`. */
+  "store-unavailable": [info: { error: unknown; failOpen: boolean }]
+}
+
+export interface RemoteVerifier {
+  /** The claims of a valid, unrevoked access token; rejects with an AuthError as `createAuth().verify` does. */
+  verify<C extends object = Record<string, unknown>>(token: unknown, options?: VerifyOptions): Promise<Claims & C>
+  /** Resolves once the keys and a first snapshot are loaded; rejects if the server refuses the credentials. */
+  readonly ready: Promise<void>
+  status(): RemoteVerifierStatus
+  on<E extends keyof RemoteVerifierEvents>(event: E, listener: (...args: RemoteVerifierEvents[E]) => void): () => void
+  /** Stops following the feed. */
+  close(): Promise<void>
+}
+
+const MODES: readonly FeedMode[] = ["stream", "poll", "auto"]
+
+export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
+  const config = resolve(options)
+  const listeners = new Map<keyof RemoteVerifierEvents, Set<(...args: never[]) => void>>()
+  function emit<E extends keyof RemoteVerifierEvents>(event: E, ...args: RemoteVerifierEvents[E]): void {
+    for (const listener of listeners.get(event) ?? []) {
+      try {
+        ;(listener as (...args: RemoteVerifierEvents[E]) => void)(...args)
+      } catch (error) {
+        // A listener's bug must not stop the feed.
+        console.error(error)
+      }
+    }
+  }
+
+  const closing = new AbortController()
+  let keys: KeySet | undefined
+  let follower: Follower | undefined
+  let lastError: Error | null = null
+  let stale = true
+  let staleTimer: ReturnType<typeof setTimeout> | undefined
+  let readyResolve: () => void = () => {}
+  let readyReject: (error: unknown) => void = () => {}
+  const ready = new Promise<void>((resolve, reject) => {
+    readyResolve = resolve
+    readyReject = reject
+  })
+  // Awaiting ready is the caller's choice: an unobserved rejection must not crash the process.
+  ready.catch(() => {})
+
+  const replicaListener = {
+    snapshot: (size: number) => {
+      contact()
+      readyResolve()
+      emit("snapshot", { size })
+    },
+    revoked: (entry: FeedEntry) => emit("revoked", entry),
+    unrevoked: (change: { kind: RevocationKind; id: string }) => emit("unrevoked", change),
+  }
+  let replica: RemoteReplica | undefined
+
+  function isFresh(now: number): boolean {
+    return replica !== undefined && now - replica.lastContact <= config.maxStalenessMs
+  }
+
+  /** Re-arms the timer that announces staleness, after each contact. */
+  function contact(): void {
+    lastError = null
+    if (replica === undefined) return
+    if (stale && isFresh(config.clock())) {
+      stale = false
+      emit("fresh")
+    }
+    clearTimeout(staleTimer)
+    const remaining = replica.lastContact + config.maxStalenessMs - config.clock()
+    staleTimer = setTimeout(() => {
+      if (isFresh(config.clock())) return contact()
+      stale = true
+      emit("stale")
+    }, Math.max(0, remaining) + 1)
+  }
+
+  async function start(): Promise<void> {
+    const endpoints = await retrying(() => discover(config.issuer, config.fetch, closing.signal))
+    if (endpoints === undefined) return
+    const keySet = new KeySet({ jwksUri: endpoints.jwksUri, fetch: config.fetch, refetchIntervalMs: config.jwksRefetchMs, now: config.clock })
+    if ((await retrying(() => keySet.load().then(() => keySet))) === undefined) return
+    keys = keySet
+    replica = new RemoteReplica(keys, replicaListener)
+    const token = new FeedToken({ endpoint: endpoints.tokenEndpoint, clientId: config.clientId, clientSecret: config.clientSecret, fetch: config.fetch, now: config.clock })
+    follower = new Follower({
+      endpoints,
+      token,
+      replica,
+      fetch: config.fetch,
+      mode: config.mode,
+      pollIntervalMs: config.pollIntervalMs,
+      maxStalenessMs: config.maxStalenessMs,
+      now: config.clock,
+      onError: failed,
+      onConnected: () => {
+        if (replica!.lastContact > -Infinity) contact()
+      },
+    })
+  }
+
+  function failed(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error))
+    lastError = failure
+    emit("error", failure)
+    // The server said no to who we are: waiting will not fix it, so the start says so at once.
+    if (failure instanceof RemoteError && (failure.status === 401 || failure.status === 403 || failure.status === 400)) readyReject(failure)
+  }
+
+  /** Runs a start step until it works (with backoff) or the verifier closes; undefined when closed. */
+  async function retrying<T>(step: () => Promise<T>): Promise<T | undefined> {
+    for (let failures = 0; !closing.signal.aborted; failures++) {
+      try {
+        return await step()
+      } catch (error) {
+        if (closing.signal.aborted) return undefined
+        failed(error)
+        await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 250 * 2 ** Math.min(failures, 6))))
+      }
+    }
+    return undefined
+  }
+
+  const started = start()
+
+  async function verify<C extends object>(token: unknown, verifyOptions?: VerifyOptions): Promise<Claims & C> {
+    if (verifyOptions?.type === "refresh") {
+      throw new AuthError("invalid_request", "A remote verifier checks access tokens only: refresh tokens are for the authorization server.")
+    }
+    const decoded = decodeToken(token)
+    if (keys === undefined || replica === undefined) throw unavailable("The remote verifier has not loaded the server's keys and revocations yet.")
+    if (keys.isRetired(decoded.kid)) throw new AuthError("token_revoked")
+    const key = await keyFor(keys, decoded.kid)
+    // The seam for a cache of signature-verified tokens (core/verified-cache.ts): the signature only, never the checks below.
+    const payload = await verifyDecoded(decoded, key)
+    if (decoded.type !== "access") throw new AuthError("wrong_token_type", "Expected an access token.")
+    const now = config.clock()
+    const claims = checkClaims(payload, config.rules, now / 1000) as Claims & C
+    if (!isFresh(now)) {
+      const error = unavailable(`The remote verifier has had no contact with the revocation feed for more than ${config.maxStalenessMs} ms (maxStaleness).`, lastError)
+      emit("store-unavailable", { error, failOpen: config.failOpen })
+      if (!config.failOpen) throw error
+    }
+    if (keys.isRetired(decoded.kid) || replica.revocations.isRevoked(claims.jti, claims.sid, claims.sub, claims.gen, decoded.kid)) {
+      throw new AuthError("token_revoked")
+    }
+    return claims
+  }
+
+  return {
+    verify: (token, verifyOptions) => verify(token, verifyOptions),
+    ready,
+    status: () => ({
+      fresh: isFresh(config.clock()),
+      lastContact: replica === undefined || replica.lastContact === -Infinity ? null : replica.lastContact,
+      mode: follower?.mode ?? (config.mode === "poll" ? "poll" : "stream"),
+      size: replica?.revocations.size ?? 0,
+      error: lastError,
+    }),
+    on(event, listener) {
+      let set = listeners.get(event)
+      if (set === undefined) listeners.set(event, (set = new Set()))
+      set.add(listener as (...args: never[]) => void)
+      return () => void set.delete(listener as (...args: never[]) => void)
+    },
+    async close() {
+      closing.abort()
+      clearTimeout(staleTimer)
+      readyReject(new RemoteError("The remote verifier was closed before it was ready."))
+      await started
+      await follower?.close()
+    },
+  }
+}
+
+/** The token's key; an unknown kid refetches the JWKS (shared, rate-limited) and is looked up once more. */
+async function keyFor(keys: KeySet, kid: string): Promise<RemoteKey> {
+  let key = keys.get(kid)
+  if (key === undefined) {
+    const reload = keys.reloadForUnknownKid(kid)
+    if (reload !== undefined) await reload.catch(() => undefined)
+    key = keys.get(kid)
+  }
+  if (key === undefined) throw new AuthError("token_invalid", "The token was signed with an unknown key.")
+  return key
+}
+
+function unavailable(message: string, cause?: unknown): AuthError {
+  return new AuthError("store_unavailable", message, cause === undefined || cause === null ? undefined : { cause })
+}
+
+interface ResolvedRemoteOptions {
+  issuer: string
+  clientId: string
+  clientSecret: string
+  rules: ClaimRules
+  maxStalenessMs: number
+  failOpen: boolean
+  mode: FeedMode
+  pollIntervalMs: number
+  jwksRefetchMs: number
+  fetch: typeof fetch
+  clock: () => number
+}
+
+/** Checks every option at once, so that a mistake shows at construction and not at the first request. */
+function resolve(options: RemoteVerifierOptions): ResolvedRemoteOptions {
+  if (!options || typeof options !== "object") throw new TypeError("remoteVerifier needs an options object.")
+  const { issuer, clientId, clientSecret } = options
+  if (typeof issuer !== "string" || !URL.canParse(issuer)) throw new TypeError("Option issuer must be the server's issuer URL.")
+  if (typeof clientId !== "string" || clientId === "") throw new TypeError("Option clientId must be a non-empty string.")
+  if (typeof clientSecret !== "string" || clientSecret === "") throw new TypeError("Option clientSecret must be a non-empty string.")
+  const audiences = options.audience === undefined ? ["api"] : Array.isArray(options.audience) ? options.audience : [options.audience]
+  if (audiences.length === 0 || !audiences.every((audience) => typeof audience === "string" && audience !== "")) {
+    throw new TypeError("Option audience must be a non-empty string or array of them.")
+  }
+  const mode = options.mode ?? "auto"
+  if (!MODES.includes(mode)) throw new TypeError(`Option mode must be one of ${MODES.join(", ")}.`)
+  if (options.failOpen !== undefined && typeof options.failOpen !== "boolean") throw new TypeError("Option failOpen must be a boolean.")
+  const maxStalenessMs = parseDuration(options.maxStaleness ?? "5s", "maxStaleness")
+  if (maxStalenessMs === 0) throw new TypeError("Option maxStaleness must be more than 0: the feed cannot prove a replica current at every instant.")
+  const pollIntervalMs = options.pollInterval === undefined ? Math.min(1000, Math.floor(maxStalenessMs / 3)) : parseDuration(options.pollInterval, "pollInterval")
+  if (pollIntervalMs >= maxStalenessMs) throw new TypeError("Option pollInterval must be shorter than maxStaleness, or every poll would find the replica stale.")
+  if (options.fetch !== undefined && typeof options.fetch !== "function") throw new TypeError("Option fetch must be a function.")
+  if (options.clock !== undefined && typeof options.clock !== "function") throw new TypeError("Option clock must be a function.")
+  return {
+    issuer: issuer.replace(/\/+$/, ""),
+    clientId,
+    clientSecret,
+    rules: {
+      issuer: issuer.replace(/\/+$/, ""),
+      audiences: new Set(audiences),
+      leeway: parseDuration(options.leeway ?? "30s", "leeway") / 1000,
+      maxLifetime: parseDuration(options.maxTokenLifetime ?? "1d", "maxTokenLifetime") / 1000,
+    },
+    maxStalenessMs,
+    failOpen: options.failOpen === true,
+    mode,
+    pollIntervalMs,
+    jwksRefetchMs: parseDuration(options.jwksRefetchInterval ?? "30s", "jwksRefetchInterval"),
+    fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    clock: options.clock ?? (() => Date.now()),
+  }
+}

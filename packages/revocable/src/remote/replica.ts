@@ -1,0 +1,124 @@
+// The remote verifier's copy of the live revocations: the core Replica (same lookups as createAuth's), fed by
+// the revocation feed's snapshots and changes instead of a store, and the cursor and contact time of that feed.
+import { Replica } from "../core/replica.ts"
+import { REVOCATION_KINDS, type RevocationKind } from "../core/store.ts"
+import type { KeySet } from "./jwks.ts"
+
+/** A live revocation as the feed sends it (seconds since the epoch). */
+export interface FeedEntry {
+  kind: RevocationKind
+  id: string
+  exp: number
+  cutoff?: number
+}
+
+export type FeedChange = ({ op: "revoked" } & FeedEntry) | { op: "unrevoked"; kind: RevocationKind; id: string }
+
+export interface ReplicaListener {
+  snapshot(size: number): void
+  revoked(entry: FeedEntry): void
+  unrevoked(change: { kind: RevocationKind; id: string }): void
+}
+
+export class RemoteReplica {
+  readonly revocations = new Replica()
+  readonly #keys: KeySet
+  readonly #listener: ReplicaListener
+  /** The feed position we hold everything up to; null before the first snapshot. */
+  cursor: string | null = null
+  /** When the feed last proved us current (ms); -Infinity before the first snapshot. */
+  lastContact = -Infinity
+
+  constructor(keys: KeySet, listener: ReplicaListener) {
+    this.#keys = keys
+    this.#listener = listener
+  }
+
+  /** Replaces everything with a snapshot; a kid retired before stays retired. */
+  loadSnapshot(entries: unknown, cursor: string, at: number): void {
+    const valid = checkEntries(entries)
+    this.revocations.load(valid.map(toRevocation))
+    for (const entry of valid) if (entry.kind === "key") this.#keys.retire(entry.id)
+    this.#advance(cursor, at)
+    this.#listener.snapshot(valid.length)
+  }
+
+  applyChanges(changes: unknown, cursor: string, at: number): void {
+    if (!Array.isArray(changes)) throw new FeedError("The feed's changes are not an array.")
+    const valid = changes.map(checkChange)
+    for (const change of valid) {
+      if (change.op === "revoked") {
+        this.revocations.add(toRevocation(change))
+        if (change.kind === "key") this.#keys.retire(change.id)
+      } else {
+        this.revocations.delete(change.kind, change.id)
+      }
+    }
+    this.#advance(cursor, at)
+    for (const change of valid) {
+      if (change.op === "revoked") this.#listener.revoked(entryOf(change))
+      else this.#listener.unrevoked({ kind: change.kind, id: change.id })
+    }
+  }
+
+  /** A heartbeat at `cursor`: contact only when it says we hold everything (a different cursor means we missed some). */
+  heartbeat(cursor: string | undefined, at: number): boolean {
+    if (this.cursor === null || (cursor !== undefined && cursor !== this.cursor)) return false
+    this.lastContact = Math.max(this.lastContact, at)
+    return true
+  }
+
+  #advance(cursor: string, at: number): void {
+    if (typeof cursor !== "string" || cursor === "") throw new FeedError("The feed's answer has no cursor.")
+    this.cursor = cursor
+    this.lastContact = Math.max(this.lastContact, at)
+  }
+}
+
+/** The feed sent something this verifier cannot read: it reconnects for a snapshot. */
+export class FeedError extends Error {
+  override name = "FeedError"
+}
+
+function toRevocation(entry: FeedEntry) {
+  return {
+    kind: entry.kind,
+    id: entry.id,
+    subject: null,
+    reason: null,
+    actor: null,
+    createdAt: 0,
+    expiresAt: entry.exp * 1000,
+    cutoff: entry.cutoff ?? 0,
+  }
+}
+
+function entryOf(change: FeedEntry): FeedEntry {
+  return { kind: change.kind, id: change.id, exp: change.exp, ...(change.cutoff === undefined ? {} : { cutoff: change.cutoff }) }
+}
+
+function checkEntries(entries: unknown): FeedEntry[] {
+  if (!Array.isArray(entries)) throw new FeedError("The feed's snapshot has no revocations array.")
+  return entries.map(checkEntry)
+}
+
+function checkEntry(value: unknown): FeedEntry {
+  const entry = value as Partial<FeedEntry> | null
+  if (typeof entry !== "object" || entry === null) throw new FeedError("A feed entry is not an object.")
+  if (!REVOCATION_KINDS.includes(entry.kind as RevocationKind)) throw new FeedError("A feed entry has an unknown kind.")
+  if (typeof entry.id !== "string" || entry.id === "") throw new FeedError("A feed entry has no id.")
+  if (typeof entry.exp !== "number" || !Number.isFinite(entry.exp)) throw new FeedError("A feed entry has no exp.")
+  if (entry.kind === "subject" && (typeof entry.cutoff !== "number" || !Number.isSafeInteger(entry.cutoff))) {
+    throw new FeedError("A subject entry of the feed has no cutoff.")
+  }
+  return entry as FeedEntry
+}
+
+function checkChange(value: unknown): FeedChange {
+  const change = value as { op?: unknown; kind?: unknown; id?: unknown } | null
+  if (typeof change !== "object" || change === null) throw new FeedError("A feed change is not an object.")
+  if (change.op === "revoked") return { op: "revoked", ...checkEntry(change) }
+  if (change.op !== "unrevoked") throw new FeedError("A feed change has an unknown op.")
+  if (!REVOCATION_KINDS.includes(change.kind as RevocationKind) || typeof change.id !== "string") throw new FeedError("A feed change has no kind or id.")
+  return { op: "unrevoked", kind: change.kind as RevocationKind, id: change.id }
+}

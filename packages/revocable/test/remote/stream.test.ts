@@ -1,0 +1,171 @@
+// revocable/remote's protocol handling against a small feed server written here: the stream's snapshot, changes
+// and heartbeats, resumption with Last-Event-ID, a heartbeat that shows missed changes, the fallback to polling,
+// and the rate limit of JWKS refetches.
+import assert from "node:assert/strict"
+import { generateKeyPairSync, randomUUID, sign } from "node:crypto"
+import { createServer, type ServerResponse } from "node:http"
+import { after, before, test } from "node:test"
+import { remoteVerifier, type RemoteVerifier, type RemoteVerifierEvents } from "../../src/remote/index.ts"
+
+const ISSUER_PATH = ""
+const keyPair = () => {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519")
+  return { privateKey, jwk: { ...publicKey.export({ format: "jwk" }), kid: randomUUID(), alg: "EdDSA", use: "sig" } }
+}
+const known = keyPair()
+const unknown = keyPair()
+
+let base = ""
+let streamAvailable = true
+let jwksRequests = 0
+const streams: { res: ServerResponse; lastEventId: string | undefined }[] = []
+const connected: Array<(stream: (typeof streams)[number]) => void> = []
+let pollAnswer: () => object = () => ({ type: "snapshot", cursor: "p.0", revocations: [] })
+
+const server = createServer((req, res) => {
+  const path = new URL(req.url ?? "/", "http://x").pathname
+  const json = (body: object, status = 200) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body))
+  if (path === "/.well-known/oauth-authorization-server") {
+    return json({ issuer: base, jwks_uri: `${base}/jwks`, token_endpoint: `${base}/token`, revocations_endpoint: `${base}/revocations`, revocations_stream_endpoint: `${base}/revocations/stream` })
+  }
+  if (path === "/jwks") {
+    jwksRequests++
+    return json({ keys: [known.jwk] })
+  }
+  if (path === "/token") return json({ access_token: "feed-token", token_type: "Bearer", expires_in: 900 })
+  if (req.headers.authorization !== "Bearer feed-token") return json({ error: "invalid_token" }, 401)
+  if (path === "/revocations") return json(pollAnswer())
+  if (path === "/revocations/stream") {
+    if (!streamAvailable) return json({ error: "not_found" }, 404)
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" })
+    res.write("retry: 10\n\n")
+    const stream = { res, lastEventId: req.headers["last-event-id"] as string | undefined }
+    streams.push(stream)
+    for (const waiter of connected.splice(0)) waiter(stream)
+    return
+  }
+  json({ error: "not_found" }, 404)
+})
+
+before(async () => {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}${ISSUER_PATH}`
+})
+after(async () => {
+  for (const { res } of streams) res.destroy()
+  await new Promise((resolve) => server.close(resolve))
+})
+
+function nextConnection(): Promise<(typeof streams)[number]> {
+  return new Promise((resolve) => connected.push(resolve))
+}
+
+function send(stream: { res: ServerResponse }, event: string, id: string | null, data: object): void {
+  stream.res.write(`event: ${event}\n${id === null ? "" : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`)
+}
+
+function nextEvent<E extends keyof RemoteVerifierEvents>(verifier: RemoteVerifier, event: E): Promise<RemoteVerifierEvents[E]> {
+  return new Promise((resolve) => {
+    const off = verifier.on(event, (...args) => {
+      off()
+      resolve(args)
+    })
+  })
+}
+
+function token(key: ReturnType<typeof keyPair>, claims: Record<string, unknown> = {}): string {
+  const now = Math.floor(Date.now() / 1000)
+  const header = Buffer.from(JSON.stringify({ alg: "EdDSA", kid: key.jwk.kid, typ: "at+jwt" })).toString("base64url")
+  const payload = Buffer.from(
+    JSON.stringify({ iss: base, sub: "user-1", aud: "api", exp: now + 600, iat: now, jti: randomUUID(), sid: "session-1", gen: 0, ...claims }),
+  ).toString("base64url")
+  return `${header}.${payload}.${sign(null, Buffer.from(`${header}.${payload}`), key.privateKey).toString("base64url")}`
+}
+
+async function outcome(verifier: RemoteVerifier, jwt: string): Promise<string> {
+  return verifier.verify(jwt).then(
+    () => "ok",
+    (error: { code?: string }) => error.code ?? String(error),
+  )
+}
+
+test("stream: the snapshot makes it ready, changes revoke at once, and a dropped stream resumes from its cursor", async () => {
+  const connection = nextConnection()
+  const verifier = remoteVerifier({ issuer: base, clientId: "c", clientSecret: "s", mode: "stream" })
+  try {
+    const first = await connection
+    assert.equal(first.lastEventId, undefined)
+    const revokedJti = randomUUID()
+    send(first, "snapshot", "e.1", { revocations: [{ kind: "token", id: revokedJti, exp: Math.floor(Date.now() / 1000) + 600 }] })
+    await verifier.ready
+    assert.equal(await outcome(verifier, token(known, { jti: revokedJti })), "token_revoked")
+    const jwt = token(known)
+    assert.equal(await outcome(verifier, jwt), "ok")
+
+    const revoked = nextEvent(verifier, "revoked")
+    send(first, "changes", "e.2", { changes: [{ op: "revoked", kind: "session", id: "session-1", exp: Math.floor(Date.now() / 1000) + 600 }] })
+    assert.equal((await revoked)[0].id, "session-1")
+    assert.equal(await outcome(verifier, jwt), "token_revoked")
+
+    // The server drops the stream: the verifier comes back with the last cursor it holds.
+    const second = nextConnection()
+    first.res.end()
+    assert.equal((await second).lastEventId, "e.2")
+  } finally {
+    await verifier.close()
+  }
+})
+
+test("stream: a heartbeat naming a cursor we do not hold is not contact: the verifier reconnects from its own", async () => {
+  const connection = nextConnection()
+  const verifier = remoteVerifier({ issuer: base, clientId: "c", clientSecret: "s", mode: "stream" })
+  try {
+    const first = await connection
+    send(first, "snapshot", "h.1", { revocations: [] })
+    await verifier.ready
+    const again = nextConnection()
+    send(first, "heartbeat", "h.5", {})
+    assert.equal((await again).lastEventId, "h.1")
+  } finally {
+    await verifier.close()
+  }
+})
+
+test("auto: where the stream is not served (404), it polls", async () => {
+  streamAvailable = false
+  pollAnswer = () => ({ type: "snapshot", cursor: "p.1", revocations: [{ kind: "subject", id: "user-1", exp: Math.floor(Date.now() / 1000) + 600, cutoff: 1 }] })
+  const verifier = remoteVerifier({ issuer: base, clientId: "c", clientSecret: "s", mode: "auto" })
+  try {
+    await verifier.ready
+    assert.equal(verifier.status().mode, "poll")
+    // The subject's cut-off: gen 0 is before it, gen 1 after.
+    assert.equal(await outcome(verifier, token(known, { gen: 0 })), "token_revoked")
+    assert.equal(await outcome(verifier, token(known, { gen: 1 })), "ok")
+  } finally {
+    streamAvailable = true
+    await verifier.close()
+  }
+})
+
+test("an unknown kid refetches the JWKS once for every verify waiting on it, then not again within the interval", async () => {
+  pollAnswer = () => ({ type: "snapshot", cursor: "p.2", revocations: [] })
+  const verifier = remoteVerifier({ issuer: base, clientId: "c", clientSecret: "s", mode: "poll", jwksRefetchInterval: "1h" })
+  try {
+    await verifier.ready
+    const before = jwksRequests
+    // The first load counts as the last fetch: a flood of made-up kids right after start costs nothing.
+    assert.deepEqual(await Promise.all([1, 2, 3].map(() => outcome(verifier, token(unknown)))), ["token_invalid", "token_invalid", "token_invalid"])
+    assert.equal(jwksRequests, before)
+  } finally {
+    await verifier.close()
+  }
+  const eager = remoteVerifier({ issuer: base, clientId: "c", clientSecret: "s", mode: "poll", jwksRefetchInterval: "0s" })
+  try {
+    await eager.ready
+    const before = jwksRequests
+    await Promise.all([1, 2, 3].map(() => outcome(eager, token(unknown))))
+    assert.equal(jwksRequests, before + 1, "concurrent verifies share one refetch")
+  } finally {
+    await eager.close()
+  }
+})
