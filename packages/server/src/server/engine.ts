@@ -46,7 +46,7 @@ export async function openStore(config: ServerConfig): Promise<ServerStore> {
  * The feed's heartbeat, a quarter of maxStaleness (at most the stores' default second): the replica then proves
  * itself fresh several times within maxStaleness and does not flap stale between two heartbeats.
  */
-function feedHeartbeatMs(maxStalenessMs: number): number {
+export function feedHeartbeatMs(maxStalenessMs: number): number {
   return maxStalenessMs === 0 ? 1000 : Math.min(1000, Math.max(10, Math.floor(maxStalenessMs / 4)))
 }
 

@@ -5,13 +5,16 @@
  *
  * A cursor is `EPOCH.SEQ`: EPOCH names this process's current log (a new one after each reload), SEQ counts the
  * changes in it. A cursor of another instance, of an earlier log, or older than the changes still held cannot be
- * followed: its reader gets a snapshot instead. The poll endpoint and (next) a Server-Sent Events stream share it:
- * an event's id is the cursor after it, so `Last-Event-ID` is a `since`.
+ * followed: its reader gets a snapshot instead. The poll endpoint and the Server-Sent Events stream share it: an
+ * event's id is the cursor after it, so `Last-Event-ID` is a `since`. The stream's subscribers are told of each
+ * batch of changes as it is recorded (what the store's feed delivers at once), with the cursors before
+ * and after it: a subscriber at the first takes the batch as it is, any other reads its way from its own cursor.
  *
  * @example
  * const feed = revocationFeed(auth, store)
  * const first = await feed.read(null)              // { type: "snapshot", cursor, revocations }
  * const next = await feed.read(first.cursor)       // { type: "changes", cursor, changes } (or a snapshot)
+ * const off = feed.subscribe(({ from, cursor, changes }) => { ... })
  */
 import { randomBytes } from "node:crypto"
 import type { Auth, Revocation, RevocationKind } from "revocable"
@@ -33,9 +36,18 @@ export type FeedRead =
   | { type: "snapshot"; cursor: string; revocations: FeedEntry[] }
   | { type: "changes"; cursor: string; changes: FeedChange[] }
 
+/** Changes recorded together: `from` is the cursor before them, `cursor` the one after. */
+export interface FeedBatch {
+  from: string
+  cursor: string
+  changes: FeedChange[]
+}
+
 export interface RevocationFeed {
   /** The changes since `cursor` when this instance still holds them, else a snapshot. */
   read(cursor: string | null): Promise<FeedRead>
+  /** Calls `listener` with each batch of changes recorded from now on (once a read has loaded the feed). */
+  subscribe(listener: (batch: FeedBatch) => void): () => void
   close(): void
 }
 
@@ -52,6 +64,9 @@ export function revocationFeed(auth: Auth, store: ServerStore, options: { now?: 
   /** Events that arrive while a snapshot loads: replayed on top of it. */
   let pending: FeedChange[] | null = null
   let loading: Promise<void> | undefined
+  const listeners = new Set<(batch: FeedBatch) => void>()
+  /** Changes recorded in this tick, told to the listeners at its end: a burst from the store is one batch. */
+  let batch: FeedBatch | null = null
 
   function record(change: FeedChange): void {
     if (pending !== null) return void pending.push(change)
@@ -60,9 +75,23 @@ export function revocationFeed(auth: Auth, store: ServerStore, options: { now?: 
     const key = `${change.kind}:${change.id}`
     if (change.op === "revoked") live.set(key, entryOf(change))
     else live.delete(key)
+    const from = `${epoch}.${seq}`
     log.push({ seq: ++seq, change })
     // Trimmed in halves, so that a burst costs no copy per change.
     if (log.length >= 2 * LOG_LIMIT) log = log.slice(log.length - LOG_LIMIT)
+    if (listeners.size === 0) return
+    if (batch === null) {
+      batch = { from, cursor: from, changes: [] }
+      queueMicrotask(flush)
+    }
+    batch.cursor = `${epoch}.${seq}`
+    batch.changes.push(change)
+  }
+
+  function flush(): void {
+    const told = batch
+    batch = null
+    if (told !== null) for (const listener of listeners) listener(told)
   }
 
   const offRevoked = auth.on("revoked", (revocation) => record({ op: "revoked", ...entryOf(revocation) }))
@@ -111,10 +140,17 @@ export function revocationFeed(auth: Auth, store: ServerStore, options: { now?: 
         }
         return { type: "snapshot", cursor: `${epoch}.${seq}`, revocations }
       }
-      return { type: "changes", cursor: `${epoch}.${seq}`, changes: log.filter((item) => item.seq > since).map((item) => item.change) }
+      // The log holds consecutive seqs: the changes since are its tail.
+      return { type: "changes", cursor: `${epoch}.${seq}`, changes: log.slice(since - oldest + 1).map((item) => item.change) }
+    },
+
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
     },
 
     close() {
+      listeners.clear()
       offRevoked()
       offUnrevoked()
     },

@@ -11,6 +11,13 @@ export interface ServerMetrics {
   loginFailed(reason: string): void
   /** A failure of the store met by the server itself (users, clients, rate limits). */
   storeError(): void
+  /** The revocation stream (GET /revocations/stream): its subscribers, the events sent, why streams ended. */
+  stream: {
+    opened(): void
+    /** "client" (it left), "token" (its token expired or was revoked), "slow" (its backlog passed the bound), "closing". */
+    closed(reason: string): void
+    sent(event: string): void
+  }
   close(): void
 }
 
@@ -58,6 +65,24 @@ export function serverMetrics(auth: Auth): ServerMetrics {
     registers: [registry],
   })
 
+  const streamSubscribers = new Gauge({
+    name: "revocable_stream_subscribers",
+    help: "Subscribers of the revocation stream connected to this process.",
+    registers: [registry],
+  })
+  const streamEvents = new Counter({
+    name: "revocable_stream_events_total",
+    help: "Events sent to the revocation stream's subscribers, by event (snapshot, changes, heartbeat, stale).",
+    labelNames: ["event"],
+    registers: [registry],
+  })
+  const streamEnds = new Counter({
+    name: "revocable_stream_disconnects_total",
+    help: "Revocation streams ended, by reason: client, token (expired or revoked), slow (backlog past its bound), closing.",
+    labelNames: ["reason"],
+    registers: [registry],
+  })
+
   new Gauge({
     name: "revocable_replica_entries",
     help: "Live revocations held by the local replica.",
@@ -99,6 +124,14 @@ export function serverMetrics(auth: Auth): ServerMetrics {
     verified: (outcome) => verifications.inc({ outcome }),
     loginFailed: (reason) => loginFailures.inc({ reason }),
     storeError: () => storeErrors.inc({ source: "server" }),
+    stream: {
+      opened: () => streamSubscribers.inc(),
+      closed(reason) {
+        streamSubscribers.dec()
+        streamEnds.inc({ reason })
+      },
+      sent: (event) => streamEvents.inc({ event }),
+    },
     close() {
       for (const off of offs) off()
     },

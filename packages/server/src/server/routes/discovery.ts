@@ -29,6 +29,9 @@ export const discoveryRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" | 
         introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
         service_documentation: `${base}/docs`,
       }
+        // The revocation feed (scope revocations:read): its poll and its Server-Sent Events stream.
+        revocations_endpoint: `${base}/revocations`,
+        revocations_stream_endpoint: `${base}/revocations/stream`,
     },
   })
 

@@ -1,11 +1,15 @@
 // The revocation feed, registered under /revocations, for services that verify tokens without the store's
-// credentials: a bearer token with the scope `revocations:read` (a client_credentials token) polls it. See feed.ts.
+// credentials: a bearer token with the scope `revocations:read` (a client_credentials token) polls it, or follows
+// it as a Server-Sent Events stream. One feed (feed.ts) serves every poll and every subscriber of this instance.
+import type { ServerResponse } from "node:http"
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
 import type { FastifyReply, FastifyRequest } from "fastify"
 import { Type } from "typebox"
 import { AuthError } from "revocable"
+import { readToken } from "revocable/fastify"
 import { BEARER } from "../docs.ts"
-import { revocationFeed } from "../feed.ts"
+import { revocationFeed, type FeedRead } from "../feed.ts"
+import { feedHeartbeatMs } from "../engine.ts"
 import * as schemas from "../schemas.ts"
 import { FEED_SCOPE } from "../scopes.ts"
 import { claimsOf, type Services } from "../services.ts"
@@ -34,6 +38,37 @@ const FeedAnswer = Type.Object({
   ),
 })
 const FeedQuery = Type.Object({ since: Type.Optional(Type.String({ maxLength: 64, description: "The cursor of your last answer." })) })
+const StreamHeaders = Type.Object({
+  "last-event-id": Type.Optional(Type.String({ description: "The id of the last event received (a cursor): the stream resumes after it, without a snapshot when this instance can." })),
+})
+const EventStream = {
+  description:
+    "Server-Sent Events. `retry: 1000` first; then `snapshot` (data {revocations}) unless the stream resumes, `changes` (data {changes}) as they are committed, `heartbeat` (data {}) while this instance is in sync with the store, `stale` (data {}, no id) when it is not. Each event's id is the cursor after it.",
+  content: { "text/event-stream": { schema: Type.String() } },
+}
+
+/** Past this many unsent bytes beyond its last snapshot, a subscriber is dropped; it resumes with Last-Event-ID. */
+const BACKLOG_LIMIT = 1 << 20
+/** The reconnection delay asked of EventSource clients, in milliseconds. */
+const RETRY_MS = 1000
+const STALE = "event: stale\ndata: {}\n\n"
+
+/** One subscriber of the stream: where it is, and its connection. */
+interface Subscriber {
+  response: ServerResponse
+  /** Its access token, verified again at each heartbeat, and that token's expiry (ms). */
+  token: string
+  expiresAt: number
+  /** The id of the last event sent (or the Last-Event-ID it came with). */
+  cursor: string | null
+  /** Told `stale` and not brought up to date since: no heartbeat meanwhile. */
+  stale: boolean
+  reading: boolean
+  /** A read asked for while one was under way: whether it was a heartbeat's. */
+  queued: boolean | null
+  /** Unsent bytes allowed: BACKLOG_LIMIT beyond the last snapshot sent. */
+  allowance: number
+}
 
 /** RFC 6750 §3.1: a valid token without the scope. */
 async function requireFeedScope(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -45,9 +80,123 @@ async function requireFeedScope(request: FastifyRequest, reply: FastifyReply): P
     .send({ error: "insufficient_scope", error_description: `This needs a token with the scope ${FEED_SCOPE}: the client_credentials grant of a client registered with it.` })
 }
 
-export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" | "store" | "bearer">> = async (app, { auth, store, bearer }) => {
+export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" | "store" | "bearer" | "cookies" | "metrics" | "config">> = async (
+  app,
+  { auth, store, bearer, cookies, metrics, config },
+) => {
   const feed = revocationFeed(auth, store)
-  app.addHook("onClose", async () => feed.close())
+  const subscribers = new Set<Subscriber>()
+  /** The last snapshot event written, shared by the subscribers that connect at the same cursor. */
+  let snapshot = { cursor: "", text: "", bytes: 0 }
+
+  function send(subscriber: Subscriber, event: string, text: string): void {
+    subscriber.response.write(text)
+    metrics.stream.sent(event)
+    if (subscriber.response.writableLength > subscriber.allowance) end(subscriber, "slow")
+  }
+
+  function end(subscriber: Subscriber, reason: "client" | "token" | "slow" | "closing"): void {
+    if (!subscribers.delete(subscriber)) return
+    metrics.stream.closed(reason)
+    // A slow subscriber's backlog would wait for it to read: dropped with the connection.
+    if (reason === "slow" || (reason === "closing" && subscriber.response.writableLength > 0)) subscriber.response.destroy()
+    else subscriber.response.end()
+  }
+
+  function tellStale(subscriber: Subscriber): void {
+    if (subscriber.stale) return
+    subscriber.stale = true
+    send(subscriber, "stale", STALE)
+  }
+
+  /** Sends what the subscriber lacks since its cursor: a snapshot, the changes, or else (`heartbeat`) a heartbeat. */
+  function catchUp(subscriber: Subscriber, heartbeat: boolean): void {
+    if (subscriber.reading) {
+      subscriber.queued = (subscriber.queued ?? false) || heartbeat
+      return
+    }
+    // A stale replica may miss revocations: the next fresh heartbeat brings the subscriber up to date.
+    if (!auth.replicaStatus().fresh) return tellStale(subscriber)
+    subscriber.reading = true
+    feed.read(subscriber.cursor).then(
+      (answer) => {
+        subscriber.reading = false
+        if (!subscribers.has(subscriber)) return
+        deliver(subscriber, answer, heartbeat)
+        const queued = subscriber.queued
+        subscriber.queued = null
+        if (queued !== null && subscribers.has(subscriber)) catchUp(subscriber, queued)
+      },
+      () => {
+        // The feed could not load its snapshot from the store.
+        subscriber.reading = false
+        if (subscribers.has(subscriber)) tellStale(subscriber)
+      },
+    )
+  }
+
+  function deliver(subscriber: Subscriber, answer: FeedRead, heartbeat: boolean): void {
+    subscriber.stale = false
+    subscriber.cursor = answer.cursor
+    if (answer.type === "snapshot") {
+      if (snapshot.cursor !== answer.cursor) {
+        const text = frame("snapshot", answer.cursor, JSON.stringify({ revocations: answer.revocations }))
+        snapshot = { cursor: answer.cursor, text, bytes: Buffer.byteLength(text) }
+      }
+      subscriber.allowance = BACKLOG_LIMIT + snapshot.bytes
+      send(subscriber, "snapshot", snapshot.text)
+    } else if (answer.changes.length > 0) {
+      send(subscriber, "changes", frame("changes", answer.cursor, JSON.stringify({ changes: answer.changes })))
+    } else if (heartbeat) {
+      send(subscriber, "heartbeat", frame("heartbeat", answer.cursor, "{}"))
+    }
+  }
+
+  // Each batch is written as it is to every subscriber that was at its start; any other catches up by reading.
+  const offBatches = feed.subscribe((batch) => {
+    let text: string | undefined
+    for (const subscriber of subscribers) {
+      if (subscriber.cursor === batch.from && !subscriber.reading) {
+        text ??= frame("changes", batch.cursor, JSON.stringify({ changes: batch.changes }))
+        subscriber.cursor = batch.cursor
+        send(subscriber, "changes", text)
+      } else if (!subscriber.stale) {
+        catchUp(subscriber, false)
+      }
+    }
+  })
+
+  /** Every heartbeat: end the streams whose token expired or was revoked; a heartbeat to the others, or `stale`. */
+  function beat(): void {
+    const now = Date.now()
+    const fresh = auth.replicaStatus().fresh
+    for (const subscriber of subscribers) {
+      if (now >= subscriber.expiresAt) {
+        end(subscriber, "token")
+      } else if (!fresh) {
+        tellStale(subscriber)
+      } else {
+        // Local while the replica is fresh: no store round trip.
+        auth.verify(subscriber.token).catch((error: unknown) => {
+          if (!(error instanceof AuthError && error.code === "store_unavailable")) end(subscriber, "token")
+        })
+        catchUp(subscriber, true)
+      }
+    }
+  }
+  // As often as the store's feed beats for the replica: several heartbeats within a verifier's maxStaleness.
+  const heartbeats = setInterval(beat, feedHeartbeatMs(config.maxStalenessMs))
+  heartbeats.unref()
+
+  // Before the server stops listening, which waits for every open connection.
+  app.addHook("preClose", async () => {
+    clearInterval(heartbeats)
+    for (const subscriber of subscribers) end(subscriber, "closing")
+  })
+  app.addHook("onClose", async () => {
+    offBatches()
+    feed.close()
+  })
 
   app.get("/", {
     prefixTrailingSlash: "no-slash",
@@ -70,6 +219,49 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
       return answer
     },
   })
+
+  app.get("/stream", {
+    // A HEAD would hold a stream open with nothing to send.
+    exposeHeadRoute: false,
+    onRequest: [bearer, requireFeedScope],
+    schema: {
+      summary: "The live revocations as a Server-Sent Events stream: a snapshot, then each change as it is committed, and heartbeats.",
+      description: `Needs a bearer token with the scope ${FEED_SCOPE}; the stream ends when that token expires or is revoked (reconnect with a new one). With Last-Event-ID (or since) a cursor this instance still follows, the stream resumes with the changes since, without a snapshot. Heartbeats come only while this instance's replica is in sync with the store: \`stale\` says it no longer is, and counts no contact. A subscriber that does not read is dropped once its backlog passes 1 MiB.`,
+      tags: ["oauth"],
+      security: BEARER,
+      querystring: FeedQuery,
+      headers: StreamHeaders,
+      response: { 200: EventStream, ...schemas.errors(400, 401, 403) },
+    },
+    async handler(request, reply) {
+      const claims = claimsOf(request)
+      const token = readToken(request, { cookie: cookies })
+      if (token === null) throw new AuthError("token_missing")
+      reply.hijack()
+      const response = reply.raw
+      response.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" })
+      response.write(`retry: ${RETRY_MS}\n\n`)
+      const subscriber: Subscriber = {
+        response,
+        token,
+        expiresAt: claims.exp * 1000,
+        cursor: request.headers["last-event-id"] ?? request.query.since ?? null,
+        stale: false,
+        reading: false,
+        queued: null,
+        allowance: BACKLOG_LIMIT,
+      }
+      subscribers.add(subscriber)
+      metrics.stream.opened()
+      response.on("close", () => end(subscriber, "client"))
+      catchUp(subscriber, true)
+    },
+  })
+}
+
+/** One Server-Sent Event; JSON data holds no line break. */
+function frame(event: string, id: string, data: string): string {
+  return `event: ${event}\nid: ${id}\ndata: ${data}\n\n`
 }
 
 /** RFC 9110 §13.1.2: If-None-Match compares weakly, and may list several tags or be `*`. */
