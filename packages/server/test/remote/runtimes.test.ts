@@ -1,5 +1,6 @@
 // revocable/remote on the runtimes services run on (issue 15, point 4): Bun and Deno run a verifier script
 // against a live server process: ready, a token verifies, its session is revoked, the token is refused.
+// workerd, which runs a Worker rather than a script, has its own file: workerd.test.ts.
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
