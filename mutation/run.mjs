@@ -15,6 +15,7 @@ const TESTS = {
   "packages/revocable/src/core/keys.ts": [VERIFY, `${CORE}/keys.test.ts`, `${CORE}/options.test.ts`, MANAGED_KEYS],
   "packages/revocable/src/core/sync.ts": [`${CORE}/sync.test.ts`],
   "packages/revocable/src/core/keychain.ts": [`${CORE}/keychain.test.ts`, MANAGED_KEYS],
+  "packages/revocable/src/core/verified-cache.ts": [`${CORE}/verified-cache.test.ts`],
 }
 // Its instrumented hashing makes it take 20 s a run; what it guards, bytes per id, a test at 1/64 its size guards.
 const SLOW = "a million revoked ids"

@@ -4,7 +4,7 @@
 // must match what the commands printed, in order, "…" standing for anything.
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import { after, test } from "node:test"
@@ -69,6 +69,31 @@ function bash(script: string, env: Record<string, string>): Promise<CliResult> {
   const environment = cliEnv({ ...env, NODE_OPTIONS: "--conditions=revocable-source", PATH: path })
   return finished(spawn("bash", ["-eo", "pipefail", "-c", script], { cwd: ROOT, env: environment, stdio: ["ignore", "pipe", "pipe"] }))
 }
+
+/** The README's ```sh block of CLI commands (`npm run revocable -- …`). */
+function cliBlock(): string {
+  const blocks = [...readFileSync(join(ROOT, "README.md"), "utf8").matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((match) => match[1] as string)
+  const block = blocks.find((candidate) => candidate.startsWith("npm run revocable -- "))
+  assert.ok(block, "README.md has a block of CLI commands")
+  return block
+}
+
+test("the CLI block of README.md runs as written against the store of a started server", async () => {
+  const script = cliBlock()
+  const server = await startServer()
+  try {
+    // The block reads the password from password.txt in the current folder: made here, beside the data.
+    const password = join(server.dataDir, "password.txt")
+    writeFileSync(password, "correct horse battery staple\n", { mode: 0o600 })
+    const result = await bash(script.replaceAll("< password.txt", `< ${password}`), { REVOCABLE_DATA_DIR: server.dataDir })
+    assert.equal(result.code, 0, `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`)
+    for (const shown of [/created user alice/, /revoked every token of alice/, /laptop stolen/, /is published in the JWKS and signs from /, /Usage: revocable/]) {
+      assert.match(result.stdout, shown)
+    }
+  } finally {
+    assert.equal(await server.stop(), 0)
+  }
+})
 
 for (const document of ["README.md", "docs/server.md"]) {
   test(`the curl walkthrough of ${document} runs as written and prints the answers its comments show`, async () => {

@@ -12,8 +12,9 @@
  * await auth.logout(pair.accessToken)                      // the session's tokens are now refused everywhere
  */
 import type { Claims } from "./claims.ts"
-import { closeContext, createContext } from "./instance.ts"
+import { closeContext, createContext, type Context } from "./instance.ts"
 import { issue, refresh } from "./issue.ts"
+import type { RotatedKey, RotateOptions } from "./keychain.ts"
 import type { KeyInput, TokenType } from "./keys.ts"
 import { listRevocations, listSessions } from "./lists.ts"
 import type { AuthOptions } from "./options.ts"
@@ -83,8 +84,13 @@ export interface Auth {
   listRevocations(query?: { subject?: string; kind?: RevocationKind; cursor?: string | null; limit?: number }): Promise<Page<Revocation>>
   /** The public keys, as a JWKS document (shared secrets are never listed). */
   jwks(): { keys: JsonWebKey[] }
-  /** Makes a new signing key current. Managed keys: generated and shared through the store; static keys: pass one. */
-  rotateKey(key?: KeyInput): Promise<{ kid: string }>
+  /**
+   * Makes a new signing key. Managed keys: generated and shared through the store, published at once and signing
+   * once `keyActivationDelay` has passed, on every instance by itself; `{ now: true }` signs with it at once (an
+   * emergency: verifiers holding a cached JWKS refuse its tokens until they refetch it). Static keys: pass the
+   * key, which signs at once in this process.
+   */
+  rotateKey(keyOrOptions?: KeyInput | RotateOptions): Promise<RotatedKey>
   /** Every token the key signed is refused from now on, on every instance. */
   retireKey(kid: string, meta?: RevokeMeta): Promise<Revocation>
   on<E extends keyof AuthEvents>(event: E, listener: (...args: AuthEvents[E]) => void): () => void
@@ -107,6 +113,22 @@ export interface ReplicaStatus {
 
 type JsonWebKey = import("node:crypto").JsonWebKey
 
+/** A key has an `alg`; anything else is rotation options, checked here so that a typo is not a silent rotation. */
+function rotateKey(ctx: Context, keyOrOptions: KeyInput | RotateOptions | undefined): Promise<RotatedKey> {
+  if (keyOrOptions !== undefined && (keyOrOptions === null || typeof keyOrOptions !== "object")) {
+    return Promise.reject(new TypeError("rotateKey takes a key ({ alg, ... }) for static keys, or { now: true } for managed ones."))
+  }
+  if (keyOrOptions === undefined || !("alg" in keyOrOptions)) {
+    const options: RotateOptions = keyOrOptions ?? {}
+    const unknown = Object.keys(options).filter((name) => name !== "now")
+    if (unknown.length > 0 || (options.now !== undefined && typeof options.now !== "boolean")) {
+      return Promise.reject(new TypeError("rotateKey takes a key ({ alg, ... }) for static keys, or { now: true } for managed ones."))
+    }
+    return ctx.lifecycle.run(() => ctx.keys.rotate(undefined, options))
+  }
+  return ctx.lifecycle.run(() => ctx.keys.rotate(keyOrOptions))
+}
+
 /**
  * A thin face over the instance's units (wired in instance.ts): replica sync (sync.ts), keys (keychain.ts), the
  * purge (housekeeping.ts), starting and closing (lifecycle.ts), and the token operations (issue.ts, verify.ts,
@@ -128,7 +150,7 @@ export function createAuth(options: AuthOptions): Auth {
     listSessions: (subject) => listSessions(ctx, subject),
     listRevocations: (query) => listRevocations(ctx, query),
     jwks: () => ctx.keys.jwks(),
-    rotateKey: (key) => ctx.lifecycle.run(() => ctx.keys.rotate(key)),
+    rotateKey: (keyOrOptions) => rotateKey(ctx, keyOrOptions),
     retireKey: (kid, meta) => retireKey(ctx, kid, meta),
     on: (event, listener) => ctx.events.on(event, listener),
     replicaStatus: () => ctx.sync.status(ctx.clock()),

@@ -40,7 +40,15 @@ export function createContext(options: AuthOptions): Context {
   warnIfStalenessUnderHeartbeat(config.maxStalenessMs, store.heartbeatMs)
   const replica = new Replica()
   const events = new Events()
-  const keys = new Keychain({ store, staticKeys: config.staticKeys, algorithm: config.algorithm, clock, replica, events })
+  const keys = new Keychain({
+    store,
+    staticKeys: config.staticKeys,
+    algorithm: config.algorithm,
+    activationDelayMs: config.keyActivationDelayMs,
+    clock,
+    replica,
+    events,
+  })
   const sync = new ReplicaSync({ store, replica, clock, maxStalenessMs: config.maxStalenessMs, events, onKeys: () => keys.changed() })
   const housekeeping = new Housekeeping({
     store,

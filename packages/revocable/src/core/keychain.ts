@@ -1,9 +1,10 @@
 // The keys this instance signs and verifies with: static ones from the options, or managed ones loaded from the
-// store, kept in step with it, and rotated or retired through it.
+// store, kept in step with it, and rotated or retired through it. A managed key is published (JWKS) as soon as it
+// is saved, and signs only from its activation time, so that verifiers caching the JWKS know it beforehand.
 import { generateStoredKey, importKey, importStoredKey, KeyRing, type Algorithm, type Key, type KeyInput } from "./keys.ts"
 import type { Events } from "./events.ts"
 import type { Replica } from "./replica.ts"
-import type { Clock, Store } from "./store.ts"
+import type { Clock, Store, StoredKey } from "./store.ts"
 
 type JsonWebKey = import("node:crypto").JsonWebKey
 
@@ -14,12 +15,28 @@ type JsonWebKey = import("node:crypto").JsonWebKey
  */
 export const UNKNOWN_KID_RELOAD_MS = 1000
 
+/** The longest read of the store's clock whose answer still dates our clock's offset from it. */
+export const STORE_CLOCK_READ_MS = 1000
+
+export interface RotateOptions {
+  /** Sign with the new key at once, before any cached JWKS has it (an emergency): verifiers must refetch it. */
+  now?: boolean
+}
+
+export interface RotatedKey {
+  kid: string
+  /** When the key starts signing (ms since the epoch, by the store's clock). */
+  activatesAt: number
+}
+
 export interface KeychainOptions {
   store: Store
   /** The keys given in the options, or null when they are managed in the store. */
   staticKeys: Key[] | null
   /** The algorithm of managed keys. */
   algorithm: Algorithm
+  /** How long a rotated managed key is published before it signs. */
+  activationDelayMs: number
   clock: Clock
   /** Retired keys are never used to sign, nor listed in the JWKS. */
   replica: Replica
@@ -30,6 +47,7 @@ export class Keychain {
   readonly #store: Store
   readonly #managed: boolean
   readonly #algorithm: Algorithm
+  readonly #activationDelayMs: number
   readonly #clock: Clock
   readonly #replica: Replica
   readonly #events: Events
@@ -43,11 +61,18 @@ export class Keychain {
   /** The reload an unknown kid started, while it runs, and when the last one ended (see reloadForUnknownKid). */
   #kidReload: Promise<void> | undefined
   #kidReloadEnded = -Infinity
+  /**
+   * The store's clock minus ours, measured at each load of the keys: activation times are the store's, and adding
+   * this to our clock compares them at sign time without asking the store.
+   */
+  #storeOffset = 0
+  #storeOffsetRead = false
 
   constructor(options: KeychainOptions) {
     this.#store = options.store
     this.#managed = options.staticKeys === null
     this.#algorithm = options.algorithm
+    this.#activationDelayMs = options.activationDelayMs
     this.#clock = options.clock
     this.#replica = options.replica
     this.#events = options.events
@@ -88,35 +113,42 @@ export class Keychain {
     return reload
   }
 
-  /** The key new tokens are signed with: the newest that can sign and is not retired. */
+  /** The key new tokens are signed with: the newest that can sign, is not retired and is active. */
   signer(): Key {
-    const key = this.#ring.signer((kid) => this.#replica.isKeyRetired(kid))
+    const key = this.#ring.signer((kid) => this.#replica.isKeyRetired(kid), this.#clock() + this.#storeOffset)
     if (!key) throw new Error("No signing key is available: every key that can sign is retired.")
     return key
   }
 
+  /** Every key that verifies, newest first: a key waiting for its activation time is published already. */
   jwks(): { keys: JsonWebKey[] } {
     const keys: JsonWebKey[] = []
     for (const key of this.#ring.all()) if (key.publicJwk && !this.#replica.isKeyRetired(key.kid)) keys.push(key.publicJwk)
     return { keys }
   }
 
-  async rotate(input?: KeyInput): Promise<{ kid: string }> {
+  /**
+   * Managed keys: saves a new key that signs once the activation delay has passed (every instance switches to
+   * it by itself then), or at once with `now`. Static keys: the key given signs at once, in this process.
+   */
+  async rotate(input?: KeyInput, options: RotateOptions = {}): Promise<RotatedKey> {
     if (!this.#managed) {
       if (input === undefined) throw new TypeError("These keys are configured statically: pass the new key to rotateKey(key).")
       const key = importKey(input)
       this.#ring = new KeyRing([key, ...this.#ring.all().filter((existing) => existing.kid !== key.kid)])
-      return { kid: key.kid }
+      return { kid: key.kid, activatesAt: this.#clock() }
     }
     if (input !== undefined) throw new TypeError("Keys are managed in the store: call rotateKey() without a key.")
     const events = this.#events
+    const [now, stored] = await events.fromStore(() => Promise.all([this.#storeNow(), this.#store.listKeys()]))
     // Newer than every key so far, even within one millisecond or behind another instance's clock.
-    const newest = Math.max(0, ...(await events.fromStore(() => this.#store.listKeys())).map((key) => key.createdAt))
-    const stored = generateStoredKey(this.#algorithm, Math.max(this.#clock(), newest + 1))
-    await events.fromStore(() => this.#store.saveKey(stored))
+    const newest = Math.max(0, ...stored.map((key) => key.createdAt))
+    const activatesAt = options.now === true ? now : now + this.#activationDelayMs
+    const made = generateStoredKey(this.#algorithm, Math.max(now, newest + 1), activatesAt)
+    await events.fromStore(() => this.#store.saveKey(made))
     // Stryker disable next-line BooleanLiteral: the key just saved can sign, so there is never one to make
     await events.fromStore(() => this.#load(false))
-    return { kid: stored.kid }
+    return { kid: made.kid, activatesAt }
   }
 
   /** Whether a key has this kid; a managed key made on another instance may not have reached this one yet. */
@@ -140,14 +172,32 @@ export class Keychain {
     return loading
   }
 
+  /**
+   * Reads the store's clock, and from it how far ours is behind (the middle of the read, ours, against its
+   * answer). A read that took longer than STORE_CLOCK_READ_MS (a paused process, a slow store) says little about
+   * the offset: the last good one stays.
+   */
+  async #storeNow(): Promise<number> {
+    if (this.#store.now === undefined) return this.#clock()
+    const sent = this.#clock()
+    const now = await this.#store.now()
+    const answered = this.#clock()
+    if (answered - sent <= STORE_CLOCK_READ_MS || !this.#storeOffsetRead) this.#storeOffset = Math.round(now - (sent + answered) / 2)
+    this.#storeOffsetRead = true
+    return now
+  }
+
   async #apply(load: number, createIfNone: boolean): Promise<void> {
     const stored = await this.#store.listKeys()
-    if (createIfNone && !stored.some((key) => key.retiredAt === null)) {
+    const now = await this.#storeNow()
+    // A key waiting for its activation does not sign yet: with no other, one that signs now is made (retiring the
+    // key that signed is an emergency, and so is a start with nothing to sign with).
+    if (createIfNone && !stored.some((key) => key.retiredAt === null && activationOf(key) <= now)) {
       // Instances starting together on an empty store may each save a key (no store can insert a key only if
       // there is none). They still converge: any two that hold the same keys sign with the same one (newest,
       // then lowest kid), and one that read the keys before another's save learns of it from the feed, or from
       // the first token it is shown (an unknown kid reloads). Meanwhile every saved key verifies everywhere.
-      await this.#store.saveKey(generateStoredKey(this.#algorithm, this.#clock()))
+      await this.#store.saveKey(generateStoredKey(this.#algorithm, now))
       // A load begun after the save: no load begun before it, which may have missed the key, applies over it.
       // Stryker disable next-line BooleanLiteral: the key just saved can sign, so there is never one to make
       return this.#load(false)
@@ -157,9 +207,14 @@ export class Keychain {
     const newestFirst = stored.sort((a, b) => b.createdAt - a.createdAt || (a.kid < b.kid ? -1 : 1))
     this.#ring = new KeyRing(
       newestFirst.map((entry) => {
-        const key = importStoredKey(entry)
+        const key = { ...importStoredKey(entry), activatesAt: activationOf(entry) }
         return entry.retiredAt === null ? key : { ...key, canSign: false }
       }),
     )
   }
+}
+
+/** A key stored before activation times were kept (or by a store that drops them) signs since its creation. */
+function activationOf(key: StoredKey): number {
+  return key.activatesAt ?? key.createdAt
 }

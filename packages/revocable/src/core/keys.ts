@@ -41,6 +41,8 @@ export interface Key {
   readonly kid: string
   readonly alg: Algorithm
   readonly canSign: boolean
+  /** Managed keys: when the key starts signing, by the store's clock (see Keychain); absent: it signs at once. */
+  readonly activatesAt?: number
   /** The base64url header segment this key signs with, per token type: the fast path matches on it. */
   readonly headers: Record<TokenType, string>
   /** The public JWK, or null for a shared secret. */
@@ -235,15 +237,15 @@ function headersFor(alg: Algorithm, kid: string): Record<TokenType, string> {
   return { access: encode(TYP.access), refresh: encode(TYP.refresh) }
 }
 
-/** A new key of the algorithm, for keys that revocable manages in the store. */
-export function generateStoredKey(alg: Algorithm, now: number): StoredKey {
+/** A new key of the algorithm, for keys that revocable manages in the store; it signs from `activatesAt`. */
+export function generateStoredKey(alg: Algorithm, now: number, activatesAt = now): StoredKey {
   const privateJwk =
     alg === "HS256"
       ? { kty: "oct", k: randomBytes(32).toString("base64url") }
       : generatePrivateKey(alg).export({ format: "jwk" })
-  const key = importStoredKey({ kid: "pending", alg, privateJwk: JSON.stringify(privateJwk), createdAt: now, retiredAt: null })
+  const key = importStoredKey({ kid: "pending", alg, privateJwk: JSON.stringify(privateJwk), createdAt: now, activatesAt, retiredAt: null })
   const kid = key.publicJwk ? thumbprint(key.publicJwk) : randomBytes(12).toString("base64url")
-  return { kid, alg, privateJwk: JSON.stringify(privateJwk), createdAt: now, retiredAt: null }
+  return { kid, alg, privateJwk: JSON.stringify(privateJwk), createdAt: now, activatesAt, retiredAt: null }
 }
 
 function generatePrivateKey(alg: Exclude<Algorithm, "HS256">): KeyObject {
@@ -305,9 +307,19 @@ export class KeyRing {
     return undefined
   }
 
-  /** The preferred key that can sign and is not retired. */
-  signer(isRetired: (kid: string) => boolean): Key | undefined {
-    return this.#signers.find((key) => !isRetired(key.kid))
+  /**
+   * The preferred key that can sign, is not retired and is active at `now` (the store's clock). With none active
+   * (a key made to sign at once, read by a clock a moment behind the store's), the one that activates first.
+   */
+  signer(isRetired: (kid: string) => boolean, now: number): Key | undefined {
+    let first: Key | undefined
+    for (const key of this.#signers) {
+      if (isRetired(key.kid)) continue
+      const activatesAt = key.activatesAt ?? -Infinity
+      if (activatesAt <= now) return key
+      if (first === undefined || activatesAt < (first.activatesAt as number)) first = key
+    }
+    return first
   }
 
   all(): Key[] {

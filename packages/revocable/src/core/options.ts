@@ -2,6 +2,7 @@
 import { parseDuration, type Duration } from "./duration.ts"
 import { ALGORITHMS, importKey, type Algorithm, type Key, type KeyInput } from "./keys.ts"
 import type { Clock, Store } from "./store.ts"
+import type { VerifiedCacheLimits } from "./verified-cache.ts"
 
 export interface AuthOptions {
   /** The `iss` of every token issued, and the only one accepted. */
@@ -16,6 +17,13 @@ export interface AuthOptions {
   keys?: readonly KeyInput[]
   /** The algorithm of keys revocable generates. Default "EdDSA". */
   algorithm?: Algorithm
+  /**
+   * Managed keys: how long a key made by `rotateKey()` is published in the JWKS before it signs, so that
+   * verifiers caching the JWKS hold it before the first token it signs. Keep it above the longest time a
+   * verifier may keep a JWKS without refetching it. Default "15m" (why: docs/server.md, "Rotating signing
+   * keys"); `rotateKey({ now: true })` skips it.
+   */
+  keyActivationDelay?: Duration
   /** Default "15m". */
   accessTtl?: Duration
   /** Lifetime of each refresh token, and so the idle expiry of a session. Default "30d". */
@@ -45,6 +53,14 @@ export interface AuthOptions {
    * replica is never stale.)
    */
   clock?: Clock
+  /**
+   * Access tokens whose signature was verified, kept by the whole token string until their exp, so that a token
+   * presented again skips its signature check and its decoding (an Ed25519 verify costs about 70 µs, a lookup
+   * under 1 µs). Claims, expiry and every revocation are still checked on every call. Bounded in tokens and in
+   * bytes (each counted as 256 plus twice its length); the tokens of a retired or replaced key are dropped.
+   * false: no cache. Default { entries: 10000, bytes: 16 MiB } (16 * 2 ** 20).
+   */
+  verifyCache?: { entries?: number; bytes?: number } | false
 }
 
 export interface ResolvedOptions {
@@ -54,6 +70,7 @@ export interface ResolvedOptions {
   store: Store
   staticKeys: Key[] | null
   algorithm: Algorithm
+  keyActivationDelayMs: number
   accessTtlMs: number
   refreshTtlMs: number
   sessionTtlMs: number
@@ -65,6 +82,7 @@ export interface ResolvedOptions {
   failOpen: boolean
   purgeIntervalMs: number | null
   clock: Clock
+  verifyCache: VerifiedCacheLimits | null
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -117,6 +135,7 @@ export function resolveOptions(options: AuthOptions): ResolvedOptions {
     store,
     staticKeys,
     algorithm,
+    keyActivationDelayMs: parseDuration(options.keyActivationDelay ?? "15m", "keyActivationDelay"),
     accessTtlMs,
     refreshTtlMs,
     sessionTtlMs,
@@ -128,7 +147,22 @@ export function resolveOptions(options: AuthOptions): ResolvedOptions {
     failOpen: onStoreUnavailable === "fail-open",
     purgeIntervalMs: options.purgeInterval === false ? null : interval(options.purgeInterval ?? "10m", "purgeInterval"),
     clock,
+    verifyCache: verifyCache(options.verifyCache),
   }
+}
+
+const VERIFY_CACHE_DEFAULT: VerifiedCacheLimits = { entries: 10_000, bytes: 16 * 2 ** 20 }
+
+function verifyCache(value: AuthOptions["verifyCache"]): VerifiedCacheLimits | null {
+  if (value === false) return null
+  if (value === undefined) return VERIFY_CACHE_DEFAULT
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError("Option verifyCache must be false or an object { entries, bytes }.")
+  }
+  const { entries = VERIFY_CACHE_DEFAULT.entries, bytes = VERIFY_CACHE_DEFAULT.bytes } = value
+  if (!Number.isSafeInteger(entries) || entries < 1) throw new TypeError("Option verifyCache.entries must be a positive integer.")
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new TypeError("Option verifyCache.bytes must be a positive integer.")
+  return { entries, bytes }
 }
 
 function positive(value: Duration, option: string): number {

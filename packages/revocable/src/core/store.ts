@@ -141,6 +141,12 @@ export interface StoredKey {
   /** The private (or secret) key as a JWK, JSON-encoded. */
   privateJwk: string
   createdAt: number
+  /**
+   * When the key starts signing, by the store's clock ({@link Store.now}); until then it is published (JWKS) and
+   * verifies, so that verifiers caching the JWKS know it before the first token it signs. A key stored before
+   * this field existed reads as `createdAt`.
+   */
+  activatesAt: number
   retiredAt: number | null
 }
 
@@ -243,8 +249,15 @@ export interface Store {
    */
   rotate(input: RotateInput): Promise<RotateResult>
 
+  /**
+   * The store's clock (the `clock` option, else its server's: Redis `TIME`, PostgreSQL `clock_timestamp()`,
+   * SQLite's reading of the machine's clock). Key activation times are read from it, so that instances whose
+   * clocks differ switch signing keys together. Optional: without it, instances use their own clocks.
+   */
+  now?(): Promise<number>
+
   listKeys(): Promise<StoredKey[]>
-  /** Adds a key and publishes a `keys` change. */
+  /** Adds (or replaces, by kid) a key, `activatesAt` included, and publishes a `keys` change. */
   saveKey(key: StoredKey): Promise<void>
   /** Marks a key retired and publishes a `keys` change. */
   retireKey(kid: string, at: number): Promise<void>

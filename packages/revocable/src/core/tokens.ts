@@ -47,6 +47,11 @@ export function verifySignature(token: unknown, ring: KeyRing): VerifiedToken {
   return { key, type, payload: parseJsonObject(token.slice(first + 1, second), "payload") }
 }
 
+/** The payload's JSON text, of a token verifySignature accepted. */
+export function payloadJson(token: string): string {
+  return (decodeBase64url(token.slice(token.indexOf(".") + 1, token.lastIndexOf("."))) as Buffer).toString()
+}
+
 function parseHeader(segment: string, ring: KeyRing): { key: Key; type: TokenType } {
   if (segment.length > MAX_HEADER_LENGTH) throw malformed("The token header is too large.")
   const header = parseJsonObject(segment, "header")

@@ -1,12 +1,14 @@
 // Following the revocation feed: a Server-Sent Events stream (or, where none can be held, a poll), reconnecting
-// with backoff and resuming from the last cursor. Every answer goes into the RemoteReplica, which records contact.
+// with backoff and resuming from the last cursor; or, on demand, one poll when the verifier asks for it (no
+// background work, for runtimes that allow none between requests). Every answer goes into the RemoteReplica,
+// which records contact.
 import { describeAnswer, RemoteError, type Endpoints, type FeedToken } from "./credentials.ts"
 import { FeedError, type RemoteReplica } from "./replica.ts"
 import { SseParser } from "./sse.ts"
 
 type Fetch = typeof fetch
 
-export type FeedMode = "stream" | "poll" | "auto"
+export type FeedMode = "stream" | "poll" | "auto" | "on-demand"
 
 export interface FollowOptions {
   endpoints: Endpoints
@@ -19,8 +21,8 @@ export interface FollowOptions {
   now: () => number
   /** A failed attempt (the loop retries after a backoff). */
   onError(error: unknown): void
-  /** The mode in use changed (auto falls back to poll) or a connection opened. */
-  onConnected(mode: "stream" | "poll"): void
+  /** A connection opened or a poll was answered. */
+  onConnected(): void
 }
 
 const BACKOFF_BASE_MS = 250
@@ -31,7 +33,7 @@ class StreamUnavailable extends Error {}
 
 export class Follower {
   readonly #options: FollowOptions
-  #mode: "stream" | "poll"
+  #mode: "stream" | "poll" | "on-demand"
   #closed = false
   #attempt: AbortController | undefined
   #wake: (() => void) | undefined
@@ -41,16 +43,33 @@ export class Follower {
   #refused = 0
   /** The delay the stream asked for before a reconnection (`retry:`). */
   #retryMs = 1000
+  /** The on-demand poll under way, shared by every verify that asks meanwhile. */
+  #polling: Promise<void> | undefined
   readonly done: Promise<void>
 
   constructor(options: FollowOptions) {
     this.#options = options
-    this.#mode = options.mode === "poll" || options.endpoints.stream === null ? "poll" : "stream"
-    this.done = this.#run()
+    this.#mode = options.mode === "on-demand" ? "on-demand" : options.mode === "poll" || options.endpoints.stream === null ? "poll" : "stream"
+    this.done = this.#mode === "on-demand" ? Promise.resolve() : this.#run()
   }
 
-  get mode(): "stream" | "poll" {
+  get mode(): "stream" | "poll" | "on-demand" {
     return this.#mode
+  }
+
+  /** One poll now (on demand), with a new token if the feed refused the one held; rejects when it fails. */
+  pollNow(): Promise<void> {
+    this.#polling ??= (async () => {
+      try {
+        await this.#poll()
+      } catch (error) {
+        if (!(error instanceof RetryNow)) throw error
+        await this.#poll()
+      }
+    })().finally(() => {
+      this.#polling = undefined
+    })
+    return this.#polling
   }
 
   close(): Promise<void> {
@@ -144,7 +163,7 @@ export class Follower {
         throw new RemoteError(`The revocation feed answered ${(await describeAnswer(response)).text}.`, { status: response.status })
       }
       this.#failures = 0
-      this.#options.onConnected("poll")
+      this.#options.onConnected()
     } finally {
       attempt.end()
     }
@@ -163,7 +182,7 @@ export class Follower {
         throw new StreamUnavailable()
       }
       if (!response.ok) throw new RemoteError(`The revocation stream answered ${(await describeAnswer(response)).text}.`, { status: response.status })
-      this.#options.onConnected("stream")
+      this.#options.onConnected()
       const parser = new SseParser()
       const decoder = new TextDecoder()
       const reader = (response.body as ReadableStream<Uint8Array>).getReader()
@@ -171,6 +190,9 @@ export class Follower {
         const { done, value } = await reader.read()
         if (done) break
         for (const event of parser.push(decoder.decode(value, { stream: true }))) {
+          // The instance cannot vouch for its replica: no contact, nor a sign of life. Past the quiet limit the
+          // stream is left, and a reconnection may reach an instance in sync (behind a load balancer).
+          if (event.event === "stale") continue
           const at = this.#options.now()
           attempt.quiet()
           if (event.event === "snapshot") {

@@ -6,7 +6,8 @@
  * live revocations, and answers `verify` as `createAuth` does: the same claims, the same `AuthError` codes, so the
  * Express, Fastify and Hono adapters take it as they take an `Auth`. Past `maxStaleness` without contact with the
  * feed it fails closed with `store_unavailable`. Web-standard APIs only (fetch, WebCrypto, streams): it runs on
- * Node, Bun, Deno and Cloudflare Workers. See docs/remote.md.
+ * Node, Bun, Deno and Cloudflare Workers (where `mode: "on-demand"` keeps one verifier across requests). See
+ * docs/remote.md.
  *
  * @example
  * import { remoteVerifier } from "revocable/remote"
@@ -27,7 +28,7 @@ import { KeySet, type RemoteKey } from "./jwks.ts"
 import { RemoteReplica, type FeedEntry } from "./replica.ts"
 
 export { RemoteError } from "./credentials.ts"
-export type { FeedEntry } from "./replica.ts"
+export type { FeedChange, FeedEntry } from "./replica.ts"
 export type { FeedMode } from "./follow.ts"
 
 export interface RemoteVerifierOptions {
@@ -41,9 +42,13 @@ export interface RemoteVerifierOptions {
   maxStaleness?: Duration
   /** Past maxStaleness, accept tokens the replica does not know as revoked. Default false: `store_unavailable`. */
   failOpen?: boolean
-  /** "stream" (Server-Sent Events), "poll", or "auto": the stream, and polling where it cannot be held. Default "auto". */
+  /**
+   * "stream" (Server-Sent Events), "poll", "auto" (the stream, and polling where it cannot be held), or
+   * "on-demand": no background work; a verify that finds the last contact older than pollInterval polls first
+   * (for Cloudflare Workers, which allow no I/O between requests). Default "auto".
+   */
   mode?: FeedMode
-  /** Between polls. Default a third of maxStaleness, at most 1 s. */
+  /** Between polls (on demand: the longest a verify trusts the last poll without asking again). Default a third of maxStaleness, at most 1 s. */
   pollInterval?: Duration
   /** Clock skew tolerated on exp, iat and nbf. Default "30s", the server's default. */
   leeway?: Duration
@@ -62,7 +67,7 @@ export interface RemoteVerifierStatus {
   fresh: boolean
   /** When the feed last proved the replica current (ms since the epoch), or null before the first snapshot. */
   lastContact: number | null
-  mode: "stream" | "poll"
+  mode: "stream" | "poll" | "on-demand"
   /** The revocations held. */
   size: number
   /** The last failure talking to the server, until the next success. */
@@ -88,7 +93,10 @@ export interface RemoteVerifierEvents {
 export interface RemoteVerifier {
   /** The claims of a valid, unrevoked access token; rejects with an AuthError as `createAuth().verify` does. */
   verify<C extends object = Record<string, unknown>>(token: unknown, options?: VerifyOptions): Promise<Claims & C>
-  /** Resolves once the keys and a first snapshot are loaded; rejects if the server refuses the credentials. */
+  /**
+   * Resolves once the keys and a first snapshot are loaded; rejects if the server refuses the credentials. On
+   * demand, reading it starts the verifier (one attempt, which rejects if it fails); the first verify does too.
+   */
   readonly ready: Promise<void>
   status(): RemoteVerifierStatus
   on<E extends keyof RemoteVerifierEvents>(event: E, listener: (...args: RemoteVerifierEvents[E]) => void): () => void
@@ -96,7 +104,7 @@ export interface RemoteVerifier {
   close(): Promise<void>
 }
 
-const MODES: readonly FeedMode[] = ["stream", "poll", "auto"]
+const MODES: readonly FeedMode[] = ["stream", "poll", "auto", "on-demand"]
 
 export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
   const config = resolve(options)
@@ -113,6 +121,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
   }
 
   const closing = new AbortController()
+  const onDemand = config.mode === "on-demand"
   let keys: KeySet | undefined
   let follower: Follower | undefined
   let lastError: Error | null = null
@@ -142,7 +151,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
     return replica !== undefined && now - replica.lastContact <= config.maxStalenessMs
   }
 
-  /** Re-arms the timer that announces staleness, after each contact. */
+  /** Re-arms the timer that announces staleness, after each contact (on demand, verify announces it: no timer). */
   function contact(): void {
     lastError = null
     if (replica === undefined) return
@@ -150,6 +159,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
       stale = false
       emit("fresh")
     }
+    if (onDemand) return
     clearTimeout(staleTimer)
     const remaining = replica.lastContact + config.maxStalenessMs - config.clock()
     staleTimer = setTimeout(() => {
@@ -159,6 +169,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
     }, Math.max(0, remaining) + 1)
   }
 
+  /** Discovery, keys, then the feed followed; each step retried until it works, or (on demand) tried once. */
   async function start(): Promise<void> {
     const endpoints = await retrying(() => discover(config.issuer, config.fetch, closing.signal))
     if (endpoints === undefined) return
@@ -181,6 +192,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
         if (replica!.lastContact > -Infinity) contact()
       },
     })
+    if (onDemand) await follower.pollNow()
   }
 
   function failed(error: unknown): void {
@@ -191,8 +203,9 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
     if (failure instanceof RemoteError && (failure.status === 401 || failure.status === 403 || failure.status === 400)) readyReject(failure)
   }
 
-  /** Runs a start step until it works (with backoff) or the verifier closes; undefined when closed. */
+  /** Runs a start step until it works (with backoff) or the verifier closes; undefined when closed. On demand, once. */
   async function retrying<T>(step: () => Promise<T>): Promise<T | undefined> {
+    if (onDemand) return step()
     for (let failures = 0; !closing.signal.aborted; failures++) {
       try {
         return await step()
@@ -205,14 +218,42 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
     return undefined
   }
 
-  const started = start()
+  // On demand, nothing runs at construction (a Worker allows no I/O in its global scope): the first verify starts.
+  const started = onDemand ? undefined : start()
+  /** The on-demand start or poll under way, shared by concurrent verifies; when the last one was begun. */
+  let refreshing: Promise<void> | undefined
+  let lastAttemptAt = -Infinity
+
+  /** On demand: starts, or polls, unless the last contact or attempt is more recent than pollInterval. */
+  function refreshOnDemand(): Promise<void> {
+    const now = config.clock()
+    if (now - Math.max(replica?.lastContact ?? -Infinity, lastAttemptAt) < config.pollIntervalMs) return refreshing ?? Promise.resolve()
+    refreshing ??= (async () => {
+      lastAttemptAt = now
+      try {
+        await (follower === undefined ? start() : follower.pollNow())
+      } catch (error) {
+        // Not fatal here: verify answers from the replica within maxStaleness, and fails closed past it.
+        if (!closing.signal.aborted) failed(error)
+      }
+    })().finally(() => {
+      refreshing = undefined
+    })
+    return refreshing
+  }
+
+  async function readyOnDemand(): Promise<void> {
+    await refreshOnDemand()
+    if (replica === undefined || replica.lastContact === -Infinity) throw lastError ?? unavailable("The remote verifier has not loaded the server's keys and revocations yet.")
+  }
 
   async function verify<C extends object>(token: unknown, verifyOptions?: VerifyOptions): Promise<Claims & C> {
     if (verifyOptions?.type === "refresh") {
       throw new AuthError("invalid_request", "A remote verifier checks access tokens only: refresh tokens are for the authorization server.")
     }
     const decoded = decodeToken(token)
-    if (keys === undefined || replica === undefined) throw unavailable("The remote verifier has not loaded the server's keys and revocations yet.")
+    if (onDemand) await refreshOnDemand()
+    if (keys === undefined || replica === undefined) throw unavailable("The remote verifier has not loaded the server's keys and revocations yet.", lastError)
     if (keys.isRetired(decoded.kid)) throw new AuthError("token_revoked")
     const key = await keyFor(keys, decoded.kid)
     // The seam for a cache of signature-verified tokens (core/verified-cache.ts): the signature only, never the checks below.
@@ -221,6 +262,10 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
     const now = config.clock()
     const claims = checkClaims(payload, config.rules, now / 1000) as Claims & C
     if (!isFresh(now)) {
+      if (onDemand && !stale) {
+        stale = true
+        emit("stale")
+      }
       const error = unavailable(`The remote verifier has had no contact with the revocation feed for more than ${config.maxStalenessMs} ms (maxStaleness).`, lastError)
       emit("store-unavailable", { error, failOpen: config.failOpen })
       if (!config.failOpen) throw error
@@ -233,11 +278,13 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
 
   return {
     verify: (token, verifyOptions) => verify(token, verifyOptions),
-    ready,
+    get ready() {
+      return onDemand ? readyOnDemand() : ready
+    },
     status: () => ({
       fresh: isFresh(config.clock()),
       lastContact: replica === undefined || replica.lastContact === -Infinity ? null : replica.lastContact,
-      mode: follower?.mode ?? (config.mode === "poll" ? "poll" : "stream"),
+      mode: follower?.mode ?? (config.mode === "auto" ? "stream" : config.mode),
       size: replica?.revocations.size ?? 0,
       error: lastError,
     }),
@@ -252,6 +299,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
       clearTimeout(staleTimer)
       readyReject(new RemoteError("The remote verifier was closed before it was ready."))
       await started
+      await refreshing
       await follower?.close()
     },
   }

@@ -3,16 +3,9 @@
 import { Replica } from "../core/replica.ts"
 import { REVOCATION_KINDS, type RevocationKind } from "../core/store.ts"
 import type { KeySet } from "./jwks.ts"
+import type { FeedChange, FeedEntry } from "../core/revocation-feed.ts"
 
-/** A live revocation as the feed sends it (seconds since the epoch). */
-export interface FeedEntry {
-  kind: RevocationKind
-  id: string
-  exp: number
-  cutoff?: number
-}
-
-export type FeedChange = ({ op: "revoked" } & FeedEntry) | { op: "unrevoked"; kind: RevocationKind; id: string }
+export type { FeedChange, FeedEntry }
 
 export interface ReplicaListener {
   snapshot(size: number): void

@@ -30,5 +30,5 @@ export {
   type StoredKey,
   type Subscription,
 } from "../core/store.ts"
-export type { Document, ServerStore } from "./server-store.ts"
+export type { AuditEvent, AuditInput, AuditQuery, Document, ServerStore } from "./server-store.ts"
 export { hashEquals } from "./shared.ts"

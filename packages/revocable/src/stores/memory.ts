@@ -28,6 +28,7 @@ import type {
   Subscription,
 } from "../core/store.ts"
 import type { ServerStore } from "./server-store.ts"
+import { memoryAudit } from "./audit.ts"
 
 interface SessionRow extends Session {
   currentHash: string
@@ -231,6 +232,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): ServerStore {
       return { status: "reused", revocation: record(input.reuseRevocation) }
     },
 
+    async now() {
+      return clock()
+    },
     async listKeys() {
       return [...keys.values()].map((key) => ({ ...key }))
     },
@@ -308,5 +312,6 @@ export function memoryStore(options: MemoryStoreOptions = {}): ServerStore {
       window.count++
       return { ...window }
     },
+    ...memoryAudit(clock),
   }
 }

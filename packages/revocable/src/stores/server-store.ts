@@ -1,6 +1,39 @@
-// What the auth server asks of a store beyond the library's contract: its small records (users, clients) and
-// the counters of its rate limits. Every built-in store has them; a store made only for createAuth need not.
+// What the auth server asks of a store beyond the library's contract: its small records (users, clients), the
+// counters of its rate limits and its audit log. Every built-in store has them; a store made only for
+// createAuth need not.
 import type { Page, Store } from "../core/store.ts"
+
+/** A security event as the server records it (see docs/server.md for the types). Absent fields are null. */
+export interface AuditInput {
+  type: string
+  /** The user the event is about. */
+  subject: string | null
+  /** Who did it: the user, an admin's subject, a client, or "revocable" for the server itself. */
+  actor: string | null
+  sessionId: string | null
+  ip: string | null
+  userAgent: string | null
+  reason: string | null
+  /** JSON text, opaque to the store. */
+  details: string | null
+}
+
+/** A recorded event: `at` is the store's clock when it was appended; `id` is unique within the store. */
+export interface AuditEvent extends AuditInput {
+  id: string
+  at: number
+}
+
+export interface AuditQuery {
+  subject?: string | null | undefined
+  type?: string | null | undefined
+  /** Events at or after this time (ms since the epoch). */
+  since?: number | null | undefined
+  /** Events before this time. */
+  until?: number | null | undefined
+  cursor?: string | null | undefined
+  limit: number
+}
 
 export interface Document {
   id: string
@@ -29,4 +62,10 @@ export interface ServerStore extends Store {
    * instance on the same store (login rate limits).
    */
   hit(key: string, windowMs: number, now: number): Promise<{ count: number; resetAt: number }>
+  /** Appends a security event, dated by the store's clock (so that every instance's events sort together). */
+  appendAudit(event: AuditInput): Promise<AuditEvent>
+  /** Events newest first (by time, then by order of appending), filtered, paged with an opaque cursor. */
+  listAudit(query: AuditQuery): Promise<Page<AuditEvent>>
+  /** Deletes the events dated before `before`; resolves how many went. Retention is the caller's choice. */
+  purgeAudit(before: number): Promise<number>
 }

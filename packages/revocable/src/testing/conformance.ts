@@ -10,6 +10,7 @@ import assert from "node:assert/strict"
 import { after, describe, test } from "node:test"
 import type { ChangeEvent, Clock, RevocationInput, SessionInput, Store } from "../core/store.ts"
 import type { ServerStore } from "../stores/server-store.ts"
+import { auditConformance } from "./audit-conformance.ts"
 
 export interface ConformanceTarget {
   /** A fresh, empty, opened store, isolated from every other test, reading session times from `clock`. */
@@ -506,7 +507,7 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
     describe("keys", () => {
       test("keys are saved, listed, retired and deleted, each change published", async () => {
         const store = await fresh()
-        const key = { kid: "k-1", alg: "EdDSA", privateJwk: '{"kty":"OKP"}', createdAt: T0, retiredAt: null }
+        const key = { kid: "k-1", alg: "EdDSA", privateJwk: '{"kty":"OKP"}', createdAt: T0, activatesAt: T0, retiredAt: null }
         const published = nextEvent(store, (event) => event.type === "keys")
         await published.ready
         await store.saveKey(key)
@@ -516,6 +517,23 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
         assert.deepEqual(await store.listKeys(), [{ ...key, retiredAt: T0 + 5 }])
         await store.deleteKey("k-1")
         assert.deepEqual(await store.listKeys(), [])
+      })
+
+      test("a key's activation time is kept apart from its creation, and a save by kid replaces it", async () => {
+        const store = await fresh()
+        const next = { kid: "k-next", alg: "EdDSA", privateJwk: '{"kty":"OKP"}', createdAt: T0 + 1, activatesAt: T0 + 900_000, retiredAt: null }
+        await store.saveKey(next)
+        assert.deepEqual(await store.listKeys(), [next])
+        await store.saveKey({ ...next, activatesAt: T0 + 2 })
+        assert.deepEqual(await store.listKeys(), [{ ...next, activatesAt: T0 + 2 }], "rotating at once over a published key")
+      })
+
+      test("now() reads the store's clock, which dates key activation", async (t) => {
+        const store = await fresh()
+        if (store.now === undefined) return t.skip("the store has no clock of its own: instances use theirs")
+        assert.equal(await store.now(), T0)
+        at(T0 + 1234)
+        assert.equal(await store.now(), T0 + 1234)
       })
     })
 
@@ -572,6 +590,8 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
         assert.deepEqual(counts.map((c) => c.count).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
       })
     })
+
+    describeServer("audit log", () => auditConformance({ fresh: freshServer, at, start: T0 }))
 
     describe("change feed", () => {
       test("subscribers receive revocations and unrevocations in order", async () => {

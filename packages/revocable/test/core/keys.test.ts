@@ -218,16 +218,20 @@ describe("managed keys", () => {
     assert.equal(payload.sub, "alice")
   })
 
-  test("rotateKey() signs new tokens with a new key; old tokens verify until the old key is retired", async (t) => {
+  test("rotateKey() publishes a new key, signs with it from keyActivationDelay on (15 min by default); old tokens verify until the old key is retired", async (t) => {
     t.mock.timers.enable({ apis: ["Date"], now: Date.UTC(2026, 0, 15) })
-    const store = memoryStore()
+    const store = memoryStore({ clock: () => Date.now() })
     const auth = makeAuth({ store })
     const peer = makeAuth({ store })
     const before = await auth.issue("alice")
     const oldKid = decode(split(before.accessToken)[0]).kid as string
     t.mock.timers.tick(1000)
-    const { kid } = await auth.rotateKey()
+    const { kid, activatesAt } = await auth.rotateKey()
     assert.notEqual(kid, oldKid)
+    assert.equal(activatesAt, Date.now() + 15 * 60_000)
+    assert.deepEqual(auth.jwks().keys.map((key) => key.kid), [kid, oldKid], "published at once, the next key first")
+    assert.equal(decode(split((await auth.issue("alice")).accessToken)[0]).kid, oldKid, "the old key signs until then")
+    t.mock.timers.tick(15 * 60_000)
     const after = await auth.issue("alice")
     assert.equal(decode(split(after.accessToken)[0]).kid, kid)
     assert.equal((await peer.verify(before.accessToken)).sub, "alice")
@@ -241,12 +245,12 @@ describe("managed keys", () => {
     await assert.rejects(auth.rotateKey({ alg: "EdDSA", privateKey: PAIRS.EdDSA.privateKey }), TypeError)
   })
 
-  test("each rotateKey() makes its new key current, even within the same millisecond", async (t) => {
+  test("each rotateKey({ now: true }) makes its new key current, even within the same millisecond", async (t) => {
     t.mock.timers.enable({ apis: ["Date"], now: Date.UTC(2026, 0, 15) })
     const auth = makeAuth({})
     await auth.ready()
     for (let round = 0; round < 5; round++) {
-      const { kid } = await auth.rotateKey()
+      const { kid } = await auth.rotateKey({ now: true })
       assert.equal(decode(split((await auth.issue("alice")).accessToken)[0]).kid, kid, `rotation ${round + 1}`)
     }
   })

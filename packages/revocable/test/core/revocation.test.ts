@@ -85,7 +85,7 @@ describe("revoking", () => {
     assert.deepEqual(await auth.revokeSession(pair.sessionId, { reason: "third" }), later(second))
     const other = await auth.issue("alice")
     const kid = JSON.parse(Buffer.from(other.accessToken.split(".")[0] as string, "base64url").toString()).kid as string
-    await auth.rotateKey()
+    await auth.rotateKey({ now: true })
     const retired = await auth.retireKey(kid)
     clock.tick(1000)
     assert.deepEqual(await auth.retireKey(kid), retired)
@@ -137,7 +137,7 @@ describe("revoking", () => {
     const before = await auth.issue("alice")
     const oldKid = JSON.parse(Buffer.from(before.accessToken.split(".")[0] as string, "base64url").toString()).kid as string
     clock.tick(1000)
-    const { kid } = await auth.rotateKey()
+    const { kid } = await auth.rotateKey({ now: true })
     const retired = await auth.retireKey(oldKid)
     for (const target of [oldKid, kid]) {
       await assert.rejects(auth.unrevoke("key", target), (error: unknown) => {

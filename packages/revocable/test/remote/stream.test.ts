@@ -1,6 +1,6 @@
 // revocable/remote's protocol handling against a small feed server written here: the stream's snapshot, changes
-// and heartbeats, resumption with Last-Event-ID, a heartbeat that shows missed changes, the fallback to polling,
-// and the rate limit of JWKS refetches.
+// and heartbeats, resumption with Last-Event-ID, a heartbeat that shows missed changes, an instance that says
+// it is stale, the fallback to polling, on-demand polling, and the rate limit of JWKS refetches.
 import assert from "node:assert/strict"
 import { generateKeyPairSync, randomUUID, sign } from "node:crypto"
 import { createServer, type ServerResponse } from "node:http"
@@ -18,6 +18,10 @@ const unknown = keyPair()
 let base = ""
 let streamAvailable = true
 let jwksRequests = 0
+let tokenRequests = 0
+let pollRequests = 0
+/** Answers every request with 503 while set: the server as a verifier sees it when it cannot serve. */
+let unavailable = false
 const streams: { res: ServerResponse; lastEventId: string | undefined }[] = []
 const connected: Array<(stream: (typeof streams)[number]) => void> = []
 let pollAnswer: () => object = () => ({ type: "snapshot", cursor: "p.0", revocations: [] })
@@ -25,6 +29,7 @@ let pollAnswer: () => object = () => ({ type: "snapshot", cursor: "p.0", revocat
 const server = createServer((req, res) => {
   const path = new URL(req.url ?? "/", "http://x").pathname
   const json = (body: object, status = 200) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body))
+  if (unavailable) return json({ error: "store_unavailable" }, 503)
   if (path === "/.well-known/oauth-authorization-server") {
     return json({ issuer: base, jwks_uri: `${base}/jwks`, token_endpoint: `${base}/token`, revocations_endpoint: `${base}/revocations`, revocations_stream_endpoint: `${base}/revocations/stream` })
   }
@@ -32,9 +37,13 @@ const server = createServer((req, res) => {
     jwksRequests++
     return json({ keys: [known.jwk] })
   }
+  if (path === "/token") tokenRequests++
   if (path === "/token") return json({ access_token: "feed-token", token_type: "Bearer", expires_in: 900 })
   if (req.headers.authorization !== "Bearer feed-token") return json({ error: "invalid_token" }, 401)
-  if (path === "/revocations") return json(pollAnswer())
+  if (path === "/revocations") {
+    pollRequests++
+    return json(pollAnswer())
+  }
   if (path === "/revocations/stream") {
     if (!streamAvailable) return json({ error: "not_found" }, 404)
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" })
@@ -127,6 +136,94 @@ test("stream: a heartbeat naming a cursor we do not hold is not contact: the ver
     send(first, "heartbeat", "h.5", {})
     assert.equal((await again).lastEventId, "h.1")
   } finally {
+    await verifier.close()
+  }
+})
+
+test("stream: `stale` is neither contact nor a sign of life: the verifier goes stale, leaves the stream and reconnects", async () => {
+  const connection = nextConnection()
+  const verifier = remoteVerifier({ issuer: base, clientId: "c", clientSecret: "s", mode: "stream", maxStaleness: "300ms" })
+  try {
+    const first = await connection
+    send(first, "snapshot", "s.1", { revocations: [] })
+    await verifier.ready
+    const stale = nextEvent(verifier, "stale")
+    const again = nextConnection()
+    // An instance whose own replica fell behind says so, and sends no heartbeat: it cannot vouch for what it holds.
+    // This one keeps saying it, which must not keep the verifier on it.
+    const saying = setInterval(() => send(first, "stale", null, {}), 50)
+    try {
+      await stale
+      assert.equal(await outcome(verifier, token(known)), "store_unavailable")
+      // Left once nothing that counts came for the quiet limit: behind a load balancer, the next may be in sync.
+      assert.equal((await again).lastEventId, "s.1")
+    } finally {
+      clearInterval(saying)
+    }
+  } finally {
+    await verifier.close()
+  }
+})
+
+test("on-demand: nothing at construction; a verify polls when the last contact is older than pollInterval, and reuses the feed's token", async () => {
+  let now = Date.now()
+  pollAnswer = () => ({ type: "snapshot", cursor: "d.1", revocations: [] })
+  const before = { polls: pollRequests, tokens: tokenRequests, jwks: jwksRequests }
+  const verifier = remoteVerifier({ issuer: base, clientId: "c", clientSecret: "s", mode: "on-demand", pollInterval: "1s", maxStaleness: "5s", clock: () => now })
+  try {
+    // A Worker's global scope allows no I/O: constructing it asks the server nothing.
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual({ polls: pollRequests, tokens: tokenRequests, jwks: jwksRequests }, before)
+    const jwt = token(known, { sid: "session-2" })
+    assert.equal(await outcome(verifier, jwt), "ok")
+    assert.equal(verifier.status().mode, "on-demand")
+    assert.equal(pollRequests, before.polls + 1)
+
+    // Within pollInterval, from the replica: no request.
+    pollAnswer = () => ({ type: "changes", cursor: "d.2", changes: [{ op: "revoked", kind: "session", id: "session-2", exp: Math.floor(now / 1000) + 600 }] })
+    now += 999
+    assert.equal(await outcome(verifier, jwt), "ok")
+    assert.equal(pollRequests, before.polls + 1)
+    // Past it, the verify polls first, and the change is applied before the answer.
+    now += 1
+    assert.equal(await outcome(verifier, jwt), "token_revoked")
+    assert.equal(pollRequests, before.polls + 2)
+    assert.equal(tokenRequests, before.tokens + 1)
+    assert.equal(jwksRequests, before.jwks + 1)
+
+    // The server unavailable: within maxStaleness the replica answers; past it, closed; the verifier says stale.
+    unavailable = true
+    const other = token(known, { sid: "session-3" })
+    now += 4000
+    assert.equal(await outcome(verifier, other), "ok")
+    const stale = nextEvent(verifier, "stale")
+    now += 1001
+    assert.equal(await outcome(verifier, other), "store_unavailable")
+    await stale
+    assert.equal(verifier.status().fresh, false)
+    unavailable = false
+    const fresh = nextEvent(verifier, "fresh")
+    now += 1000
+    assert.equal(await outcome(verifier, other), "ok")
+    await fresh
+  } finally {
+    unavailable = false
+    await verifier.close()
+  }
+})
+
+test("on-demand: reading ready starts it, once, and rejects when that attempt fails", async () => {
+  pollAnswer = () => ({ type: "snapshot", cursor: "r.1", revocations: [] })
+  unavailable = true
+  const verifier = remoteVerifier({ issuer: base, clientId: "c", clientSecret: "s", mode: "on-demand", pollInterval: "0s" })
+  try {
+    await assert.rejects(verifier.ready, /503/)
+    assert.equal(await outcome(verifier, token(known)), "store_unavailable")
+    unavailable = false
+    await verifier.ready
+    assert.equal(await outcome(verifier, token(known)), "ok")
+  } finally {
+    unavailable = false
     await verifier.close()
   }
 })

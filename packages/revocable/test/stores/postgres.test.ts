@@ -84,7 +84,19 @@ describe("postgres store", () => {
     const schema = newSchema()
     await Promise.all([openStore(schema), openStore(schema), openStore(schema)])
     const { rows } = await admin.query(`SELECT version FROM "${schema}".migrations`)
-    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }])
+    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }])
+  })
+
+  test("a schema from before activation times migrates forward: its keys sign since their creation", async () => {
+    const schema = newSchema()
+    const first = await openStore(schema)
+    const key = { kid: "k-old", alg: "EdDSA", privateJwk: "{}", createdAt: 1_800_000_000_000, activatesAt: 1_800_003_600_000, retiredAt: null }
+    await first.saveKey(key)
+    await first.close()
+    await admin.query(`ALTER TABLE "${schema}".keys DROP COLUMN activates_at`)
+    await admin.query(`DELETE FROM "${schema}".migrations WHERE version = 3`)
+    const second = await openStore(schema)
+    assert.deepEqual(await second.listKeys(), [{ ...key, activatesAt: key.createdAt }])
   })
 
   test("a schema from before replicaUntil migrates forward: replicas keep its revocations until their expiry", async () => {
@@ -504,7 +516,7 @@ describe("postgres store", () => {
         await assert.rejects(store.rotate(rotateInput("s-1", "hash-0", "hash-1")), { code: "ECONNRESET" })
         assert.equal((await store.revoke(revocation())).id, "jti-1")
         assert.equal(await store.isRevoked(query), true)
-        await store.saveKey({ kid: "k-1", alg: "EdDSA", privateJwk: "{}", createdAt: query.now, retiredAt: null })
+        await store.saveKey({ kid: "k-1", alg: "EdDSA", privateJwk: "{}", createdAt: query.now, activatesAt: query.now, retiredAt: null })
         assert.deepEqual((await store.listKeys()).map((key) => key.kid), ["k-1"])
         assert.equal((await store.rotate(rotateInput("s-1", "hash-0", "hash-1"))).status, "rotated", "the rejected rotation wrote nothing")
       } finally {

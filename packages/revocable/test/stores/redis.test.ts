@@ -129,6 +129,21 @@ describe("redis store specifics", () => {
     }
   })
 
+  test("a key saved before activation times were kept signs since its creation", async () => {
+    const prefix = uniquePrefix("old-key")
+    const store = await open(prefix)
+    const key = { kid: "k-old", alg: "EdDSA", privateJwk: "{}", createdAt: T0, activatesAt: T0 + HOUR, retiredAt: null }
+    await store.saveKey(key)
+    const client = createClient({ url: REDIS_URL })
+    await client.connect()
+    try {
+      await client.hDel(`{${prefix}}:k:k-old`, "activatesAt")
+      assert.deepEqual(await store.listKeys(), [{ ...key, activatesAt: T0 }])
+    } finally {
+      await client.close()
+    }
+  })
+
   test("works with a client the application made, RESP2 or RESP3, and never closes it", async () => {
     for (const RESP of [2, 3] as const) {
       const client = createClient({ url: REDIS_URL, RESP })

@@ -146,25 +146,29 @@ describe("sqlite store specifics", () => {
     const db = new DatabaseSync(path, { readOnly: true })
     try {
       assert.equal((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal")
-      assert.equal((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version, 3)
+      assert.equal((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version, 5)
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all().map((row) => row.name)
-      assert.deepEqual(tables, ["changes", "documents", "generations", "meta", "rate_windows", "revocations", "sessions", "signing_keys", "sqlite_sequence"])
+      assert.deepEqual(tables, ["audit", "changes", "documents", "generations", "meta", "rate_windows", "revocations", "sessions", "signing_keys", "sqlite_sequence"])
     } finally {
       db.close()
     }
   })
 
-  test("open() migrates an older schema forward and keeps its data, replicas keeping old revocations to their expiry", async () => {
+  test("open() migrates an older schema forward and keeps its data, replicas keeping old revocations to their expiry and old keys signing since their creation", async () => {
     const path = freshPath()
     const first = await open(path)
     await first.revoke(revocation({ replicaUntil: T0 + 10 }))
+    const key = { kid: "k-old", alg: "EdDSA", privateJwk: "{}", createdAt: T0, activatesAt: T0 + HOUR, retiredAt: null }
+    await first.saveKey(key)
     await first.close()
     const db = new DatabaseSync(path)
     db.exec("DROP INDEX revocations_replica_until; ALTER TABLE revocations DROP COLUMN replica_until")
+    db.exec("ALTER TABLE signing_keys DROP COLUMN activates_at")
     db.exec("DROP TABLE documents; DROP TABLE rate_windows; PRAGMA user_version = 1")
     db.close()
     const second = await open(path)
     assert.deepEqual(await second.snapshot(T0 + 10), [{ ...revocation(), cutoff: 0, replicaUntil: T0 + HOUR }])
+    assert.deepEqual(await second.listKeys(), [{ ...key, activatesAt: T0 }])
     assert.equal(await second.putDocument("users", "alice", "{}", null), true)
     assert.equal(await second.getDocument("users", "alice"), "{}")
   })

@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs"
 import { AuthError } from "revocable"
 import { ConfigError } from "../server/config.ts"
 import { columns, commandHelp, groupHelp, parse, UsageError, type Command, type Group } from "./args.ts"
+import { audit } from "./commands/audit.ts"
 import { clients } from "./commands/clients.ts"
 import { CliError, createContext, describe, type Io } from "./commands/context.ts"
 import { keys } from "./commands/keys.ts"
@@ -25,7 +26,7 @@ import { serve } from "./commands/serve.ts"
 import { sessions } from "./commands/sessions.ts"
 import { users } from "./commands/users.ts"
 
-const COMMANDS: readonly (Command | Group)[] = [serve, users, clients, revoke, unrevoke, sessions, revocations, keys, purge]
+const COMMANDS: readonly (Command | Group)[] = [serve, users, clients, revoke, unrevoke, sessions, revocations, audit, keys, purge]
 
 const PROGRAM_HELP = `Usage: revocable <command> [options]
 

@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 // The account page: who you are, your sessions (sign one out, or all), your sign-in providers, and your password.
 import type { Identities, Me, PasswordChanged, Session } from "../server/schemas.ts"
+import { recentActivity } from "./activity.ts"
 import { confirmAction, deviceName, describe, field, h, reporter, when } from "./dom.ts"
-import { identitiesSection, listProviders } from "./federation.ts"
+import { identitiesSection, listProviders, signedInWith, signOut } from "./federation.ts"
 import type { Shell } from "./shell.ts"
 
 export async function accountView(shell: Shell, ticket: number): Promise<void> {
@@ -18,7 +19,7 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
     return
   }
   shell.me = current
-  const providers = await listProviders(client)
+  const [providers, activity] = await Promise.all([listProviders(client), recentActivity(client)])
   if (shell.failure !== null) report.fail(shell.failure)
   else if (shell.notice !== "") report.ok(shell.notice)
   shell.failure = null
@@ -34,7 +35,7 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
       "Sign out",
     )
     button.addEventListener("click", () => {
-      if (session.current === true) return void act(button, () => client.logout(), report)
+      if (session.current === true) return void act(button, () => signOut(client), report)
       void act(button, () => client.call(`auth/sessions/${encodeURIComponent(session.session_id)}`, { method: "DELETE" }), report).then((done) => {
         if (done) void render()
       })
@@ -43,7 +44,7 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
       "tr",
       { class: session.current === true ? "current" : null, "data-session": session.session_id },
       h("td", { title: session.device }, device, session.current === true ? h("span", { class: "badge current" }, "This session") : null),
-      h("td", {}, when(session.created_at)),
+      h("td", {}, when(session.created_at), signedInWith(session)),
       h("td", {}, when(session.last_used_at)),
       h("td", {}, button),
     )
@@ -58,7 +59,7 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
   // An account made by a federated sign-in has no password to show: its first one is set from the session.
   const currentPassword = field("current-password", "Current password", { type: "password", autocomplete: "current-password", required: !identities.passwordless })
   currentPassword.node.hidden = identities.passwordless
-  const nextPassword = field("next-password", "New password", { type: "password", autocomplete: "new-password", required: true, minlength: 8 }, "At least 8 characters. Your other sessions will be signed out.")
+  const nextPassword = field("next-password", "New password", { type: "password", autocomplete: "new-password", required: true, minlength: 8 }, "At least 8 characters, not a common password nor close to your username. Your other sessions will be signed out.")
   const change = h("button", { type: "submit" }, identities.passwordless ? "Set password" : "Change password")
   // The account's name, for password managers: they file the new password under it.
   const account = h("input", { type: "text", autocomplete: "username", value: current.username ?? current.sub, readonly: true, hidden: true })
@@ -127,5 +128,6 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
       identities.passwordless ? h("p", {}, "You sign in through a provider only. A password lets you sign in without it, and unlink it.") : null,
       passwordForm,
     ),
+    activity,
   ])
 }

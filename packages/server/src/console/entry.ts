@@ -5,8 +5,9 @@
 import { ClientError, createClient } from "revocable/client"
 import type { Me } from "../server/schemas.ts"
 import { accountView } from "./account.ts"
+import { activityView } from "./activity.ts"
 import { describe, element, field, h, reporter } from "./dom.ts"
-import { federatedFailure, providerButtons } from "./federation.ts"
+import { federatedFailure, providerButtons, signOut } from "./federation.ts"
 import { usersView } from "./people.ts"
 import { revocationsView } from "./revoking.ts"
 import type { Report, Shell } from "./shell.ts"
@@ -57,7 +58,7 @@ client.on("logged-in", () => {
 })
 window.addEventListener("hashchange", () => void render())
 signOutButton.addEventListener("click", () => {
-  void act(signOutButton, () => client.logout(), { fail: (error) => main.prepend(h("p", { class: "error", role: "alert" }, describe(error))) })
+  void act(signOutButton, () => signOut(client), { fail: (error) => main.prepend(h("p", { class: "error", role: "alert" }, describe(error))) })
 })
 
 void client.restore().then(
@@ -141,6 +142,8 @@ async function render(startError?: unknown): Promise<void> {
       return usersView(shell, ticket)
     case "/admin/keys":
       return keysView(shell, ticket)
+    case "/admin/activity":
+      return activityView(shell, ticket, query)
     default:
       return accountView(shell, ticket)
   }
@@ -169,7 +172,7 @@ function signInView(ticket: number, startError?: unknown): void {
 function registerView(ticket: number): void {
   const report = reporter()
   const username = field("new-username", "Username", { autocomplete: "username", required: true }, "3 to 64 letters, digits, '.', '_', '-' or '@'.")
-  const password = field("new-password", "Password", { type: "password", autocomplete: "new-password", required: true, minlength: 8 }, "At least 8 characters, not your username.")
+  const password = field("new-password", "Password", { type: "password", autocomplete: "new-password", required: true, minlength: 8 }, "At least 8 characters, not a common password nor close to your username.")
   const confirm = field("confirm-password", "Password again", { type: "password", autocomplete: "new-password", required: true })
   const submit = h("button", { type: "submit" }, "Create account")
   const form = h("form", { class: "stack", "aria-labelledby": "register-title" }, username.node, password.node, confirm.node, submit)

@@ -1,9 +1,10 @@
 /// <reference lib="dom" />
 // Signing in with OpenID Connect providers: a button per configured provider on the sign-in page, the account's
-// linked identities (link one more, unlink one), and the words for a federated sign-in that failed, which comes
-// back to the console as #/account?error=<code> (only the code: a crafted link cannot put words here).
+// linked identities (link one more, unlink one), which provider made a session, signing out at the provider too,
+// and the words for a federated sign-in that failed, which comes back to the console as #/account?error=<code>
+// (only the code: a crafted link cannot put words here).
 import { ClientError, type Client } from "revocable/client"
-import type { Identities } from "../server/schemas.ts"
+import type { Identities, Identity, Session } from "../server/schemas.ts"
 import { h, when } from "./dom.ts"
 import type { Report, Shell } from "./shell.ts"
 
@@ -59,6 +60,43 @@ export function providerButtons(client: Client): HTMLElement {
     )
   })
   return list
+}
+
+/** "Signed in with Google" under a session made by a provider; nothing for a password sign-in. */
+export function signedInWith(session: Session): HTMLElement | null {
+  return session.provider === null ? null : h("p", { class: "hint", "data-provider": session.provider }, `Signed in with ${providerLabel(session.provider)}`)
+}
+
+/**
+ * Signs this browser out: its session here first (the client tells the other tabs), then, for a session a provider
+ * made, the provider's own: GET auth/oidc/logout redirects there (RP-initiated logout) and the provider sends the
+ * browser back to the console.
+ */
+export async function signOut(client: Client): Promise<void> {
+  let provider: string | null = null
+  try {
+    provider = (await client.call<Session[]>("auth/sessions")).find((session) => session.current === true)?.provider ?? null
+  } catch {
+    // Signing out here must not wait on the list: without it, only the provider's session stays up.
+  }
+  await client.logout()
+  if (provider !== null) location.assign("auth/oidc/logout")
+}
+
+/** A user's identities as a table, for the admins' user page: provider, account, when linked. */
+export function identitiesTable(identities: Identity[]): HTMLElement {
+  return h(
+    "table",
+    { class: "identities" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Provider"), h("th", { scope: "col" }, "Account"), h("th", { scope: "col" }, "Linked"))),
+    h(
+      "tbody",
+      {},
+      ...identities.map((identity) =>
+        h("tr", { "data-identity": identity.id }, h("td", {}, providerLabel(identity.provider)), h("td", { title: identity.issuer }, identity.email ?? identity.subject), h("td", {}, when(identity.linked_at))),
+      ),
+    ),
+  )
 }
 
 /** The account's identities: each with an unlink button (refused by the server for the last way in), and a link button per provider. */

@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
-// The users page (admins): accounts, their sessions, suspension.
-import type { Session, User, UserPage } from "../server/schemas.ts"
+// The users page (admins): accounts, their sign-in providers and sessions, suspension.
+import type { Session, User, UserDetail, UserPage } from "../server/schemas.ts"
 import { deviceName, field, h, reporter, when } from "./dom.ts"
+import { identitiesTable, signedInWith } from "./federation.ts"
 import type { Shell } from "./shell.ts"
 
 export async function usersView(shell: Shell, ticket: number): Promise<void> {
@@ -13,7 +14,10 @@ export async function usersView(shell: Shell, ticket: number): Promise<void> {
   let cursor: string | null = null
 
   const sessionsOf = async (user: User): Promise<void> => {
-    const sessions = await client.call<Session[]>(`admin/users/${encodeURIComponent(user.sub)}/sessions`)
+    const [sessions, account] = await Promise.all([
+      client.call<Session[]>(`admin/users/${encodeURIComponent(user.sub)}/sessions`),
+      client.call<UserDetail>(`admin/users/${encodeURIComponent(user.sub)}`),
+    ])
     const title = h("h2", { id: "detail-title", tabindex: -1 }, `Sessions of ${user.username}`)
     const rows = sessions.map((session) => {
       const revoke = h("button", { type: "button", class: "danger secondary", "aria-label": `Revoke the session on ${deviceName(session.device)}` }, "Revoke")
@@ -22,13 +26,26 @@ export async function usersView(shell: Shell, ticket: number): Promise<void> {
           if (done) void act(revoke, () => sessionsOf(user), report)
         })
       })
-      return h("tr", {}, h("td", { title: session.device }, deviceName(session.device)), h("td", {}, when(session.created_at)), h("td", {}, when(session.last_used_at)), h("td", {}, revoke))
+      return h(
+        "tr",
+        { "data-session": session.session_id },
+        h("td", { title: session.device }, deviceName(session.device)),
+        h("td", {}, when(session.created_at), signedInWith(session)),
+        h("td", {}, when(session.last_used_at)),
+        h("td", {}, revoke),
+      )
     })
     detail.replaceChildren(
       h(
         "section",
         { class: "panel", "aria-labelledby": "detail-title" },
         title,
+        h("h3", {}, "Sign-in providers"),
+        account.identities.length === 0
+          ? h("p", { class: "hint" }, "No provider account is linked: signs in with a password.")
+          : identitiesTable(account.identities),
+        account.passwordless ? h("p", { class: "hint" }, "No password set: signs in through these providers only.") : null,
+        h("h3", {}, "Sessions"),
         sessions.length === 0
           ? h("p", {}, "No live session.")
           : h(

@@ -15,14 +15,13 @@ export async function keysView(shell: Shell, ticket: number): Promise<void> {
     if (client.signedIn) mount(ticket, [h("h1", {}, "Signing keys"), h("p", { class: "error", role: "alert" }, describe(error))])
     return
   }
-  const signing = keys.find((key) => key.retired_at === null)?.kid
-  const rotate = h("button", { type: "button" }, "Rotate: sign with a new key")
+  const rotate = h("button", { type: "button" }, "Rotate: publish a new key")
   rotate.addEventListener("click", () => {
     void act(
       rotate,
       async () => {
-        const { kid } = await client.call<RotatedKey>("admin/keys/rotate", { method: "POST" })
-        shell.notice = `New tokens are signed with key ${kid}; the older keys keep verifying the tokens they signed until those expire.`
+        const { kid, activates_at } = await client.call<RotatedKey>("admin/keys/rotate", { method: "POST" })
+        shell.notice = `Key ${kid} is published and signs new tokens from ${new Date(activates_at).toLocaleString()}; the older keys keep verifying the tokens they signed until those expire.`
         await render()
       },
       report,
@@ -62,7 +61,14 @@ export async function keysView(shell: Shell, ticket: number): Promise<void> {
   }
 
   const rows = keys.map((key) => {
-    const status = key.retired_at !== null ? h("span", { class: "badge bad" }, "Retired") : key.kid === signing ? h("span", { class: "badge current" }, "Signing") : h("span", { class: "badge good" }, "Verifying")
+    const status =
+      key.status === "retired"
+        ? h("span", { class: "badge bad" }, "Retired")
+        : key.status === "signing"
+          ? h("span", { class: "badge current" }, "Signing")
+          : key.status === "next"
+            ? h("span", { class: "badge good" }, "Next, signs from ", when(key.activates_at))
+            : h("span", { class: "badge good" }, "Verifying")
     const retire = key.retired_at === null ? h("button", { type: "button", class: "danger secondary", "aria-label": `Retire key ${key.kid}` }, "Retire") : null
     retire?.addEventListener("click", () => retireForm(key))
     return h("tr", { "data-kid": key.kid }, h("td", {}, h("code", {}, key.kid)), h("td", {}, key.alg), h("td", {}, when(key.created_at)), h("td", {}, status, key.retired_at === null ? null : " ", key.retired_at === null ? null : when(key.retired_at)), h("td", {}, retire))
@@ -74,7 +80,7 @@ export async function keysView(shell: Shell, ticket: number): Promise<void> {
     h(
       "table",
       { id: "keys" },
-      h("caption", {}, "Newest first. The newest key that is not retired signs; the others only verify."),
+      h("caption", {}, "Newest first. A rotated key is published at once and signs from its activation time; the newest active key that is not retired signs, the others only verify."),
       h("thead", {}, h("tr", {}, ...["Key id", "Algorithm", "Created", "Status"].map((label) => h("th", { scope: "col" }, label)), h("th", { scope: "col" }, h("span", { class: "hint" }, "Action")))),
       h("tbody", {}, ...rows),
     ),

@@ -21,6 +21,7 @@ import { isAuthError, type Auth, type VerifyOptions } from "revocable"
 import { authenticate, type CookieOptions } from "revocable/fastify"
 import type { ServerStore } from "revocable/stores"
 import type { RedisStore } from "revocable/stores/redis"
+import { audited, auditReuse, createAudit } from "./audit.ts"
 import { clientDirectory } from "./client-directory.ts"
 import { ConfigError, type ServerConfig } from "./config.ts"
 import { createAuthFromConfig, openStore } from "./engine.ts"
@@ -33,6 +34,7 @@ import { originGuard } from "./origin.ts"
 import { checkPasswordHashing } from "./password.ts"
 import { limiter } from "./ratelimit.ts"
 import { adminRoutes } from "./routes/admin.ts"
+import { auditRoutes } from "./routes/audit.ts"
 import { authRoutes } from "./routes/auth.ts"
 import { discoveryRoutes } from "./routes/discovery.ts"
 import { meRoutes } from "./routes/me.ts"
@@ -77,7 +79,10 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     throw error
   }
   const metrics = serverMetrics(core)
-  const counted = countVerifies(core, metrics)
+  // Its lines go to the app's logger, made below: nothing is recorded before the app handles requests.
+  const audit = createAudit({ store, metrics, retentionMs: config.auditRetentionMs, log: () => app.log })
+  const stopAuditingReuse = auditReuse(core, audit)
+  const counted = countVerifies(audited(core, audit), metrics)
   const documents = countErrors(store, metrics)
   const users = userDirectory(documents, counted)
   const app = Fastify({
@@ -95,6 +100,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   }).withTypeProvider<TypeBoxTypeProvider>()
   answerNodeRefusals(app.server)
   app.addHook("onClose", async () => {
+    audit.stop()
+    stopAuditingReuse()
     metrics.close()
     if (deps.auth === undefined) await core.close()
   })
@@ -125,6 +132,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     users,
     clients: clientDirectory(documents),
     metrics,
+    audit,
     limits: {
       login: limiter(documents, "login", config.loginLimit),
       register: limiter(documents, "register", config.loginLimit),
@@ -136,6 +144,9 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
 
   // Declared before the bearer hooks set it, so that every request has the same shape.
   app.decorateRequest("auth", undefined)
+  // First: what the request's handlers record in the audit log carries its IP, User-Agent and subject.
+  app.addHook("onRequest", audit.hook)
+  audit.start(config.purgeIntervalMs)
   // Cookie-authenticated unsafe requests from another origin: 403 csrf_failed (see origin.ts).
   app.addHook("onRequest", originGuard(config.issuer, cookies).hook)
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
@@ -174,6 +185,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   await app.register(revocationRoutes, { prefix: "/revocations", ...services })
   await app.register(discoveryRoutes, { prefix: "/.well-known", ...services })
   await app.register(adminRoutes, { prefix: "/admin", ...services })
+  await app.register(auditRoutes, services)
   await app.register(consoleRoutes, { prefix: "/assets" })
   await app.register(docsRoutes)
   await app.ready()

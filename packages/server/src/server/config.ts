@@ -41,6 +41,8 @@ export interface ServerConfig {
   issuer: string
   audience: string
   algorithm: Algorithm
+  /** How long a key made by `keys rotate` is in the JWKS before it signs (see discovery.ts for the JWKS max-age). */
+  keyActivationDelayMs: number
   accessTtlMs: number
   refreshTtlMs: number
   sessionTtlMs: number
@@ -51,6 +53,8 @@ export interface ServerConfig {
   maxStalenessMs: number
   onStoreUnavailable: "fail-closed" | "fail-open"
   purgeIntervalMs: number | null
+  /** How long the audit log keeps an event; the periodic purge deletes older ones. */
+  auditRetentionMs: number
   registration: "open" | "closed"
   adminUser: string
   /** Bootstraps the admin account on a start that finds no user of that name. Never logged. */
@@ -150,6 +154,7 @@ function readSettings(env: NodeJS.ProcessEnv, options: { file?: string }, known:
     issuer,
     audience: read({ env: "REVOCABLE_AUDIENCE", key: "audience", parse: text(1, 1024) }, () => "api"),
     algorithm: read({ env: "REVOCABLE_ALGORITHM", key: "algorithm", parse: oneOf(ALGORITHMS.filter((alg) => alg !== "HS256")) }, () => "EdDSA" as const),
+    keyActivationDelayMs: read({ env: "REVOCABLE_KEY_ACTIVATION_DELAY", key: "keyActivationDelay", parse: duration(0, 30 * 86_400_000) }, () => 15 * 60_000),
     accessTtlMs: read({ env: "REVOCABLE_ACCESS_TTL", key: "accessTtl", parse: seconds }, () => 15 * 60_000),
     refreshTtlMs,
     sessionTtlMs: read({ env: "REVOCABLE_SESSION_TTL", key: "sessionTtl", parse: seconds }, () => 90 * 86_400_000),
@@ -160,6 +165,7 @@ function readSettings(env: NodeJS.ProcessEnv, options: { file?: string }, known:
     maxStalenessMs: read({ env: "REVOCABLE_MAX_STALENESS", key: "maxStaleness", parse: duration(0) }, () => 5000),
     onStoreUnavailable: read({ env: "REVOCABLE_ON_STORE_UNAVAILABLE", key: "onStoreUnavailable", parse: oneOf(["fail-closed", "fail-open"] as const) }, () => "fail-closed" as const),
     purgeIntervalMs: read({ env: "REVOCABLE_PURGE_INTERVAL", key: "purgeInterval", parse: offOrDuration }, () => 600_000),
+    auditRetentionMs: read({ env: "REVOCABLE_AUDIT_RETENTION", key: "auditRetention", parse: duration(3_600_000, 10 * 365 * 86_400_000) }, () => 90 * 86_400_000),
     registration: read({ env: "REVOCABLE_REGISTRATION", key: "registration", parse: oneOf(["open", "closed"] as const) }, () => "open" as const),
     adminUser: read({ env: "REVOCABLE_ADMIN_USER", key: "adminUser", parse: text(3, 64) }, () => "admin"),
     adminPassword: read({ env: "REVOCABLE_ADMIN_PASSWORD", key: "adminPassword", parse: text(8, 256) }, () => null),
@@ -184,9 +190,9 @@ function readSettings(env: NodeJS.ProcessEnv, options: { file?: string }, known:
 }
 
 const FILE_KEYS: ReadonlySet<string> = new Set([
-  "port", "host", "store", "storeNamespace", "storeTimeout", "dataDir", "issuer", "audience", "algorithm", "accessTtl", "refreshTtl", "sessionTtl",
+  "port", "host", "store", "storeNamespace", "storeTimeout", "dataDir", "issuer", "audience", "algorithm", "keyActivationDelay", "accessTtl", "refreshTtl", "sessionTtl",
   "idleTimeout", "leeway", "reuseGrace", "maxSessions", "maxSessionsOnExceed", "maxStaleness", "onStoreUnavailable",
-  "purgeInterval", "registration", "adminUser", "adminPassword", "loginLimitAccount", "loginLimitIp", "loginWindow",
+  "purgeInterval", "auditRetention", "registration", "adminUser", "adminPassword", "loginLimitAccount", "loginLimitIp", "loginWindow",
   "cookieSecure", "cookieSameSite", "cookieOrigins", "bodyLimit", "maxHeaderSize", "trustProxy", "logLevel", "oidc",
   "keyEncryptionKey", "keyEncryptionKeyFile", "insecurePlaintextKeys",
 ])

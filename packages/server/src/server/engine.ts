@@ -57,6 +57,7 @@ export function createAuthFromConfig(config: ServerConfig, store: ServerStore): 
     audience: config.audience,
     store,
     algorithm: config.algorithm,
+    keyActivationDelay: `${config.keyActivationDelayMs}ms`,
     accessTtl: config.accessTtlMs / 1000,
     refreshTtl: config.refreshTtlMs / 1000,
     sessionTtl: config.sessionTtlMs / 1000,

@@ -17,20 +17,12 @@
  * const off = feed.subscribe(({ from, cursor, changes }) => { ... })
  */
 import { randomBytes } from "node:crypto"
-import type { Auth, Revocation, RevocationKind } from "revocable"
+import type { Auth, FeedChange, FeedEntry, Revocation } from "revocable"
 import type { ServerStore } from "revocable/stores"
 import { storeOperation } from "revocable/stores"
 
-/** A live revocation as a verifier needs it: what it matches and until when (seconds since the epoch). */
-export interface FeedEntry {
-  kind: RevocationKind
-  id: string
-  exp: number
-  /** For `subject`: tokens whose `gen` is below it are revoked. */
-  cutoff?: number
-}
-
-export type FeedChange = ({ op: "revoked" } & FeedEntry) | { op: "unrevoked"; kind: RevocationKind; id: string }
+/** The feed's entries, shared with revocable/remote, which reads what this writes. */
+export type { FeedChange, FeedEntry }
 
 export type FeedRead =
   | { type: "snapshot"; cursor: string; revocations: FeedEntry[] }

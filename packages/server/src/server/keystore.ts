@@ -6,6 +6,7 @@ import { existsSync } from "node:fs"
 import type { ServerStore, StoredKey } from "revocable/stores"
 import { keyEncryptionKeyFile, prepareDataFiles, type StartWarning } from "./datadir.ts"
 import { isWrapped, keyEncryptionKey, MAKE_A_KEK, unwrapKey, wrapKey, wrappedUnder, type KeyEncryptionKey } from "./keywrap.ts"
+import { rewrapSecrets } from "./secrets.ts"
 
 export interface KeyProtection {
   /** Newest first: the first wraps, every one unwraps. Empty: keys stay in plaintext. */
@@ -55,17 +56,56 @@ export async function protectKeys(store: ServerStore, protection: KeyProtection)
   const { keks } = protection
   const current = keks[0]
   const wrapped = await rewrap(store, keks, (stored) => !isWrapped(stored.privateJwk))
-  if (wrapped.length > 0 && protection.database !== null) await compact(protection.database)
+  // The server's own secrets (secrets.ts) too: checked to open, and wrapped when in plaintext.
+  const secrets = await rewrapSecrets(store, keks, (kek) => kek === null)
+  if (wrapped.length + secrets.length > 0 && protection.database !== null) await compact(protection.database)
   const storeWarnings = (store as { warnings?: readonly StartWarning[] }).warnings ?? []
   const keysWrapped = overlay(store, {
     // app.ts logs these at start.
     warnings: [...storeWarnings, ...protection.warnings],
+    // secrets.ts wraps and opens the server's secrets with these.
+    keyEncryptionKeys: keks,
     listKeys: async (): Promise<StoredKey[]> =>
       (await store.listKeys()).map((key) => (isWrapped(key.privateJwk) ? { ...key, privateJwk: unwrapKey(key.privateJwk, key, keks) } : key)),
     saveKey: (key: StoredKey): Promise<void> => store.saveKey(current === undefined ? key : { ...key, privateJwk: wrapKey(key.privateJwk, key, current) }),
   })
   protectedStores.set(keysWrapped, { inner: store, keks })
   return keysWrapped
+}
+
+export type KeyStatus = "signing" | "next" | "verifies" | "retired"
+
+export interface ListedKey {
+  kid: string
+  alg: string
+  createdAt: number
+  /** When it signs (or signed) from, by the store's clock. */
+  activatesAt: number
+  retiredAt: number | null
+  /** signing: new tokens are signed with it; next: published, signs from activatesAt; verifies: only verifies. */
+  status: KeyStatus
+}
+
+/**
+ * The stored keys as `keys list`, GET /admin/keys and the console show them, newest first, with what each does at
+ * `now` (the store's clock): the signer is chosen as the core chooses it (the newest active key that is not
+ * retired), and a key waiting for its activation is next unless a newer key that signs before it supersedes it.
+ */
+export function listedKeys(stored: readonly StoredKey[], now: number): ListedKey[] {
+  const newestFirst = [...stored].sort((a, b) => b.createdAt - a.createdAt || (a.kid < b.kid ? -1 : 1))
+  const live = newestFirst.filter((key) => key.retiredAt === null)
+  const signer = live.find((key) => key.activatesAt <= now) ?? [...live].sort((a, b) => a.activatesAt - b.activatesAt)[0]
+  return newestFirst.map(({ kid, alg, createdAt, activatesAt, retiredAt }) => {
+    const superseded = () => live.some((other) => other.createdAt > createdAt && other.activatesAt <= activatesAt)
+    const status: KeyStatus =
+      retiredAt !== null ? "retired" : kid === signer?.kid ? "signing" : activatesAt > now && !superseded() ? "next" : "verifies"
+    return { kid, alg, createdAt, activatesAt, retiredAt, status }
+  })
+}
+
+/** The store's clock, which dates key activation; the process's for a store without one. */
+export async function storeNow(store: ServerStore): Promise<number> {
+  return store.now === undefined ? Date.now() : store.now()
 }
 
 /**
@@ -79,6 +119,7 @@ export async function rewrapKeys(store: ServerStore): Promise<{ kek: string; rew
     throw new Error(`No key-encryption key is configured: set REVOCABLE_KEY_ENCRYPTION_KEY (make one with \`${MAKE_A_KEK}\`).`)
   }
   const rewrapped = await rewrap(entry.inner, entry.keks, (stored) => !isWrapped(stored.privateJwk) || wrappedUnder(stored.privateJwk) !== current.id)
+  await rewrapSecrets(entry.inner, entry.keks, (kek) => kek !== current.id)
   return { kek: current.id, rewrapped }
 }
 

@@ -68,11 +68,15 @@ export function generateKeyEncryptionKey(): string {
   return randomBytes(KEK_BYTES).toString("base64")
 }
 
-/** The signing key each wrapped JWK belongs to: its protected header binds the ciphertext to it. */
+/** The signing key each wrapped JWK belongs to (or the secret, see secrets.ts): its protected header binds the ciphertext to it. */
 interface Owner {
   kid: string
   alg: string
+  /** Names it in errors; "Signing key <kid>" by default. */
+  label?: string
 }
+
+const labelOf = (owner: Owner): string => owner.label ?? `Signing key ${owner.kid}`
 
 /** Whether a stored private key is wrapped (a compact JWE) rather than a plaintext JWK (JSON). */
 export function isWrapped(stored: string): boolean {
@@ -115,17 +119,17 @@ export function unwrapKey(wrapped: string, owner: Owner, keks: readonly KeyEncry
   const parts = wrapped.split(".")
   const header = readHeader(wrapped)
   if (parts.length !== 5 || header === null || header.alg !== ALG || header.enc !== ENC) {
-    throw new Error(`Signing key ${owner.kid} is stored in a form that is neither a JWK nor a key wrapped by revocable.`)
+    throw new Error(`${labelOf(owner)} is stored in a form that is neither a JWK nor a key wrapped by revocable.`)
   }
   const kek = keks.find((candidate) => candidate.id === header.kid)
   if (kek === undefined) {
     throw new Error(
-      `Signing key ${owner.kid} is wrapped under the key-encryption key ${String(header.kid)}, which is not configured: ` +
+      `${labelOf(owner)} is wrapped under the key-encryption key ${String(header.kid)}, which is not configured: ` +
         "add it to REVOCABLE_KEY_ENCRYPTION_KEY (after the newest) until `revocable keys rewrap` has run.",
     )
   }
   if (header.signing_kid !== owner.kid || header.signing_alg !== owner.alg) {
-    throw new Error(`Signing key ${owner.kid} holds the wrapped key of another key: the store was altered.`)
+    throw new Error(`${labelOf(owner)} holds the wrapped key of another key: the store was altered.`)
   }
   const [protectedHeader, encryptedKey, iv, ciphertext, tag] = parts as [string, string, string, string, string]
   try {
@@ -135,7 +139,7 @@ export function unwrapKey(wrapped: string, owner: Owner, keks: readonly KeyEncry
     decipher.setAAD(Buffer.from(protectedHeader, "ascii"))
     return Buffer.concat([decipher.update(Buffer.from(ciphertext, "base64url")), decipher.final()]).toString("utf8")
   } catch (cause) {
-    throw new Error(`Signing key ${owner.kid} could not be unwrapped with the key-encryption key ${kek.id}: the stored key was altered.`, { cause })
+    throw new Error(`${labelOf(owner)} could not be unwrapped with the key-encryption key ${kek.id}: the stored key was altered.`, { cause })
   }
 }
 

@@ -39,7 +39,7 @@ export interface SignIn {
  * `client_id` that asked for them.
  */
 export async function passwordLogin(
-  services: Pick<Services, "auth" | "users" | "metrics" | "limits" | "store" | "config">,
+  services: Pick<Services, "auth" | "users" | "metrics" | "limits" | "store" | "config" | "audit">,
   username: string,
   password: string,
   request: FastifyRequest,
@@ -62,6 +62,7 @@ export async function passwordLogin(
     if (error instanceof ServerError && error.code === "invalid_credentials") await limits.fail(buckets)
     if (error instanceof ServerError) metrics.loginFailed(error.code)
     else if (isAuthError(error) && error.code !== "store_unavailable") metrics.loginFailed(error.code === "forbidden" ? "suspended" : error.code)
+    await services.audit.recordSignInFailure(users, username, error)
     throw error
   }
   const claims = { roles: user.roles, client_id: options.clientId ?? FIRST_PARTY_CLIENT }
@@ -72,6 +73,7 @@ export async function passwordLogin(
     metrics.loginFailed("invalid_credentials")
     throw new ServerError("invalid_credentials")
   }
+  await services.audit.record({ type: "login.succeeded", subject: user.sub, actor: user.username, sessionId: pair.sessionId, details: { method: "password", client_id: claims.client_id } })
   const deviceToken = devices.issue(login)
   const cookie = config.cookies
   const deviceCookie = `${devices.cookieName(login)}=${deviceToken}; Path=/auth/login; Max-Age=${DEVICE_COOKIE_SECONDS}; HttpOnly; SameSite=${cookie.sameSite}${cookie.secure ? "; Secure" : ""}`

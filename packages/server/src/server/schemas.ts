@@ -55,6 +55,7 @@ export const Session = Type.Object({
   created_at: Time,
   last_used_at: Time,
   expires_at: Time,
+  provider: nullable({ description: "The OpenID provider it was signed in with (its configured name, the tokens' idp claim); null for a password sign-in." }),
   current: Type.Optional(Type.Boolean({ description: "The session of the token that made this request." })),
 })
 export type Session = Static<typeof Session>
@@ -102,11 +103,18 @@ export const SigningKey = Type.Object({
   kid: Type.String(),
   alg: Type.String(),
   created_at: Time,
+  activates_at: Type.String({ format: "date-time", description: "When it signs (or signed) from; a rotated key is published before." }),
   retired_at: nullable({ format: "date-time" }),
+  status: Type.Union([Type.Literal("signing"), Type.Literal("next"), Type.Literal("verifies"), Type.Literal("retired")], {
+    description: "signing: new tokens are signed with it; next: published, signs from activates_at; verifies: only verifies; retired: refused.",
+  }),
 })
 export type SigningKey = Static<typeof SigningKey>
 
-export const RotatedKey = Type.Object({ kid: Type.String() })
+export const RotatedKey = Type.Object({
+  kid: Type.String(),
+  activates_at: Type.String({ format: "date-time", description: "When the new key starts signing." }),
+})
 export type RotatedKey = Static<typeof RotatedKey>
 
 export const PasswordChanged = Type.Object({ revoked_sessions: Type.Integer({ description: "The user's other sessions, now revoked." }) })
@@ -152,6 +160,7 @@ export function sessionView(entry: stored.Session, currentSid?: string): Session
     created_at: iso(entry.createdAt),
     last_used_at: iso(entry.lastUsedAt),
     expires_at: iso(entry.expiresAt),
+    provider: typeof entry.claims.idp === "string" ? entry.claims.idp : null,
     ...(currentSid === undefined ? {} : { current: entry.sid === currentSid }),
   }
 }

@@ -4,6 +4,7 @@ import type { FastifyRequest } from "fastify"
 import { AuthError, type Auth, type Claims } from "revocable"
 import type { AuthHook, CookieOptions } from "revocable/fastify"
 import type { ServerStore } from "revocable/stores"
+import type { Audit } from "./audit.ts"
 import type { ClientDirectory } from "./client-directory.ts"
 import type { ServerConfig } from "./config.ts"
 import type { ServerMetrics } from "./metrics.ts"
@@ -19,6 +20,8 @@ export interface Services {
   users: UserDirectory
   clients: ClientDirectory
   metrics: ServerMetrics
+  /** The audit log: record security events, list them. */
+  audit: Audit
   limits: { login: Limiter; register: Limiter; password: Limiter }
   /** Cookie mode's options, shared by the hooks and the cookie helpers. */
   cookies: CookieOptions

@@ -1,11 +1,12 @@
 /// <reference lib="dom" />
 // Signing in with an OpenID Connect provider from the web console, in Chromium: the provider's button, the
 // provider's own login page, back to the console signed in; the account's identities; a sign-in cancelled at
-// the provider comes back to the console with a message, not to a JSON page.
+// the provider comes back to the console with a message, not to a JSON page; a session made by the provider says
+// so, an admin sees the user's identities, and signing out ends the provider's session too.
 import assert from "node:assert/strict"
 import { after, afterEach, before, describe, test } from "node:test"
 import type { Browser, BrowserContext, Page } from "playwright-core"
-import { consoleServer, launchChromium, screenshot, withoutChromium, type ConsoleServer } from "../helpers/browser.ts"
+import { ADMIN_PASSWORD, consoleServer, launchChromium, screenshot, withoutChromium, type ConsoleServer } from "../helpers/browser.ts"
 import { CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from "../helpers/oidc-provider.ts"
 import { freePort } from "../helpers/server.ts"
 
@@ -19,7 +20,9 @@ before(async () => {
   // The server's issuer is its own loopback URL: the callback registered at the provider must reach it.
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
-  provider = await startProvider([{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [`${base}/auth/oidc/test/callback`] }])
+  provider = await startProvider([
+    { client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [`${base}/auth/oidc/test/callback`], post_logout_redirect_uris: [`${base}/`] },
+  ])
   server = await consoleServer({
     REVOCABLE_HOST: "127.0.0.1",
     REVOCABLE_PORT: String(port),
@@ -103,6 +106,49 @@ describe("signing in with a provider from the console", { skip: withoutChromium 
       assert.equal(new URL(page.url()).hash, "#/account", "the error code is dropped from the URL once said")
       await screenshot(page, "console-sign-in-cancelled")
     } finally {
+      await context.close()
+    }
+  })
+
+  test("a session made by the provider says so, an admin sees the identity, and signing out ends the provider's session too", async () => {
+    provider.accounts.set("quinn-at-provider", { email: "quinn@example.com", email_verified: true })
+    const context = await browser.newContext()
+    const admins = await browser.newContext()
+    try {
+      const page = await open(context)
+      await page.getByRole("link", { name: "Sign in with Test" }).click()
+      await page.waitForURL((url) => url.origin === provider.issuer)
+      await page.locator("input[name=login]").fill("quinn-at-provider")
+      await page.locator("input[name=password]").fill("any")
+      await page.locator("button[type=submit]").click()
+      await heading(page, "My account").waitFor()
+      await page.locator("#sessions tr.current").getByText("Signed in with Test").waitFor()
+
+      const adminPage = await open(admins)
+      await adminPage.getByLabel("Username").fill("admin")
+      await adminPage.getByLabel("Password").fill(ADMIN_PASSWORD)
+      await adminPage.getByRole("button", { name: "Sign in" }).click()
+      await heading(adminPage, "My account").waitFor()
+      await adminPage.getByRole("link", { name: "Users" }).click()
+      await adminPage.getByRole("button", { name: "Sessions of quinn@example.com" }).click()
+      await adminPage.getByRole("heading", { name: "Sessions of quinn@example.com" }).waitFor()
+      assert.match(await adminPage.locator("table.identities tbody tr").innerText(), /Test\s+quinn@example\.com/)
+      await adminPage.getByText("No password set: signs in through these providers only.").waitFor()
+      await adminPage.getByText("Signed in with Test").waitFor()
+      await screenshot(adminPage, "console-admin-user-identities")
+
+      // Signing out goes through the provider's logout page, and back to the console.
+      await page.locator("#signout").click()
+      await page.waitForURL((url) => url.origin === provider.issuer)
+      await page.getByRole("button", { name: /sign me out/i }).click()
+      await page.waitForURL((url) => url.origin === server.url)
+      await heading(page, "Sign in").waitFor()
+      // The provider's session ended with it: its button leads to its login form again.
+      await page.getByRole("link", { name: "Sign in with Test" }).click()
+      await page.waitForURL((url) => url.origin === provider.issuer)
+      await page.locator("input[name=login]").waitFor()
+    } finally {
+      await admins.close()
       await context.close()
     }
   })

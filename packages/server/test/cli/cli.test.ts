@@ -212,19 +212,27 @@ describe("revocable sessions and revocations", () => {
 })
 
 describe("revocable keys", () => {
-  test("keys rotate makes a new key current; keys retire refuses every token the old key signed", async () => {
+  test("keys rotate publishes the next key (list: next, signs from …), --now signs at once; keys retire refuses every token the old key signed", async () => {
     const env = newStore()
     const { auth } = await openAuth(env)
     const before = await auth.issue(unique("keys"))
     const [first] = JSON.parse(ok(await runCli(["keys", "list", "--json"], env))) as { kid: string; status: string }[]
-    assert.equal(first?.status, "current")
+    assert.equal(first?.status, "signing")
     assert.equal(kidOf(before.accessToken), first.kid)
 
-    const { kid } = JSON.parse(ok(await runCli(["keys", "rotate", "--json"], env))) as { kid: string }
-    assert.notEqual(kid, first.kid)
-    const listed = JSON.parse(ok(await runCli(["keys", "list", "--json"], env))) as { kid: string; status: string; privateJwk?: unknown }[]
-    assert.deepEqual(listed.map((key) => [key.kid, key.status]), [[kid, "current"], [first.kid, "verifies"]])
-    assert.ok(listed.every((key) => !("privateJwk" in key)))
+    const next = JSON.parse(ok(await runCli(["keys", "rotate", "--json"], env))) as { kid: string; activatesAt: number }
+    assert.notEqual(next.kid, first.kid)
+    const waiting = JSON.parse(ok(await runCli(["keys", "list", "--json"], env))) as { kid: string; status: string; activatesAt: number; privateJwk?: unknown }[]
+    assert.deepEqual(waiting.map((key) => [key.kid, key.status, key.activatesAt]), [[next.kid, "next", next.activatesAt], [first.kid, "signing", waiting[1]?.activatesAt]])
+    assert.ok(waiting.every((key) => !("privateJwk" in key)))
+    assert.match(ok(await runCli(["keys", "list"], env)), new RegExp(`^${escape(next.kid)} +EdDSA +next, signs from ${new Date(next.activatesAt).toISOString().slice(0, 19)}Z `, "m"))
+    assert.equal(kidOf((await (await openAuth(env)).auth.issue(unique("keys"))).accessToken), first.kid, "the old key signs until then")
+
+    const printed = ok(await runCli(["keys", "rotate", "--now"], env))
+    const kid = /^new key (\S+) signs now: verifiers that cached the JWKS refuse its tokens until they fetch it again\n$/.exec(printed)?.[1] as string
+    assert.ok(kid, printed)
+    const listed = JSON.parse(ok(await runCli(["keys", "list", "--json"], env))) as { kid: string; status: string }[]
+    assert.deepEqual(listed.map((key) => [key.kid, key.status]), [[kid, "signing"], [next.kid, "verifies"], [first.kid, "verifies"]], "the key rotated --now supersedes the waiting one")
 
     const { auth: fresh } = await openAuth(env)
     const after = await fresh.issue(unique("keys"))
@@ -293,7 +301,7 @@ describe("revocable users and clients", () => {
     failure(await runCli(["users", "add", unique("dave")], SQLITE), 2, /no terminal to ask for the password on: give it with --password-stdin/)
     failure(await runCli(["users", "add", unique("dave"), "--password-stdin", "--password", PASSWORD], SQLITE), 2, /not both/)
     const weak = await runCli(["users", "add", unique("dave"), "--password-stdin"], SQLITE, "short")
-    failure(weak, 1, /^revocable users add: The password must be 8 to 256 characters/)
+    failure(weak, 1, /^revocable users add: The password is too short: it needs at least 8 characters/)
   })
 
   test("users add --password works for scripts but warns, and never prints the password", async () => {

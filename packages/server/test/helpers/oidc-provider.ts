@@ -9,10 +9,23 @@ import Provider from "oidc-provider"
 
 export interface ProviderClient {
   client_id: string
-  client_secret: string
+  /** Absent for a private_key_jwt client, which registers its public `jwks` instead. */
+  client_secret?: string
   redirect_uris: string[]
   backchannel_logout_uri?: string
   backchannel_logout_session_required?: boolean
+  post_logout_redirect_uris?: string[]
+  token_endpoint_auth_method?: "client_secret_basic" | "client_secret_post" | "private_key_jwt"
+  jwks?: { keys: JsonWebKey[] }
+}
+
+/** A private signing JWK of the provider. */
+export type ProviderKey = JsonWebKey & { kid: string }
+
+/** A new ES256 signing key named `kid`. */
+export function providerKey(kid: string): ProviderKey {
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" })
+  return { ...privateKey.export({ format: "jwk" }), kid, alg: "ES256", use: "sig" }
 }
 
 export interface TestProvider {
@@ -20,22 +33,25 @@ export interface TestProvider {
   provider: Provider
   /** The claims of each account by its id (the `sub`); an account not listed signs in with `sub` alone. */
   accounts: Map<string, Record<string, unknown>>
-  /** The private JWK the provider signs ID and logout tokens with. */
-  signingKey: JsonWebKey & { kid: string }
+  /** The private JWK the provider signs ID and logout tokens with: the first of its keys. */
+  signingKey: ProviderKey
   close(): Promise<void>
 }
 
-/** Starts the provider on `port` (0: any free one) with the given clients. */
-export async function startProvider(clients: ProviderClient[], options: { port?: number } = {}): Promise<TestProvider> {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" })
-  const signingKey = { ...privateKey.export({ format: "jwk" }), kid: "test-key-1", alg: "ES256", use: "sig" }
+/**
+ * Starts the provider on `port` (0: any free one) with the given clients, publishing `keys` (default: one new key)
+ * and signing with the first.
+ */
+export async function startProvider(clients: ProviderClient[], options: { port?: number; keys?: ProviderKey[] } = {}): Promise<TestProvider> {
+  const keys = options.keys ?? [providerKey("test-key-1")]
+  const signingKey = keys[0] as ProviderKey
   const accounts = new Map<string, Record<string, unknown>>()
   const http: Server = createServer()
   await new Promise<void>((resolve) => http.listen(options.port ?? 0, "127.0.0.1", resolve))
   const issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
   const provider = new Provider(issuer, {
     clients: clients.map((client) => ({ grant_types: ["authorization_code"], response_types: ["code"], id_token_signed_response_alg: "ES256", ...client })),
-    jwks: { keys: [signingKey] },
+    jwks: { keys },
     cookies: { keys: ["a cookie key for the test provider only"] },
     claims: { openid: ["sub", "hd"], email: ["email", "email_verified"], profile: ["name", "preferred_username"] },
     features: { backchannelLogout: { enabled: true }, devInteractions: { enabled: true } },
@@ -63,7 +79,7 @@ export async function startProvider(clients: ProviderClient[], options: { port?:
     issuer,
     provider,
     accounts,
-    signingKey: signingKey as JsonWebKey & { kid: string },
+    signingKey,
     async close() {
       http.closeAllConnections()
       await new Promise<void>((resolve) => http.close(() => resolve()))
@@ -151,7 +167,10 @@ export const CLIENT_SECRET = "a client secret for revocable at the test provider
  * A provider and a revocable server that signs in with it as `test` (and with whatever `env` adds): the server's
  * issuer is its own loopback URL, so that the callback and back-channel URIs registered at the provider reach it.
  */
-export async function federation(env: Record<string, string> = {}, options: { providerPort?: number; names?: string[] } = {}) {
+export async function federation(
+  env: Record<string, string> = {},
+  options: { providerPort?: number; names?: string[]; keys?: ProviderKey[]; client?: (base: string) => Partial<ProviderClient> } = {},
+) {
   const { freePort, testServer } = await import("./server.ts")
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
@@ -164,9 +183,10 @@ export async function federation(env: Record<string, string> = {}, options: { pr
         redirect_uris: names.map((name) => `${base}/auth/oidc/${name}/callback`),
         backchannel_logout_uri: `${base}/auth/oidc/test/backchannel-logout`,
         backchannel_logout_session_required: true,
+        ...options.client?.(base),
       },
     ],
-    options.providerPort === undefined ? {} : { port: options.providerPort },
+    { ...(options.providerPort === undefined ? {} : { port: options.providerPort }), ...(options.keys === undefined ? {} : { keys: options.keys }) },
   )
   const providerEnv = Object.fromEntries(
     names.flatMap((name) => {

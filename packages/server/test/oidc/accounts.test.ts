@@ -130,7 +130,7 @@ describe("identities for operators", () => {
       const auth = createAuthFromConfig(config, store)
       await auth.ready()
       const users = userDirectory(store, auth)
-      const provider = { name: "google", issuer: "https://accounts.google.com", clientId: "id", clientSecret: "secret", clientAuth: "basic" as const, scopes: ["openid"], hostedDomain: null, linkVerifiedEmail: false }
+      const provider = { name: "google", issuer: "https://accounts.google.com", clientId: "id", clientSecret: "secret", clientAuth: "basic" as const, clientKey: null, scopes: ["openid"], hostedDomain: null, linkVerifiedEmail: false, postLogoutRedirectUri: null }
       const { user } = await identityDirectory(store, users, auth, "open").resolve(provider, { iss: provider.issuer, sub: "1089", email: "olga@example.com", email_verified: true }, null)
       await auth.close()
       const shown = await runCli(["users", "show", user.username], env)

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
+import { createConnection, createServer, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { RemoteVerifier, RemoteVerifierEvents } from "revocable/remote"
@@ -76,4 +77,58 @@ export async function outcome(verifier: RemoteVerifier, token: string): Promise<
 export async function stop(server: FeedServer): Promise<void> {
   server.process.child.kill("SIGTERM")
   await server.process.exited
+}
+
+export interface Balancer {
+  /** The address the verifiers and the servers' issuer name. */
+  url: string
+  /** The instances, by port, in order of preference: each connection goes to the first that accepts it. */
+  route(ports: number[]): void
+  close(): Promise<void>
+}
+
+/**
+ * A TCP load balancer in front of several server instances, as a fleet is deployed: one issuer URL, each new
+ * connection to the first instance that accepts it (a killed one refuses; a stopped one accepts and hangs, as a
+ * partition looks). The verifier knows one address and reconnects to it; failing over is the balancer's part.
+ */
+export async function startBalancer(): Promise<Balancer> {
+  let ports: number[] = []
+  const sockets = new Set<Socket>()
+  const connect = (client: Socket, candidates: number[]) => {
+    const [port, ...rest] = candidates
+    if (port === undefined) return void client.destroy()
+    const upstream = createConnection(port, "127.0.0.1")
+    let accepted = false
+    // Refused: the next instance.
+    upstream.once("error", () => accepted || connect(client, rest))
+    upstream.once("connect", () => {
+      accepted = true
+      sockets.add(upstream)
+      upstream.on("error", () => client.destroy())
+      upstream.on("close", () => client.destroy())
+      client.on("close", () => upstream.destroy())
+      client.pipe(upstream)
+      upstream.pipe(client)
+    })
+  }
+  const server = createServer((client) => {
+    sockets.add(client)
+    client.on("error", () => {})
+    client.on("close", () => sockets.delete(client))
+    // Held until an instance accepts: nothing read from the client is lost meanwhile.
+    client.pause()
+    connect(client, ports)
+  })
+  const port = await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port)))
+  return {
+    url: `http://127.0.0.1:${port}`,
+    route(next) {
+      ports = next
+    },
+    close() {
+      for (const socket of sockets) socket.destroy()
+      return new Promise((resolve) => server.close(() => resolve()))
+    },
+  }
 }

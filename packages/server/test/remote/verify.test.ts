@@ -32,11 +32,13 @@ async function started(mode: "stream" | "poll" | "auto", jwksRefetchInterval = "
 
 const revoke = (json: Record<string, string>) => call(server.url, "POST", "/admin/revocations", { token: server.admin, json })
 
-for (const mode of ["poll", "auto"] as const) {
+// auto streams from a server that serves the stream.
+for (const [mode, follows] of [["poll", "poll"], ["stream", "stream"], ["auto", "stream"]] as const) {
   describe(`${mode}: each grain of revocation is refused at the next event`, () => {
     let verifier: RemoteVerifier
     before(async () => {
       verifier = await started(mode)
+      assert.equal(verifier.status().mode, follows)
     })
 
     test("a fresh access token verifies with the server's claims; its refresh token is wrong_token_type", async () => {

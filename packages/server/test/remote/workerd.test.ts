@@ -1,5 +1,6 @@
-// revocable/remote on Cloudflare's workerd (issue 15, point 4): a Worker (fixtures/worker.ts) verifies a
-// request's token against a live server in poll mode; after the session is revoked, the next request is refused.
+// revocable/remote on Cloudflare's workerd (issue 15, point 4): a Worker (fixtures/worker.ts) keeps one verifier
+// in a module global, in on-demand mode, and verifies each request's token against a live server with it; after
+// the session is revoked, a later request is refused, while the feed's token and the JWKS are fetched only once.
 // workerd runs JavaScript only: the worker and every module it loads are type-stripped (module.stripTypeScriptTypes,
 // the transform Node applies to this repository's sources) into a temporary directory, keeping their .ts names
 // so that their imports resolve unchanged, and each is listed in a Cap'n Proto config.
@@ -43,7 +44,7 @@ function stripModules(entry: string, dir: string): string[] {
 /** The config: the Worker on 127.0.0.1 (a port the kernel picks), allowed to reach loopback only (the server). */
 function capnpConfig(modules: string[]): string {
   const listed = modules.map((name) => `(name = ${JSON.stringify(name)}, esModule = embed ${JSON.stringify(name)})`)
-  const fromEnvironment = ["ISSUER", "CLIENT_ID", "CLIENT_SECRET"].map((name) => `(name = "${name}", fromEnvironment = "${name}")`)
+  const fromEnvironment = ["ISSUER", "CLIENT_ID", "CLIENT_SECRET", "POLL_INTERVAL"].map((name) => `(name = "${name}", fromEnvironment = "${name}")`)
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
@@ -92,7 +93,8 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "revocable-workerd-"))
   const config = join(dir, "config.capnp")
   writeFileSync(config, capnpConfig(stripModules(WORKER, dir)))
-  workerd = await startWorkerd(config, { ISSUER: server.url, CLIENT_ID: credentials.clientId, CLIENT_SECRET: credentials.clientSecret })
+  // Every verify polls (a 304 while nothing changed): the test need not wait out an interval.
+  workerd = await startWorkerd(config, { ISSUER: server.url, CLIENT_ID: credentials.clientId, CLIENT_SECRET: credentials.clientSecret, POLL_INTERVAL: "0s" })
 })
 after(async () => {
   if (workerd !== undefined) {
@@ -104,17 +106,37 @@ after(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
 })
 
-const verifyInWorker = async (token: string) => {
-  const answer = await call(workerd!.url, "GET", "/", { token })
-  assert.equal(answer.status, 200, answer.text)
-  return answer.body as { outcome: string; mode: string; revocations: number }
+interface WorkerAnswer {
+  outcome: string
+  mode: string
+  revocations: number
+  requests: Record<string, number>
 }
 
-test("workerd: a Worker polls the feed, verifies a token, and refuses it once its session is revoked", async () => {
+const verifyInWorker = async (token: string): Promise<WorkerAnswer> => {
+  const answer = await call(workerd!.url, "GET", "/", { token })
+  assert.equal(answer.status, 200, answer.text)
+  return answer.body as WorkerAnswer
+}
+
+test("workerd: one verifier in a module global serves request after request, and refuses a token on the request after its session is revoked", async () => {
   const pair = await signIn(server.url, "workerd_user")
-  assert.deepEqual(await verifyInWorker(pair.access_token), { outcome: "ok", mode: "poll", revocations: 0 })
+  const first = await verifyInWorker(pair.access_token)
+  assert.deepEqual({ ...first, requests: undefined }, { outcome: "ok", mode: "on-demand", revocations: 0, requests: undefined })
+  // A later request, with no background work in between: the same verifier polls again inside it.
+  const second = await verifyInWorker(pair.access_token)
+  assert.equal(second.outcome, "ok")
+  assert.equal(second.requests["/revocations"], (first.requests["/revocations"] ?? 0) + 1)
 
   const revoked = await call(server.url, "POST", "/admin/revocations", { token: server.admin, json: { kind: "session", id: claimsOf(pair.access_token).sid } })
   assert.equal(revoked.status, 201, revoked.text)
-  assert.deepEqual(await verifyInWorker(pair.access_token), { outcome: "token_revoked", mode: "poll", revocations: 1 })
+  const third = await verifyInWorker(pair.access_token)
+  assert.deepEqual({ ...third, requests: undefined }, { outcome: "token_revoked", mode: "on-demand", revocations: 1, requests: undefined })
+  // Discovery, the JWKS and the feed's token once, across the three requests.
+  assert.deepEqual({ ...third.requests, "/revocations": undefined }, {
+    "/.well-known/oauth-authorization-server": 1,
+    "/.well-known/jwks.json": 1,
+    "/oauth/token": 1,
+    "/revocations": undefined,
+  })
 })

@@ -269,20 +269,30 @@ describe("users", () => {
 })
 
 describe("keys", () => {
-  test("rotate makes a new signing key; retiring the old one refuses its tokens and drops it from the JWKS", async () => {
+  test("rotate publishes the next key, which signs after the activation delay, or at once with now; retiring the old one refuses its tokens and drops it from the JWKS", async () => {
+    const kidOf = (token: string): string => JSON.parse(Buffer.from(token.split(".")[0] as string, "base64url").toString()).kid
     const listed = await as(admin, "GET", "/admin/keys")
     assert.equal(listed.status, 200)
-    assert.deepEqual(Object.keys(listed.body[0]).sort(), ["alg", "created_at", "kid", "retired_at"])
+    assert.deepEqual(Object.keys(listed.body[0]).sort(), ["activates_at", "alg", "created_at", "kid", "retired_at", "status"])
+    assert.equal(listed.body[0].status, "signing")
     const oldKid = listed.body[0].kid as string
     const before = await signIn(url, "keyholder")
 
-    const rotated = await as(admin, "POST", "/admin/keys/rotate")
+    const next = await as(admin, "POST", "/admin/keys/rotate")
+    assert.equal(next.status, 201)
+    assert.notEqual(next.body.kid, oldKid)
+    assert.ok(Date.parse(next.body.activates_at) - Date.now() > 14 * 60_000, "15 minutes away by default")
+    assert.equal(kidOf((await signIn(url, "keyholder", PASSWORD, false)).access_token), oldKid, "the old key signs until then")
+    const statuses = (await as(admin, "GET", "/admin/keys")).body.map((key: { kid: string; status: string }) => [key.kid, key.status])
+    assert.deepEqual(statuses, [[next.body.kid, "next"], [oldKid, "signing"]])
+    assert.equal((await as(admin, "POST", "/admin/keys/rotate", { now: "yes" })).status, 400)
+
+    const rotated = await as(admin, "POST", "/admin/keys/rotate", { now: true })
     assert.equal(rotated.status, 201)
-    assert.notEqual(rotated.body.kid, oldKid)
     const after = await signIn(url, "keyholder", PASSWORD, false)
-    assert.equal(JSON.parse(Buffer.from(after.access_token.split(".")[0] as string, "base64url").toString()).kid, rotated.body.kid)
+    assert.equal(kidOf(after.access_token), rotated.body.kid)
     const jwks = await call(url, "GET", "/.well-known/jwks.json")
-    assert.deepEqual(jwks.body.keys.map((key: { kid: string }) => key.kid).sort(), [oldKid, rotated.body.kid].sort())
+    assert.deepEqual(jwks.body.keys.map((key: { kid: string }) => key.kid), [rotated.body.kid, next.body.kid, oldKid])
     assert.equal((await as(before.access_token, "GET", "/me")).status, 200)
 
     const retired = await as(admin, "DELETE", `/admin/keys/${oldKid}`, { reason: "key leaked" })
@@ -292,7 +302,7 @@ describe("keys", () => {
     assert.equal((await as(before.access_token, "GET", "/me")).body.error, "token_revoked")
     assert.equal((await as(after.access_token, "GET", "/me")).status, 200)
     const remaining = await call(url, "GET", "/.well-known/jwks.json")
-    assert.deepEqual(remaining.body.keys.map((key: { kid: string }) => key.kid), [rotated.body.kid])
+    assert.deepEqual(remaining.body.keys.map((key: { kid: string }) => key.kid), [rotated.body.kid, next.body.kid])
     // The admin's own token was signed by the retired key.
     assert.equal((await as(admin, "GET", "/admin/keys")).body.error, "token_revoked")
     admin = (await signIn(url, "admin", ADMIN_PASSWORD, false)).access_token
@@ -303,7 +313,7 @@ describe("keys", () => {
     const kidOf = (token: string): string => JSON.parse(Buffer.from(token.split(".")[0] as string, "base64url").toString()).kid
     const oldKid = kidOf(admin)
     const before = await signIn(url, "retiree")
-    await as(admin, "POST", "/admin/keys/rotate")
+    await as(admin, "POST", "/admin/keys/rotate", { now: true })
     admin = (await signIn(url, "admin", ADMIN_PASSWORD, false)).access_token
     assert.equal((await as(admin, "DELETE", `/admin/keys/${oldKid}`)).status, 200)
 

@@ -1,6 +1,7 @@
 // Signing keys at rest: a copy of the store alone (the SQLite file, a PostgreSQL dump, the Redis keys) holds no
-// private key material; keys stored in plaintext by an earlier version are wrapped at the first start with no token
-// broken; and the server signs and verifies after a restart, a key rotation and a rewrap under a new KEK.
+// private key material, nor the server's own secrets (the device-cookie key, the OIDC sealing key); keys and secrets
+// stored in plaintext by an earlier version are wrapped at the first start with no token broken; and the server
+// signs and verifies after a restart, a key rotation and a rewrap under a new KEK.
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -21,6 +22,7 @@ import { loadConfig } from "../../src/server/config.ts"
 import { createAuthFromConfig, openStore } from "../../src/server/engine.ts"
 import { rewrapKeys } from "../../src/server/keystore.ts"
 import { keyEncryptionKey } from "../../src/server/keywrap.ts"
+import { SECRET_DOCUMENTS, storedSecret } from "../../src/server/secrets.ts"
 import { runCli } from "../fixtures/cli-run.ts"
 import { call, PASSWORD, signIn } from "../helpers/server.ts"
 
@@ -34,12 +36,16 @@ after(() => rmSync(root, { recursive: true, force: true }))
 const newKek = () => randomBytes(32).toString("base64")
 const kekId = (kek: string) => keyEncryptionKey(Buffer.from(kek, "base64")).id
 
-/** The private members of every stored key, read through the server's store (which unwraps them). */
+/**
+ * The private members of every stored key and the server's secrets (made when absent), read through the server's
+ * store (which unwraps them).
+ */
 async function privateParts(env: Record<string, string>): Promise<string[]> {
   const store = await openStore(loadConfig(env))
   try {
     const jwks = (await store.listKeys()).map((key) => JSON.parse(key.privateJwk) as Record<string, unknown>)
-    return jwks.flatMap((jwk) => PRIVATE_MEMBERS.map((member) => jwk[member]).filter((value): value is string => typeof value === "string"))
+    const secrets = await Promise.all(SECRET_DOCUMENTS.map(async ([collection, id]) => (await storedSecret(store, collection, id)).toString("base64url")))
+    return [...jwks.flatMap((jwk) => PRIVATE_MEMBERS.map((member) => jwk[member]).filter((value): value is string => typeof value === "string")), ...secrets]
   } finally {
     await store.close()
   }
@@ -73,7 +79,7 @@ async function rotateRestartRewrap(env: Record<string, string>, kek: string, cop
   let server = await serve({ ...env, REVOCABLE_KEY_ENCRYPTION_KEY: kek })
   const first = await signIn(server.url, "alice")
   await server.close()
-  const rotated = await runCli(["keys", "rotate", "--json"], { ...env, REVOCABLE_KEY_ENCRYPTION_KEY: kek, REVOCABLE_ISSUER: ISSUER })
+  const rotated = await runCli(["keys", "rotate", "--now", "--json"], { ...env, REVOCABLE_KEY_ENCRYPTION_KEY: kek, REVOCABLE_ISSUER: ISSUER })
   assert.equal(rotated.code, 0, rotated.stderr)
   const { kid } = JSON.parse(rotated.stdout) as { kid: string }
 
@@ -144,7 +150,7 @@ describe("SQLite", () => {
     const earlier = createAuth({ issuer: ISSUER, audience: "api", store: sqliteStore({ path: database }) })
     const before = await earlier.issue("alice")
     // Two keys and some sessions: a rewritten row's old bytes then stay in the page unless the file is rebuilt.
-    const { kid } = await earlier.rotateKey()
+    const { kid } = await earlier.rotateKey({ now: true })
     const pairs = [before, ...(await Promise.all(["bob", "carol", "dave"].map((subject) => earlier.issue(subject))))]
     await earlier.close()
     const raw = sqliteStore({ path: database })
@@ -229,6 +235,7 @@ async function plaintextThenWrapped(env: Record<string, string>, copy: () => Pro
   await earlier.close()
   const parts = await privateParts({ ...env, REVOCABLE_INSECURE_PLAINTEXT_KEYS: "true" })
   assert.equal(leaks(await copy(), parts), true, "the check finds a plaintext key")
+  for (const secret of parts.slice(-SECRET_DOCUMENTS.length)) assert.equal(leaks(await copy(), [secret]), true, "and each plaintext secret")
 
   const kek = newKek()
   const config = loadConfig({ ...env, REVOCABLE_ISSUER: ISSUER, REVOCABLE_KEY_ENCRYPTION_KEY: kek })
@@ -237,6 +244,7 @@ async function plaintextThenWrapped(env: Record<string, string>, copy: () => Pro
   assert.equal((await auth.verify(pair.accessToken)).sub, "carol", "no token breaks")
   await auth.close()
   assert.equal(leaks(await copy(), parts), false)
+  assert.deepEqual(await privateParts({ ...env, REVOCABLE_KEY_ENCRYPTION_KEY: kek }), parts, "the secrets kept their bytes")
   // Without its KEK, a start that allows plaintext still cannot use the wrapped key, and says so.
   await assert.rejects(openStore(insecure), { message: new RegExp(`wrapped under the key-encryption key ${kekId(kek)}, which is not configured`) })
   return kek

@@ -31,6 +31,7 @@ export interface KeyRow {
   alg: string
   private_jwk: string
   created_at: string
+  activates_at: string
   retired_at: string | null
 }
 
@@ -101,6 +102,7 @@ export function toKey(row: KeyRow): StoredKey {
     alg: row.alg,
     privateJwk: row.private_jwk,
     createdAt: Number(row.created_at),
+    activatesAt: Number(row.activates_at),
     retiredAt: row.retired_at === null ? null : Number(row.retired_at),
   }
 }

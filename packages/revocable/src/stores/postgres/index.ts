@@ -43,6 +43,7 @@
  * const auth = createAuth({ issuer: "https://auth.example", audience: "api", store })
  */
 import { Client } from "pg"
+import { postgresAudit } from "./audit.ts"
 import { decodeMessage } from "./codec.ts"
 import { database, PAGE, type Context } from "./connection.ts"
 import { documents } from "./documents.ts"
@@ -119,5 +120,6 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
     },
 
     ...documents(context),
+    ...postgresAudit(context, `"${schema}"`),
   }
 }

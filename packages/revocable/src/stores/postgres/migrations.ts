@@ -1,5 +1,6 @@
 // The PostgreSQL schema, as numbered steps applied in order on open. Only ever append a step.
 import type { Pool, PoolClient } from "pg"
+import { AUDIT_SCHEMA } from "./audit.ts"
 import { transaction } from "./transaction.ts"
 
 /** Steps, each a script run in one transaction; `{schema}` is the quoted schema name. */
@@ -57,6 +58,10 @@ const MIGRATIONS: readonly string[] = [
    UPDATE {schema}.revocations SET replica_until = expires_at;
    ALTER TABLE {schema}.revocations ALTER COLUMN replica_until SET NOT NULL;
    CREATE INDEX revocations_replica_until ON {schema}.revocations (replica_until, seq);`,
+  // When a key starts signing (StoredKey.activatesAt); null, for keys from before it, reads as created_at.
+  `ALTER TABLE {schema}.keys ADD COLUMN activates_at bigint;`,
+  // The server's audit log (audit.ts).
+  AUDIT_SCHEMA,
 ]
 
 /** Advisory-lock class of revocable's migrations ("revo"); the schema's hash is the object id. */

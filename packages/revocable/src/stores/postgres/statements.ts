@@ -212,12 +212,15 @@ export function statements(s: string, channel: string) {
       SELECT revoked_at, ${live("t.now", "$3")} AS live, ${uncut("t.now")} AS uncut
       FROM (SELECT ${storeNow("$2")} AS now) AS t, ${s}.sessions AS x WHERE sid = $1`,
 
-    listKeys: `SELECT kid, alg, private_jwk, created_at, retired_at FROM ${s}.keys ORDER BY created_at, kid`,
+    now: `SELECT ${storeNow("$1")} AS now`,
+    // A key saved before activation times were kept signs since its creation.
+    listKeys: `SELECT kid, alg, private_jwk, created_at, coalesce(activates_at, created_at) AS activates_at, retired_at
+      FROM ${s}.keys ORDER BY created_at, kid`,
     saveKey: `
       WITH k AS (
-        INSERT INTO ${s}.keys (kid, alg, private_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO ${s}.keys (kid, alg, private_jwk, created_at, retired_at, activates_at) VALUES ($1, $2, $3, $4, $5, $6)
         ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, private_jwk = excluded.private_jwk,
-          created_at = excluded.created_at, retired_at = excluded.retired_at
+          created_at = excluded.created_at, retired_at = excluded.retired_at, activates_at = excluded.activates_at
       ) ${announceKeys}`,
     retireKey: `WITH k AS (UPDATE ${s}.keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL) ${announceKeys}`,
     deleteKey: `WITH k AS (DELETE FROM ${s}.keys WHERE kid = $1) ${announceKeys}`,

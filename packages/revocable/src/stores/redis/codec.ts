@@ -47,6 +47,8 @@ export function toKey(row: unknown[]): StoredKey {
     alg: String(row[1]),
     privateJwk: String(row[2]),
     createdAt: Number(row[3]),
+    // A key saved before activation times were kept signs since its creation.
+    activatesAt: Number(row[5] ?? row[3]),
     retiredAt: row[4] == null ? null : Number(row[4]),
   }
 }

@@ -13,6 +13,7 @@
  * - `{p}:k:<kid>` and `{p}:keys` the signing keys; `{p}:feed` the change stream, `{p}:n` its sequence
  * - `{p}:d:<collection>` documents (hash) and `{p}:do:<collection>` their ids in order; `{p}:h:<name>` a
  *   rate-limit window, expiring when it ends, and `{p}:hx` every window by its end
+ * - `{p}:ae:<seq>` an audit event, `{p}:al…` its indexes (see audit.ts)
  *
  * Why one slot rather than one per subject: a session is addressed by its sid alone, and revoking anything
  * must record it, mark what it revokes, and publish it to every instance in one step, or a crash between
@@ -52,6 +53,7 @@
  * await cluster.connect()
  * const store = redisStore({ client: cluster }, { prefix: "myapp" })
  */
+import { redisAudit } from "./audit.ts"
 import { mainConnection, readerConnection, type Connection, type RedisTarget } from "./connection.ts"
 import { documents } from "./documents.ts"
 import { durabilityWarnings, type RedisWarning } from "./durability.ts"
@@ -210,7 +212,7 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
 
     ...revocations(run),
     ...sessions(run, clock),
-    ...signingKeys(run),
+    ...signingKeys(run, clock),
 
     async subscribe(listener): Promise<Subscription> {
       connection()
@@ -232,6 +234,7 @@ export function redisStore(target: RedisTarget, options: RedisStoreOptions = {})
     },
 
     ...documents(run),
+    ...redisAudit(run, clock),
 
     async purge(now) {
       let removed = 0

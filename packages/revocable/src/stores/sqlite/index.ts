@@ -23,6 +23,7 @@ import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { decodeCursor, decodeIdCursor, encodeCursor, hashEquals, mergeRevocation } from "../shared.ts"
+import { sqliteAudit } from "./audit.ts"
 import { Feed } from "./feed.ts"
 import { migrate } from "./migrations.ts"
 import { prepare, toRevocation, toSession, type Connection, type KeyRow, type RevocationRow, type SessionRow } from "./statements.ts"
@@ -262,14 +263,24 @@ export function sqliteStore(options: SqliteStoreOptions): ServerStore {
       })
     },
 
+    async now() {
+      return time(connect())
+    },
     async listKeys() {
       return (connect().listKeys.all() as unknown as KeyRow[]).map(
-        (row): StoredKey => ({ kid: row.kid, alg: row.alg, privateJwk: row.private_jwk, createdAt: row.created_at, retiredAt: row.retired_at }),
+        (row): StoredKey => ({
+          kid: row.kid,
+          alg: row.alg,
+          privateJwk: row.private_jwk,
+          createdAt: row.created_at,
+          activatesAt: row.activates_at,
+          retiredAt: row.retired_at,
+        }),
       )
     },
     async saveKey(key) {
       write((c) => {
-        c.upsertKey.run({ kid: key.kid, alg: key.alg, jwk: key.privateJwk, createdAt: key.createdAt, retiredAt: key.retiredAt })
+        c.upsertKey.run({ kid: key.kid, alg: key.alg, jwk: key.privateJwk, createdAt: key.createdAt, activatesAt: key.activatesAt ?? null, retiredAt: key.retiredAt })
         keysChanged(c)
       })
     },
@@ -329,5 +340,6 @@ export function sqliteStore(options: SqliteStoreOptions): ServerStore {
       const row = write((c) => c.hit.get({ key, now, resetAt: now + windowMs })) as { count: number; reset_at: number }
       return { count: row.count, resetAt: row.reset_at }
     },
+    ...sqliteAudit({ connect, write, time }),
   }
 }

@@ -1,5 +1,6 @@
 // The SQLite schema, as numbered steps applied in order on open. Only ever append a step.
 import type { DatabaseSync } from "node:sqlite"
+import { AUDIT_SCHEMA } from "./audit.ts"
 import { transaction } from "./transaction.ts"
 
 /** `PRAGMA user_version` counts the steps applied. */
@@ -62,6 +63,10 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE revocations ADD COLUMN replica_until INTEGER NOT NULL DEFAULT 0;
    UPDATE revocations SET replica_until = expires_at;
    CREATE INDEX revocations_replica_until ON revocations (replica_until);`,
+  // When a key starts signing (StoredKey.activatesAt); null, for keys from before it, reads as created_at.
+  `ALTER TABLE signing_keys ADD COLUMN activates_at INTEGER;`,
+  // The server's audit log (audit.ts).
+  AUDIT_SCHEMA,
 ]
 
 /** Brings the schema up to date in one write transaction, so processes opening the file at once apply each step once. */

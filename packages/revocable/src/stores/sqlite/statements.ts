@@ -35,6 +35,7 @@ export interface KeyRow {
   alg: string
   private_jwk: string
   created_at: number
+  activates_at: number
   retired_at: number | null
 }
 
@@ -114,11 +115,15 @@ export function prepare(db: DatabaseSync) {
     graceSession: db.prepare("UPDATE sessions SET current_hash = :current, last_used_at = :now WHERE sid = :sid"),
     purgeSessions: db.prepare("DELETE FROM sessions WHERE expires_at <= :now"),
 
-    listKeys: db.prepare("SELECT kid, alg, private_jwk, created_at, retired_at FROM signing_keys ORDER BY rowid"),
+    // A key saved before activation times were kept signs since its creation.
+    listKeys: db.prepare(
+      "SELECT kid, alg, private_jwk, created_at, coalesce(activates_at, created_at) AS activates_at, retired_at FROM signing_keys ORDER BY rowid",
+    ),
     upsertKey: db.prepare(
-      `INSERT INTO signing_keys (kid, alg, private_jwk, created_at, retired_at) VALUES (:kid, :alg, :jwk, :createdAt, :retiredAt)
+      `INSERT INTO signing_keys (kid, alg, private_jwk, created_at, activates_at, retired_at)
+       VALUES (:kid, :alg, :jwk, :createdAt, :activatesAt, :retiredAt)
        ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, private_jwk = excluded.private_jwk,
-         created_at = excluded.created_at, retired_at = excluded.retired_at`,
+         created_at = excluded.created_at, activates_at = excluded.activates_at, retired_at = excluded.retired_at`,
     ),
     retireKey: db.prepare("UPDATE signing_keys SET retired_at = :at WHERE kid = :kid AND retired_at IS NULL"),
     deleteKey: db.prepare("DELETE FROM signing_keys WHERE kid = :kid"),

@@ -3,6 +3,7 @@
 import { userInfo } from "node:os"
 import { type Auth, AuthError } from "revocable"
 import { loadConfig, type ServerConfig } from "../../server/config.ts"
+import { audited, createAudit } from "../../server/audit.ts"
 import { createAuthFromConfig } from "../../server/engine.ts"
 import type { ServerStore } from "revocable/stores"
 import { NoStore, openExistingStore } from "../store.ts"
@@ -68,7 +69,14 @@ export function createContext(io: Io, configFile: string | undefined): Context &
     } catch (cause) {
       throw cause instanceof NoStore ? new CliError(cause.message) : unavailable(cause)
     }
-    const auth = createAuthFromConfig(config, store)
+    // The CLI's revocations and key changes go to the audit log as the server's do; its lines stay off stdout.
+    const audit = createAudit({
+      store,
+      metrics: { storeError: () => undefined },
+      retentionMs: config.auditRetentionMs,
+      log: () => ({ info: () => undefined, error: (_fields, message) => void io.stderr.write(`warning: ${message}\n`) }),
+    })
+    const auth = audited(createAuthFromConfig(config, store), audit)
     try {
       await auth.ready()
     } catch (cause) {

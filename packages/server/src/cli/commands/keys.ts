@@ -1,44 +1,60 @@
 // `revocable keys list|rotate|retire|rewrap`: the signing keys revocable manages in the store.
 import { command, type Group } from "../args.ts"
-import { rewrapKeys } from "../../server/keystore.ts"
+import { listedKeys, rewrapKeys, storeNow, type ListedKey } from "../../server/keystore.ts"
 import { CliError, json, table, time } from "./context.ts"
+
+/** What a key does, as `keys list` shows it: a key waiting for its activation says when it signs from. */
+function statusText(key: ListedKey): string {
+  return key.status === "next" ? `next, signs from ${time(key.activatesAt)}` : key.status
+}
 
 const list = command({
   name: "keys list",
-  summary: "List the signing keys, the current one first.",
+  summary: "List the signing keys, newest first, with what each does now.",
   options: { json: { type: "boolean", help: "print the keys as JSON (never the private parts)" } },
+  description: [
+    "STATUS: signing (new tokens are signed with it); next, signs from TIME (published in the JWKS, signing from",
+    "then, on every instance by itself); verifies (only verifies tokens it signed); retired (every token it signed is refused).",
+  ].join("\n"),
   async run({ values }, context) {
     const { store } = await context.runtime()
-    const keys = (await store.listKeys()).sort((a, b) => b.createdAt - a.createdAt || (a.kid < b.kid ? -1 : 1))
-    const current = keys.find((key) => key.retiredAt === null)?.kid
-    const rows = keys.map(({ kid, alg, createdAt, retiredAt }) => ({
-      kid,
-      alg,
-      createdAt,
-      retiredAt,
-      status: retiredAt !== null ? "retired" : kid === current ? "current" : "verifies",
-    }))
-    if (values.json) return context.out(json(rows))
-    if (rows.length === 0) return context.out("no keys in the store")
-    context.out(table(["KID", "ALG", "STATUS", "CREATED", "RETIRED"], rows.map((key) => [key.kid, key.alg, key.status, time(key.createdAt), time(key.retiredAt)])))
+    const keys = listedKeys(await store.listKeys(), await storeNow(store))
+    if (values.json) return context.out(json(keys))
+    if (keys.length === 0) return context.out("no keys in the store")
+    context.out(table(["KID", "ALG", "STATUS", "CREATED", "RETIRED"], keys.map((key) => [key.kid, key.alg, statusText(key), time(key.createdAt), time(key.retiredAt)])))
   },
 })
 
 const rotate = command({
   name: "keys rotate",
-  summary: "Make a new key current; tokens signed by the older keys stay valid until they expire.",
-  options: { json: { type: "boolean", help: "print {kid} as JSON" } },
+  summary: "Make a new key: published at once, signing after REVOCABLE_KEY_ACTIVATION_DELAY (--now: at once).",
+  options: {
+    now: { type: "boolean", help: "sign with it at once (an emergency): verifiers refuse its tokens until they refetch the JWKS" },
+    json: { type: "boolean", help: "print {kid, activatesAt} as JSON" },
+  },
+  description: [
+    "The new key is in the JWKS at once and signs from the activation delay on (REVOCABLE_KEY_ACTIVATION_DELAY,",
+    "default 15m), on every instance by itself, so that resource servers caching the JWKS already hold it when the",
+    "first token it signs reaches them. Tokens signed by the older keys stay valid until they expire. A leaked key is",
+    "retired instead (keys retire), which makes a key that signs at once.",
+  ].join("\n"),
+  examples: ["revocable keys rotate", "revocable keys rotate --now"],
   async run({ values }, context) {
     const { auth } = await context.runtime()
-    let kid: string
+    let rotated: { kid: string; activatesAt: number }
     try {
-      ;({ kid } = await auth.rotateKey())
+      rotated = await auth.rotateKey({ now: values.now === true })
     } catch (error) {
       // Keys given in the configuration are not the store's to replace.
       if (error instanceof TypeError) throw new CliError(error.message)
       throw error
     }
-    context.out(values.json ? json({ kid }) : `new current key ${kid}`)
+    if (values.json) return context.out(json(rotated))
+    context.out(
+      values.now === true
+        ? `new key ${rotated.kid} signs now: verifiers that cached the JWKS refuse its tokens until they fetch it again`
+        : `new key ${rotated.kid} is published in the JWKS and signs from ${time(rotated.activatesAt)}`,
+    )
   },
 })
 

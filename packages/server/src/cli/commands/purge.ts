@@ -4,12 +4,13 @@ import { json } from "./context.ts"
 
 export const purge = command({
   name: "purge",
-  summary: "Delete expired revocations, sessions and rate-limit windows from the store.",
+  summary: "Delete expired revocations, sessions and rate-limit windows, and audit events past their retention, from the store.",
   options: { json: { type: "boolean", help: "print {removed} as JSON" } },
   description: "Running servers purge on a timer; this does the same once, for cron. Nothing still in force is touched.",
   async run({ values }, context) {
-    const { store } = await context.runtime()
-    const removed = await store.purge(Date.now())
+    const { store, config } = await context.runtime()
+    const now = Date.now()
+    const removed = (await store.purge(now)) + (await store.purgeAudit(now - config.auditRetentionMs))
     context.out(values.json ? json({ removed }) : `removed ${removed} expired ${removed === 1 ? "entry" : "entries"}`)
   },
 })

@@ -45,8 +45,13 @@ export async function startSignIn(
   return { url: client.buildAuthorizationUrl(configuration, parameters), sealed: await sealer.seal(TRANSACTION_PURPOSE, transaction, TRANSACTION_TTL_MS) }
 }
 
-/** The ID token's claims once openid-client has validated the callback and the code exchange. */
-export async function finishSignIn(provider: Provider, sealer: Sealer, transaction: Transaction & { id: string; exp: number }, callbackUrl: URL): Promise<client.IDToken> {
+/** The ID token and its claims once openid-client has validated the callback and the code exchange. */
+export async function finishSignIn(
+  provider: Provider,
+  sealer: Sealer,
+  transaction: Transaction & { id: string; exp: number },
+  callbackUrl: URL,
+): Promise<{ claims: client.IDToken; idToken: string }> {
   // Checked here only to tell a mismatch apart; openid-client checks it again. A forged state spends nothing.
   if (callbackUrl.searchParams.get("state") !== transaction.state) {
     throw new OidcError("oidc_state_mismatch", "The callback's state is not the one this browser's sign-in sent.")
@@ -54,6 +59,7 @@ export async function finishSignIn(provider: Provider, sealer: Sealer, transacti
   if (!(await sealer.spend(TRANSACTION_PURPOSE, transaction))) throw new OidcError("oidc_transaction_replayed", "This sign-in was already completed; start again.")
   const configuration = await provider.configuration()
   let claims: client.IDToken | undefined
+  let idToken: string | undefined
   try {
     const tokens = await client.authorizationCodeGrant(configuration, callbackUrl, {
       pkceCodeVerifier: transaction.verifier,
@@ -62,16 +68,17 @@ export async function finishSignIn(provider: Provider, sealer: Sealer, transacti
       idTokenExpected: true,
     })
     claims = tokens.claims()
+    idToken = tokens.id_token
   } catch (error) {
     throw callbackFailure(provider.settings.name, error)
   }
-  if (claims === undefined) throw new OidcError("oidc_callback_invalid", "The provider returned no ID token.")
+  if (claims === undefined || idToken === undefined) throw new OidcError("oidc_callback_invalid", "The provider returned no ID token.")
   // Google: hd in the request only picks the account; the ID token must say the domain (Google's own advice).
   const hostedDomain = provider.settings.hostedDomain
   if (hostedDomain !== null && claims.hd !== hostedDomain) {
     throw new OidcError("oidc_callback_invalid", `The account is not one of the ${hostedDomain} domain.`)
   }
-  return claims
+  return { claims, idToken }
 }
 
 function callbackFailure(name: string, error: unknown): OidcError {

@@ -24,14 +24,16 @@ function provider(settings: OidcProviderConfig, log: FastifyBaseLogger): Provide
   let pending: Promise<client.Configuration> | undefined
 
   const discover = (): Promise<client.Configuration> => {
-    pending ??= client
-      .discovery(
-        new URL(settings.issuer),
-        settings.clientId,
-        { client_secret: settings.clientSecret },
-        settings.clientAuth === "post" ? client.ClientSecretPost(settings.clientSecret) : client.ClientSecretBasic(settings.clientSecret),
-        // The config allows http only for a provider on loopback (development, tests).
-        { timeout: TIMEOUT_S, ...(settings.issuer.startsWith("http:") ? { execute: [client.allowInsecureRequests] } : {}) },
+    pending ??= clientAuthentication(settings)
+      .then((authentication) =>
+        client.discovery(
+          new URL(settings.issuer),
+          settings.clientId,
+          settings.clientSecret === null ? undefined : { client_secret: settings.clientSecret },
+          authentication,
+          // The config allows http only for a provider on loopback (development, tests).
+          { timeout: TIMEOUT_S, ...(settings.issuer.startsWith("http:") ? { execute: [client.allowInsecureRequests] } : {}) },
+        ),
       )
       .then(
         (configuration) => {
@@ -57,6 +59,28 @@ function provider(settings: OidcProviderConfig, log: FastifyBaseLogger): Provide
     settings,
     configuration: async () => found ?? discover(),
   }
+}
+
+/** How the client proves itself at the token endpoint: its secret, or an assertion signed with its private key. */
+async function clientAuthentication(settings: OidcProviderConfig): Promise<client.ClientAuth> {
+  const { clientSecret, clientKey } = settings
+  if (clientKey !== null) {
+    const der = clientKey.key.export({ format: "der", type: "pkcs8" })
+    const key = await crypto.subtle.importKey("pkcs8", der, signingAlgorithm(clientKey.alg), false, ["sign"])
+    return client.PrivateKeyJwt(clientKey.kid === null ? key : { key, kid: clientKey.kid })
+  }
+  // settings.ts gives every provider one of the two.
+  const secret = clientSecret as string
+  return settings.clientAuth === "post" ? client.ClientSecretPost(secret) : client.ClientSecretBasic(secret)
+}
+
+/** The Web Crypto algorithm under which openid-client signs with the JWS `alg` settings.ts chose for the key. */
+function signingAlgorithm(alg: string): { name: string; hash?: string; namedCurve?: string } {
+  const hash = `SHA-${alg.slice(2)}`
+  if (alg.startsWith("RS")) return { name: "RSASSA-PKCS1-v1_5", hash }
+  if (alg.startsWith("PS")) return { name: "RSA-PSS", hash }
+  if (alg.startsWith("ES")) return { name: "ECDSA", namedCurve: `P-${alg === "ES512" ? 521 : alg.slice(2)}` }
+  return { name: "Ed25519" }
 }
 
 /** A log line's reason: the error's message and its cause's, never a response body. */

@@ -5,8 +5,11 @@
  * @example
  * // REVOCABLE_OIDC_GOOGLE_CLIENT_ID=… REVOCABLE_OIDC_GOOGLE_CLIENT_SECRET=…   (the google preset knows its issuer)
  * // REVOCABLE_OIDC_OKTA_ISSUER=https://example.okta.com REVOCABLE_OIDC_OKTA_CLIENT_ID=… REVOCABLE_OIDC_OKTA_CLIENT_SECRET=…
+ * // REVOCABLE_OIDC_OKTA_PRIVATE_KEY_FILE=/etc/revocable/okta.pem   (private_key_jwt instead of the secret)
  * const { providers } = readOidcConfig(process.env, fileSection, "revocable.json")
  */
+import { createPrivateKey, type KeyObject } from "node:crypto"
+import { readFileSync } from "node:fs"
 import { ConfigError } from "../config.ts"
 
 export interface OidcProviderConfig {
@@ -14,14 +17,31 @@ export interface OidcProviderConfig {
   name: string
   issuer: string
   clientId: string
-  clientSecret: string
-  /** How the client authenticates at the token endpoint (RFC 6749 §2.3.1): HTTP Basic by default. */
-  clientAuth: "basic" | "post"
+  /** null when the client authenticates with a private key (clientKey). */
+  clientSecret: string | null
+  /**
+   * How the client authenticates at the token endpoint: the secret in HTTP Basic (the default) or in the body
+   * (RFC 6749 §2.3.1), or a JWT signed with its private key (private_key_jwt, RFC 7523, OpenID Connect Core §9).
+   */
+  clientAuth: "basic" | "post" | "private_key_jwt"
+  /** private_key_jwt: the key read from privateKeyFile at start. */
+  clientKey: ClientKey | null
   scopes: string[]
   /** Google Workspace: the `hd` sent with the request and required in the ID token. */
   hostedDomain: string | null
   /** Links a first sign-in to the local account named by the provider's email when the provider says it is verified. */
   linkVerifiedEmail: boolean
+  /** Where the provider sends the browser after RP-initiated logout; null: the console, <REVOCABLE_ISSUER>/. */
+  postLogoutRedirectUri: string | null
+}
+
+/** A client's private key for private_key_jwt, with the algorithm and key id its assertions carry. */
+export interface ClientKey {
+  key: KeyObject
+  /** RS256 (or the JWK's RS384…PS512), ES256/384/512 by curve, or Ed25519. */
+  alg: string
+  /** The JWK's `kid`; null for a PEM, whose assertions then name no key. */
+  kid: string | null
 }
 
 export interface OidcConfig {
@@ -38,12 +58,14 @@ export const PRESETS: Readonly<Record<string, { issuer: string; scopes: string[]
 const DEFAULT_SCOPES = ["openid", "email", "profile"]
 const NAME = /^[a-z0-9]{1,32}$/
 // Names the routes under /auth/oidc use for themselves.
-const RESERVED = new Set(["handoff", "identities"])
+const RESERVED = new Set(["handoff", "identities", "logout"])
 const SETTINGS = {
   ISSUER: "issuer",
   CLIENT_ID: "clientId",
   CLIENT_SECRET: "clientSecret",
   CLIENT_AUTH: "clientAuth",
+  PRIVATE_KEY_FILE: "privateKeyFile",
+  POST_LOGOUT_REDIRECT_URI: "postLogoutRedirectUri",
   SCOPES: "scopes",
   HOSTED_DOMAIN: "hostedDomain",
   LINK_VERIFIED_EMAIL: "linkVerifiedEmail",
@@ -94,15 +116,30 @@ export function readOidcConfig(env: NodeJS.ProcessEnv, section: unknown, file: s
     const preset = PRESETS[name]
     const hostedDomain = read("hostedDomain", domain, () => null)
     if (hostedDomain !== null && name !== "google") throw new ConfigError(`${prefix}HOSTED_DOMAIN`, `${prefix}HOSTED_DOMAIN is a Google setting (hd); ${name} is not the google preset.`)
+    const clientKey = read("privateKeyFile", privateKey, () => null)
+    const clientSecret = read("clientSecret", text, () => null)
+    // A client authenticates one way: its secret, or its private key.
+    if (clientKey !== null && clientSecret !== null) {
+      throw new ConfigError(`${prefix}PRIVATE_KEY_FILE`, `The OpenID provider ${JSON.stringify(name)} has both ${prefix}CLIENT_SECRET and ${prefix}PRIVATE_KEY_FILE: set the one its client authenticates with.`)
+    }
+    if (clientKey === null && clientSecret === null) {
+      throw new ConfigError(`${prefix}CLIENT_SECRET`, `The OpenID provider ${JSON.stringify(name)} needs ${prefix}CLIENT_SECRET (or oidc.providers.${name}.clientSecret in the config file), or ${prefix}PRIVATE_KEY_FILE for private_key_jwt.`)
+    }
+    const clientAuth = read("clientAuth", (value) => oneOf(value, ["basic", "post", "private_key_jwt"] as const), () => (clientKey === null ? ("basic" as const) : ("private_key_jwt" as const)))
+    if ((clientAuth === "private_key_jwt") !== (clientKey !== null)) {
+      throw new ConfigError(`${prefix}CLIENT_AUTH`, clientKey === null ? `${prefix}CLIENT_AUTH=private_key_jwt needs ${prefix}PRIVATE_KEY_FILE.` : `${prefix}PRIVATE_KEY_FILE authenticates with private_key_jwt, not ${clientAuth}.`)
+    }
     return {
       name,
       issuer: read("issuer", issuerUrl, preset === undefined ? missing("issuer", `${prefix}ISSUER`) : () => preset.issuer),
       clientId: read("clientId", text, missing("clientId", `${prefix}CLIENT_ID`)),
-      clientSecret: read("clientSecret", text, missing("clientSecret", `${prefix}CLIENT_SECRET`)),
-      clientAuth: read("clientAuth", (value) => oneOf(value, ["basic", "post"] as const), () => "basic" as const),
+      clientSecret,
+      clientAuth,
+      clientKey,
       scopes: read("scopes", scopes, () => preset?.scopes ?? DEFAULT_SCOPES),
       hostedDomain,
       linkVerifiedEmail: read("linkVerifiedEmail", boolean, () => false),
+      postLogoutRedirectUri: read("postLogoutRedirectUri", redirectUrl, () => null),
     }
   })
 
@@ -174,7 +211,68 @@ function scopes(value: Raw): string[] {
   return [...new Set(list as string[])]
 }
 
+const EC_ALGORITHMS: Readonly<Record<string, string>> = { prime256v1: "ES256", secp384r1: "ES384", secp521r1: "ES512" }
+
+/** A PEM private key (PKCS#8, PKCS#1 or SEC1) or a private JWK, read from the named file. */
+function privateKey(value: Raw): ClientKey {
+  const path = text(value)
+  let content: string
+  try {
+    content = readFileSync(path, "utf8").trim()
+  } catch (error) {
+    throw new Invalid(`names a file that cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"}).`)
+  }
+  let key: KeyObject
+  let jwk: Record<string, unknown> = {}
+  try {
+    if (content.startsWith("{")) {
+      const parsed: unknown = JSON.parse(content)
+      if (!isObject(parsed)) throw new Invalid("")
+      jwk = parsed
+      key = createPrivateKey({ key: parsed, format: "jwk" })
+    } else {
+      key = createPrivateKey(content)
+    }
+  } catch {
+    // Never the file's text in the message: it is a private key.
+    throw new Invalid("holds no private key: it must hold one in PEM (BEGIN PRIVATE KEY) or a private JWK (a public key is not enough).")
+  }
+  const kid = typeof jwk.kid === "string" && jwk.kid !== "" ? jwk.kid : null
+  const details = key.asymmetricKeyDetails ?? {}
+  switch (key.asymmetricKeyType) {
+    case "rsa": {
+      if ((details.modulusLength ?? 0) < 2048) throw new Invalid("holds an RSA key shorter than 2048 bits.")
+      const alg = jwk.alg ?? "RS256"
+      if (typeof alg !== "string" || !/^(RS|PS)(256|384|512)$/.test(alg)) throw new Invalid("holds an RSA JWK whose alg is not one of RS256, RS384, RS512, PS256, PS384, PS512.")
+      return { key, alg, kid }
+    }
+    case "ec": {
+      const alg = EC_ALGORITHMS[details.namedCurve ?? ""]
+      if (alg === undefined) throw new Invalid("holds an EC key on a curve other than P-256, P-384 or P-521.")
+      return { key, alg, kid }
+    }
+    case "ed25519":
+      return { key, alg: "Ed25519", kid }
+    default:
+      throw new Invalid("holds a key of a type private_key_jwt does not use: RSA, EC (P-256, P-384, P-521) or Ed25519.")
+  }
+}
+
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"])
+
+/** An absolute https URL (http on loopback), without fragment: a URL registered at the provider. */
+function redirectUrl(value: Raw): string {
+  let parsed: URL
+  try {
+    parsed = new URL(text(value))
+  } catch {
+    throw new Invalid('must be an absolute URL, e.g. "https://auth.example.com/".')
+  }
+  if (parsed.hash !== "" || (parsed.protocol !== "https:" && !(parsed.protocol === "http:" && LOOPBACK.has(parsed.hostname)))) {
+    throw new Invalid("must be an https URL (http only on localhost) without fragment.")
+  }
+  return value as string
+}
 
 /** https, or http on loopback only (a provider on the same machine, in development and tests). */
 function issuerUrl(value: Raw): string {

@@ -3,6 +3,7 @@
 // issue against a concurrent suspension, and remembered for back-channel logout.
 import type { FastifyRequest } from "fastify"
 import { AuthError, type Auth, type TokenPair } from "revocable"
+import type { Audit } from "../audit.ts"
 import { FIRST_PARTY_CLIENT } from "../requester.ts"
 import type { User, UserDirectory } from "../user-directory.ts"
 import type { Identities, IdentityKey } from "./identities.ts"
@@ -10,14 +11,18 @@ import type { Identities, IdentityKey } from "./identities.ts"
 const MAX_DEVICE = 200
 
 export async function issueFederated(
-  deps: { auth: Auth; users: UserDirectory; identities: Identities },
+  deps: { auth: Auth; users: UserDirectory; identities: Identities; audit: Audit },
   user: User,
   identity: IdentityKey & { provider: string },
   providerSid: string | null,
   request: FastifyRequest,
 ): Promise<TokenPair> {
   const { auth, users, identities } = deps
-  if (user.suspendedAt !== null) throw new AuthError("forbidden", "This account is suspended.")
+  const signIn = { subject: user.sub, details: { method: "oidc", provider: identity.provider } }
+  if (user.suspendedAt !== null) {
+    await deps.audit.record({ type: "login.failed", ...signIn, reason: "forbidden" })
+    throw new AuthError("forbidden", "This account is suspended.")
+  }
   const claims = { roles: user.roles, client_id: FIRST_PARTY_CLIENT, idp: identity.provider }
   const device = (request.headers["user-agent"] ?? "unknown").replace(/[\x00-\x1F\x7F]/g, "").slice(0, MAX_DEVICE)
   const pair = await auth.issue(user.sub, { claims, device })
@@ -26,5 +31,6 @@ export async function issueFederated(
     throw new AuthError("forbidden", "This account changed during the sign-in; sign in again.")
   }
   await identities.recordSession(identity, providerSid, pair.sessionId)
+  await deps.audit.record({ type: "login.succeeded", ...signIn, actor: user.username, sessionId: pair.sessionId })
   return pair
 }

@@ -4,14 +4,16 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
 import type { FastifyReply, FastifySchema } from "fastify"
 import { Type } from "typebox"
 import { AuthError } from "revocable"
+import { storeOperation } from "revocable/stores"
 import { requireClaims } from "revocable/fastify"
 import { BEARER } from "../docs.ts"
 import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
 import { removeClient } from "../client-directory.ts"
+import { listedKeys, storeNow } from "../keystore.ts"
 import { identityList } from "../oidc/identities.ts"
 
-export type AdminRoutesOptions = Pick<Services, "auth" | "users" | "store" | "bearer" | "clients">
+export type AdminRoutesOptions = Pick<Services, "auth" | "users" | "store" | "bearer" | "clients" | "audit">
 
 const Id = Type.String({ minLength: 1, maxLength: 1024 })
 const Reason = Type.Optional(Type.String({ maxLength: 1024 }))
@@ -43,7 +45,7 @@ function notFound(reply: FastifyReply, what: string): FastifyReply {
   return reply.code(404).send({ error: "not_found", error_description: `No ${what} has that id.` })
 }
 
-export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { auth, users, store, bearer, clients }) => {
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { auth, users, store, bearer, clients, audit }) => {
   const identities = identityList(store, users)
   app.addHook("onRequest", bearer)
   app.addHook("onRequest", requireClaims({ roles: "admin" }))
@@ -166,10 +168,9 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       response: { 200: schemas.User, ...deniedOrMissing },
     }),
     async handler(request, reply) {
-      const user = await users.suspend(request.params.sub, {
-        reason: request.body.reason ?? "suspended by an admin",
-        actor: await actor(claimsOf(request).sub),
-      })
+      const meta = { reason: request.body.reason ?? "suspended by an admin", actor: await actor(claimsOf(request).sub) }
+      const user = await users.suspend(request.params.sub, meta)
+      if (user !== null) await audit.record({ type: "user.suspended", subject: user.sub, ...meta })
       return user === null ? notFound(reply, "user") : schemas.userView(user)
     },
   })
@@ -182,6 +183,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     }),
     async handler(request, reply) {
       const user = await users.unsuspend(request.params.sub)
+      if (user !== null) await audit.record({ type: "user.unsuspended", subject: user.sub, actor: await actor(claimsOf(request).sub) })
       return user === null ? notFound(reply, "user") : schemas.userView(user)
     },
   })
@@ -199,9 +201,12 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       const { name, scopes = [] } = request.body
       if (request.body.public === true) {
         if (scopes.length > 0) throw new AuthError("invalid_request", "A public client cannot use the client_credentials grant: it has no scopes.")
-        return reply.code(201).send(schemas.clientView((await clients.createPublic(name)).client))
+        const { client } = await clients.createPublic(name)
+        await audit.record({ type: "client.created", actor: await actor(claimsOf(request).sub), details: { client_id: client.clientId, name, type: "public" } })
+        return reply.code(201).send(schemas.clientView(client))
       }
       const { client, clientSecret } = await clients.create(name, { scopes })
+      await audit.record({ type: "client.created", actor: await actor(claimsOf(request).sub), details: { client_id: client.clientId, name, type: "confidential", scopes } })
       return reply.code(201).send({ ...schemas.clientView(client), client_secret: clientSecret })
     },
   })
@@ -213,32 +218,38 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       response: { 204: schemas.Empty, ...deniedOrMissing },
     }),
     async handler(request, reply) {
-      if (!(await removeClient(clients, auth, request.params.client_id, await actor(claimsOf(request).sub)))) return notFound(reply, "client")
+      const by = await actor(claimsOf(request).sub)
+      if (!(await removeClient(clients, auth, request.params.client_id, by))) return notFound(reply, "client")
+      await audit.record({ type: "client.deleted", actor: by, details: { client_id: request.params.client_id } })
       return reply.code(204).send()
     },
   })
 
   app.get("/keys", {
-    schema: guarded({ summary: "Signing keys, newest first (public data only).", response: { 200: Type.Array(schemas.SigningKey), ...denied } }),
+    schema: guarded({ summary: "Signing keys, newest first (public data only), with what each does now.", response: { 200: Type.Array(schemas.SigningKey), ...denied } }),
     async handler() {
-      return (await listKeys())
-        .sort((a, b) => b.createdAt - a.createdAt)
-        .map((entry) => ({
-          kid: entry.kid,
-          alg: entry.alg,
-          created_at: schemas.iso(entry.createdAt),
-          retired_at: entry.retiredAt === null ? null : schemas.iso(entry.retiredAt),
-        }))
+      const stored = await listKeys()
+      const now = await storeOperation(() => storeNow(store))
+      return listedKeys(stored, now).map((entry) => ({
+        kid: entry.kid,
+        alg: entry.alg,
+        created_at: schemas.iso(entry.createdAt),
+        activates_at: schemas.iso(entry.activatesAt),
+        retired_at: entry.retiredAt === null ? null : schemas.iso(entry.retiredAt),
+        status: entry.status,
+      }))
     },
   })
 
   app.post("/keys/rotate", {
     schema: guarded({
-      summary: "Make a new signing key current; older keys keep verifying until their tokens expire.",
+      summary: "Make a new signing key: published in the JWKS at once, signing once the activation delay has passed (`now: true`: at once, an emergency). Older keys keep verifying until their tokens expire.",
+      body: Type.Object({ now: Type.Optional(Type.Boolean({ description: "Sign with it at once: verifiers holding a cached JWKS refuse its tokens until they refetch it." })) }, { additionalProperties: false }),
       response: { 201: schemas.RotatedKey, ...denied },
     }),
-    async handler(_request, reply) {
-      return reply.code(201).send(await auth.rotateKey())
+    async handler(request, reply) {
+      const { kid, activatesAt } = await auth.rotateKey({ now: request.body.now === true })
+      return reply.code(201).send({ kid, activates_at: schemas.iso(activatesAt) })
     },
   })
 

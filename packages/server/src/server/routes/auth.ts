@@ -15,7 +15,7 @@ import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
 import { PASSWORD_RULE, USERNAME_RULE, type UserDirectory } from "../user-directory.ts"
 
-export type AuthRoutesOptions = Pick<Services, "auth" | "users" | "config" | "metrics" | "limits" | "cookies" | "bearer" | "clients" | "store">
+export type AuthRoutesOptions = Pick<Services, "auth" | "users" | "config" | "metrics" | "limits" | "cookies" | "bearer" | "clients" | "store" | "audit">
 
 const Credentials = Type.Object({
   username: Type.String({ maxLength: 256 }),
@@ -197,6 +197,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (a
         const claims = claimsOf(request)
         await services.limits.password.attempt(request.ip, claims.sub)
         const revoked = await users.changePassword(claims.sub, request.body.current_password, request.body.new_password, claims.sid)
+        await services.audit.record({ type: "password.changed", subject: claims.sub, sessionId: claims.sid, details: { revoked_sessions: revoked } })
         return { revoked_sessions: revoked }
       },
     })

@@ -17,7 +17,7 @@ import { isScope, scopeText } from "../scopes.ts"
 import type { Services } from "../services.ts"
 import { FORM, parseForm } from "../forms.ts"
 
-export type OAuthRoutesOptions = Pick<Services, "auth" | "users" | "clients" | "metrics" | "limits" | "store" | "config">
+export type OAuthRoutesOptions = Pick<Services, "auth" | "users" | "clients" | "metrics" | "limits" | "store" | "config" | "audit">
 
 
 /** A form field: optional text, as the handlers say which fields a request needs, in RFC 6749 §5.2's terms. */

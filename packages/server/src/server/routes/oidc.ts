@@ -5,12 +5,13 @@
 //   GET  /:provider/callback            the provider's redirect back: cookies set, or a handoff code handed on
 //   POST /handoff                       code mode: a handoff code and its verifier for the token pair
 //   POST /:provider/backchannel-logout  the provider's logout_token revokes the sessions it made
+//   GET  /logout                        RP-initiated logout: the local session ends, then the provider's
 import { createHash, timingSafeEqual } from "node:crypto"
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
 import type { FastifyError, FastifyRequest } from "fastify"
 import { Type } from "typebox"
 import { AuthError, isAuthError } from "revocable"
-import { setAuthCookies } from "revocable/fastify"
+import { clearAuthCookies, setAuthCookies } from "revocable/fastify"
 import { prefersHtml } from "../console.ts"
 import { BEARER } from "../docs.ts"
 import { errorHandler } from "../failures.ts"
@@ -22,11 +23,12 @@ import { logoutReceiver } from "../oidc/backchannel.ts"
 import { OidcError, sendOidcError } from "../oidc/oidc-error.ts"
 import { finishSignIn, startSignIn, TRANSACTION_PURPOSE, TRANSACTION_TTL_MS, type Transaction } from "../oidc/flow.ts"
 import { identityDirectory, type IdentityKey } from "../oidc/identities.ts"
+import { endSessionUrl, LOGOUT_COOKIE, LOGOUT_PATH, LOGOUT_PURPOSE, sealLogout, type LogoutRecord } from "../oidc/logout.ts"
 import { providerRegistry, type Provider } from "../oidc/providers.ts"
 import { sealer as makeSealer } from "../oidc/seal.ts"
 import { issueFederated } from "../oidc/signin.ts"
 
-export type OidcRoutesOptions = Pick<Services, "auth" | "users" | "store" | "config" | "cookies" | "bearer">
+export type OidcRoutesOptions = Pick<Services, "auth" | "users" | "store" | "config" | "cookies" | "bearer" | "audit">
 
 const COOKIE = "revocable_oidc"
 const HANDOFF_PURPOSE = "handoff"
@@ -78,8 +80,11 @@ export const oidcRoutes: FastifyPluginAsyncTypebox<OidcRoutesOptions> = async (a
     return provider
   }
   const redirectUri = (provider: Provider) => `${config.issuer}/auth/oidc/${provider.settings.name}/callback`
+  const secure = cookies.secure === false ? "" : "; Secure"
   const transactionCookie = (provider: Provider, value: string, maxAgeS: number) =>
-    `${COOKIE}=${value}; Max-Age=${maxAgeS}; Path=/auth/oidc/${provider.settings.name}/callback; HttpOnly; SameSite=Lax${cookies.secure === false ? "" : "; Secure"}`
+    `${COOKIE}=${value}; Max-Age=${maxAgeS}; Path=/auth/oidc/${provider.settings.name}/callback; HttpOnly; SameSite=Lax${secure}`
+  // Strict: another site cannot send the browser through a provider logout.
+  const logoutCookie = (value: string, maxAgeS: number) => `${LOGOUT_COOKIE}=${value}; Max-Age=${maxAgeS}; Path=${LOGOUT_PATH}; HttpOnly; SameSite=Strict${secure}`
 
   const checkedReturn = (returnTo: string | undefined, mode: Transaction["mode"]): string => {
     if (returnTo === undefined && mode === "cookie") return "/"
@@ -158,7 +163,7 @@ export const oidcRoutes: FastifyPluginAsyncTypebox<OidcRoutesOptions> = async (a
         if (transaction === null) throw new OidcError("oidc_transaction_missing", "No sign-in was started in this browser, or it expired: start again.")
         const query = request.url.indexOf("?")
         const callbackUrl = new URL(redirectUri(provider) + (query < 0 ? "" : request.url.slice(query)))
-        const claims = await finishSignIn(provider, sealer, transaction, callbackUrl)
+        const { claims, idToken } = await finishSignIn(provider, sealer, transaction, callbackUrl)
         const { user, identity } = await identities.resolve(provider.settings, claims, transaction.link)
         const providerSid = typeof claims.sid === "string" && claims.sid !== "" ? claims.sid : null
         if (transaction.mode === "code") {
@@ -166,8 +171,11 @@ export const oidcRoutes: FastifyPluginAsyncTypebox<OidcRoutesOptions> = async (a
           const code = await sealer.seal(HANDOFF_PURPOSE, handoff, HANDOFF_TTL_MS)
           return reply.redirect(withParameters(transaction.returnTo, { code }), 303)
         }
-        const pair = await issueFederated({ auth, users, identities }, user, identity, providerSid, request)
+        const pair = await issueFederated({ auth, users, identities, audit: services.audit }, user, identity, providerSid, request)
         setAuthCookies(reply, pair, cookies)
+        const record: LogoutRecord = { provider: provider.settings.name, sid: pair.sessionId, sub: user.sub, idToken }
+        const logout = await sealLogout(await provider.configuration(), sealer, record, config.sessionTtlMs)
+        if (logout !== null) reply.header("set-cookie", logoutCookie(logout, Math.floor(config.sessionTtlMs / 1000)))
         return reply.redirect(transaction.returnTo, 303)
       } catch (error) {
         // Code mode: the API client learns the outcome at its own URL, not on a page of ours.
@@ -194,7 +202,7 @@ export const oidcRoutes: FastifyPluginAsyncTypebox<OidcRoutesOptions> = async (a
       }
       const user = await users.get(handoff.userSub)
       if (user === null) throw new OidcError("oidc_handoff_invalid", "The account of this handoff code no longer exists.")
-      const pair = await issueFederated({ auth, users, identities }, user, handoff, handoff.providerSid, request)
+      const pair = await issueFederated({ auth, users, identities, audit: services.audit }, user, handoff, handoff.providerSid, request)
       noStore(reply)
       return pairBody(pair)
     },
@@ -213,6 +221,36 @@ export const oidcRoutes: FastifyPluginAsyncTypebox<OidcRoutesOptions> = async (a
       const revoked = await receiver.receive(provider, request.body.logout_token)
       request.log.info({ provider: provider.settings.name, revoked }, "back-channel logout")
       return noStore(reply).code(200).send()
+    },
+  })
+
+  app.get("/logout", {
+    schema: {
+      summary: "RP-initiated logout: ends this browser's federated session here, then redirects to the provider's logout.",
+      description:
+        "For browsers signed in by a provider (cookie mode): the session the sign-in made is revoked first, always; then a redirect to the provider's " +
+        "end_session_endpoint (with id_token_hint and post_logout_redirect_uri), or to / when there is nothing to end there.",
+      tags,
+      response: { 303: Redirect, 503: schemas.ErrorBody },
+    },
+    async handler(request, reply) {
+      noStore(reply).header("set-cookie", logoutCookie("", 0))
+      let record: (LogoutRecord & { id: string }) | null = null
+      for (const value of cookieValues(request.headers.cookie, LOGOUT_COOKIE)) record ??= await sealer.open<LogoutRecord>(LOGOUT_PURPOSE, value)
+      if (record === null) return reply.redirect("/", 303)
+      const actor = (await users.get(record.sub))?.username ?? record.sub
+      await auth.revokeSession(record.sid, { reason: "logout", actor })
+      if (request.headers.cookie !== undefined) clearAuthCookies(reply, cookies)
+      const provider = providers.get(record.provider)
+      let target: URL | null = null
+      try {
+        if (provider !== undefined) target = await endSessionUrl(provider, record, provider.settings.postLogoutRedirectUri ?? `${config.issuer}/`)
+      } catch (error) {
+        // The local session has ended; a provider that cannot be reached leaves only its own session up.
+        if (!(error instanceof OidcError)) throw error
+        request.log.warn({ provider: record.provider, code: error.code }, "RP-initiated logout skipped: the provider cannot be reached")
+      }
+      return reply.redirect(target?.href ?? "/", 303)
     },
   })
 
