@@ -10,6 +10,7 @@ const TESTS = {
   "packages/revocable/src/core/idset.ts": [`${CORE}/idset.test.ts`, `${CORE}/replica.test.ts`],
   "packages/revocable/src/core/replica.ts": [`${CORE}/replica.test.ts`, `${CORE}/replica-window.test.ts`],
   "packages/revocable/src/core/tokens.ts": [VERIFY, MANAGED_KEYS],
+  "packages/revocable/src/core/jws.ts": [VERIFY, MANAGED_KEYS],
   "packages/revocable/src/core/claims.ts": [VERIFY, `${CORE}/claims.test.ts`],
   "packages/revocable/src/core/base64url.ts": [`${CORE}/base64url.test.ts`, VERIFY, `${CORE}/keys.test.ts`],
   "packages/revocable/src/core/keys.ts": [VERIFY, `${CORE}/keys.test.ts`, `${CORE}/options.test.ts`, MANAGED_KEYS],

@@ -7,7 +7,7 @@ export default {
   commandRunner: { command: "node mutation/run.mjs" },
   // The command runner reports no coverage: every mutant runs its file's tests.
   coverageAnalysis: "off",
-  mutate: ["tokens", "claims", "base64url", "keys", "replica", "idset", "sync", "keychain", "verified-cache"].map((unit) => `packages/revocable/src/core/${unit}.ts`),
+  mutate: ["tokens", "jws", "claims", "base64url", "keys", "replica", "idset", "sync", "keychain", "verified-cache"].map((unit) => `packages/revocable/src/core/${unit}.ts`),
   // Node strips types without checking them, and no checker runs: the sources need no @ts-nocheck.
   disableTypeChecks: false,
   // Two cores, shared with other work: a mutant slowed down by it must not be taken for a hung one (a timeout

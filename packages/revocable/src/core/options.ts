@@ -2,7 +2,7 @@
 import { parseDuration, type Duration } from "./duration.ts"
 import { ALGORITHMS, importKey, type Algorithm, type Key, type KeyInput } from "./keys.ts"
 import type { Clock, Store } from "./store.ts"
-import type { VerifiedCacheLimits } from "./verified-cache.ts"
+import { verifiedCacheLimits, type VerifiedCacheLimits } from "./verified-cache.ts"
 
 export interface AuthOptions {
   /** The `iss` of every token issued, and the only one accepted. */
@@ -147,22 +147,8 @@ export function resolveOptions(options: AuthOptions): ResolvedOptions {
     failOpen: onStoreUnavailable === "fail-open",
     purgeIntervalMs: options.purgeInterval === false ? null : interval(options.purgeInterval ?? "10m", "purgeInterval"),
     clock,
-    verifyCache: verifyCache(options.verifyCache),
+    verifyCache: verifiedCacheLimits(options.verifyCache),
   }
-}
-
-const VERIFY_CACHE_DEFAULT: VerifiedCacheLimits = { entries: 10_000, bytes: 16 * 2 ** 20 }
-
-function verifyCache(value: AuthOptions["verifyCache"]): VerifiedCacheLimits | null {
-  if (value === false) return null
-  if (value === undefined) return VERIFY_CACHE_DEFAULT
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new TypeError("Option verifyCache must be false or an object { entries, bytes }.")
-  }
-  const { entries = VERIFY_CACHE_DEFAULT.entries, bytes = VERIFY_CACHE_DEFAULT.bytes } = value
-  if (!Number.isSafeInteger(entries) || entries < 1) throw new TypeError("Option verifyCache.entries must be a positive integer.")
-  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new TypeError("Option verifyCache.bytes must be a positive integer.")
-  return { entries, bytes }
 }
 
 function positive(value: Duration, option: string): number {

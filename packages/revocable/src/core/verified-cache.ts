@@ -151,3 +151,19 @@ export function holdPayload(payload: Record<string, unknown>, json: () => string
 export function copyPayload(held: HeldPayload): Record<string, unknown> {
   return typeof held === "string" ? (JSON.parse(held) as Record<string, unknown>) : { ...held }
 }
+
+/** createAuth's and remoteVerifier's default bounds. */
+const DEFAULT_LIMITS: VerifiedCacheLimits = { entries: 10_000, bytes: 16 * 2 ** 20 }
+
+/** The `verifyCache` option, checked: its bounds with the defaults filled in, or null when it is `false`. */
+export function verifiedCacheLimits(value: { entries?: number; bytes?: number } | false | undefined): VerifiedCacheLimits | null {
+  if (value === false) return null
+  if (value === undefined) return DEFAULT_LIMITS
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError("Option verifyCache must be false or an object { entries, bytes }.")
+  }
+  const { entries = DEFAULT_LIMITS.entries, bytes = DEFAULT_LIMITS.bytes } = value
+  if (!Number.isSafeInteger(entries) || entries < 1) throw new TypeError("Option verifyCache.entries must be a positive integer.")
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new TypeError("Option verifyCache.bytes must be a positive integer.")
+  return { entries, bytes }
+}

@@ -20,10 +20,12 @@ import { AuthError } from "../errors.ts"
 import { checkClaims, type ClaimRules, type Claims } from "../core/claims.ts"
 import { parseDuration, type Duration } from "../core/duration.ts"
 import type { VerifyOptions } from "../core/auth.ts"
+import type { AuthOptions } from "../core/options.ts"
 import type { RevocationKind } from "../core/store.ts"
+import { copyPayload, holdPayload, VerifiedCache, verifiedCacheLimits, type HeldPayload, type VerifiedCacheLimits } from "../core/verified-cache.ts"
 import { discover, FeedToken, RemoteError } from "./credentials.ts"
 import { Follower, type FeedMode } from "./follow.ts"
-import { decodeToken, verifyDecoded } from "./jws.ts"
+import { decodeToken, payloadJson, verifyDecoded, type DecodedToken } from "./jws.ts"
 import { KeySet, type RemoteKey } from "./jwks.ts"
 import { RemoteReplica, type FeedEntry } from "./replica.ts"
 
@@ -56,6 +58,14 @@ export interface RemoteVerifierOptions {
   maxTokenLifetime?: Duration
   /** At most one JWKS refetch for an unknown kid per this long. Default "30s". */
   jwksRefetchInterval?: Duration
+  /**
+   * Access tokens whose signature was verified, kept by the whole token string until their exp, so that a token
+   * presented again skips its signature check (a WebCrypto Ed25519 verify costs tens of µs). Claims, expiry and
+   * every revocation are still checked on every call. Bounded in tokens and in bytes (each counted as 256 plus
+   * twice its length); the tokens of a key retired by the feed, or removed or changed in the JWKS, are dropped.
+   * false: no cache. Default { entries: 10000, bytes: 16 MiB }, as createAuth's.
+   */
+  verifyCache?: AuthOptions["verifyCache"]
   /** Default: the global fetch. */
   fetch?: typeof fetch
   /** Reads the time in ms since the epoch. Default `Date.now()`. */
@@ -122,6 +132,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
 
   const closing = new AbortController()
   const onDemand = config.mode === "on-demand"
+  const verifiedTokens = config.verifyCache === null ? null : new VerifiedCache<HeldPayload>(config.verifyCache)
   let keys: KeySet | undefined
   let follower: Follower | undefined
   let lastError: Error | null = null
@@ -173,7 +184,13 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
   async function start(): Promise<void> {
     const endpoints = await retrying(() => discover(config.issuer, config.fetch, closing.signal))
     if (endpoints === undefined) return
-    const keySet = new KeySet({ jwksUri: endpoints.jwksUri, fetch: config.fetch, refetchIntervalMs: config.jwksRefetchMs, now: config.clock })
+    const keySet = new KeySet({
+      jwksUri: endpoints.jwksUri,
+      fetch: config.fetch,
+      refetchIntervalMs: config.jwksRefetchMs,
+      now: config.clock,
+      onKeyGone: (kid) => verifiedTokens?.dropKey(kid),
+    })
     if ((await retrying(() => keySet.load().then(() => keySet))) === undefined) return
     keys = keySet
     replica = new RemoteReplica(keys, replicaListener)
@@ -256,8 +273,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
     if (keys === undefined || replica === undefined) throw unavailable("The remote verifier has not loaded the server's keys and revocations yet.", lastError)
     if (keys.isRetired(decoded.kid)) throw new AuthError("token_revoked")
     const key = await keyFor(keys, decoded.kid)
-    // The seam for a cache of signature-verified tokens (core/verified-cache.ts): the signature only, never the checks below.
-    const payload = await verifyDecoded(decoded, key)
+    const payload = await signedPayload(keys, decoded, key, token as string)
     if (decoded.type !== "access") throw new AuthError("wrong_token_type", "Expected an access token.")
     const now = config.clock()
     const claims = checkClaims(payload, config.rules, now / 1000) as Claims & C
@@ -274,6 +290,22 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
       throw new AuthError("token_revoked")
     }
     return claims
+  }
+
+  /**
+   * verifyDecoded, or what it found for this very token before (core/verified-cache.ts): only the signature is
+   * skipped, never the checks that follow it in verify. Access tokens only: refresh tokens are refused anyway.
+   */
+  async function signedPayload(keys: KeySet, decoded: DecodedToken, key: RemoteKey, token: string): Promise<Record<string, unknown>> {
+    if (verifiedTokens === null) return verifyDecoded(decoded, key)
+    const held = verifiedTokens.get(token, config.clock())
+    if (held !== undefined) return copyPayload(held)
+    const payload = await verifyDecoded(decoded, key)
+    // Not if the key was retired or replaced while WebCrypto verified: its tokens have just been dropped.
+    if (decoded.type === "access" && typeof payload.exp === "number" && keys.get(decoded.kid) === key) {
+      verifiedTokens.set(token, decoded.kid, holdPayload(payload, () => payloadJson(decoded)), payload.exp * 1000, config.clock())
+    }
+    return payload
   }
 
   return {
@@ -331,6 +363,7 @@ interface ResolvedRemoteOptions {
   mode: FeedMode
   pollIntervalMs: number
   jwksRefetchMs: number
+  verifyCache: VerifiedCacheLimits | null
   fetch: typeof fetch
   clock: () => number
 }
@@ -370,6 +403,7 @@ function resolve(options: RemoteVerifierOptions): ResolvedRemoteOptions {
     mode,
     pollIntervalMs,
     jwksRefetchMs: parseDuration(options.jwksRefetchInterval ?? "30s", "jwksRefetchInterval"),
+    verifyCache: verifiedCacheLimits(options.verifyCache),
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     clock: options.clock ?? (() => Date.now()),
   }

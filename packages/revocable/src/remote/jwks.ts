@@ -1,5 +1,6 @@
-// The server's public keys, fetched from its jwks_uri and imported into WebCrypto once. A retired kid is gone
-// for good: never imported again, whatever a JWKS (a cached or stale one) still lists.
+// The server's public keys, fetched from its jwks_uri and imported into WebCrypto once (again only if the JWKS
+// changes a kid's key). A retired kid is gone for good: never imported again, whatever a JWKS (a cached or stale
+// one) still lists.
 import { isCanonicalBase64url } from "../core/base64url.ts"
 
 export interface RemoteKey {
@@ -9,6 +10,8 @@ export interface RemoteKey {
   verifyParams: AlgorithmIdentifier | RsaPssParams | EcdsaParams
   signatureBytes: number
   signatureLength: number
+  /** The JWK members it was imported from, to see whether a refetched JWKS changed it. */
+  source: string
 }
 
 type Fetch = typeof fetch
@@ -19,6 +22,8 @@ export interface KeySetOptions {
   /** At most one refetch for an unknown kid per this many milliseconds. */
   refetchIntervalMs: number
   now: () => number
+  /** A kid held before is gone: retired, left out of a refetched JWKS, or listed there with another key. */
+  onKeyGone: (kid: string) => void
 }
 
 export class KeySet {
@@ -44,6 +49,7 @@ export class KeySet {
   retire(kid: string): void {
     this.#retired.add(kid)
     this.#keys.delete(kid)
+    this.#options.onKeyGone(kid)
   }
 
   isRetired(kid: string): boolean {
@@ -79,13 +85,16 @@ export class KeySet {
     for (const jwk of body.keys as JsonWebKey[]) {
       const kid = (jwk as { kid?: unknown }).kid
       if (typeof kid !== "string" || this.#retired.has(kid)) continue
+      const held = this.#keys.get(kid)
       // A key we cannot use (an unknown algorithm, a key meant for encryption) is skipped, not fatal: others may verify.
-      const key = this.#keys.get(kid) ?? (await importJwk(kid, jwk).catch(() => undefined))
+      const key = held !== undefined && held.source === jwkSource(jwk) ? held : await importJwk(kid, jwk).catch(() => undefined)
       if (key) keys.set(kid, key)
     }
     // A key retired while the fetch ran stays out.
     for (const kid of this.#retired) keys.delete(kid)
+    const before = this.#keys
     this.#keys = keys
+    for (const [kid, key] of before) if (keys.get(kid) !== key) this.#options.onKeyGone(kid)
   }
 }
 
@@ -103,6 +112,7 @@ export async function importJwk(kid: string, jwk: JsonWebKey): Promise<RemoteKey
     verifyParams,
     signatureBytes,
     signatureLength: Math.ceil((signatureBytes * 4) / 3),
+    source: jwkSource(jwk),
   })
   if (kty === "OKP" && crv === "Ed25519" && (alg === undefined || alg === "EdDSA" || alg === "Ed25519")) {
     return make("EdDSA", { name: "Ed25519" }, { name: "Ed25519" }, 64)
@@ -118,6 +128,11 @@ export async function importJwk(kid: string, jwk: JsonWebKey): Promise<RemoteKey
       : make("PS256", { name: "RSA-PSS", hash: "SHA-256" }, { name: "RSA-PSS", saltLength: 32 }, bytes)
   }
   return undefined
+}
+
+/** The members of a JWK that importJwk reads. */
+function jwkSource(jwk: JsonWebKey): string {
+  return JSON.stringify([jwk.kty, jwk.crv, jwk.alg, jwk.use, jwk.key_ops, jwk.x, jwk.y, jwk.n, jwk.e])
 }
 
 /** The RSA modulus' length in bytes, from its base64url (leading zero bytes are not part of it, RFC 7518 §6.3.1.1). */

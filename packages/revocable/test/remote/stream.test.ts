@@ -2,16 +2,13 @@
 // and heartbeats, resumption with Last-Event-ID, a heartbeat that shows missed changes, an instance that says
 // it is stale, the fallback to polling, on-demand polling, and the rate limit of JWKS refetches.
 import assert from "node:assert/strict"
-import { generateKeyPairSync, randomUUID, sign } from "node:crypto"
+import { randomUUID } from "node:crypto"
 import { createServer, type ServerResponse } from "node:http"
 import { after, before, test } from "node:test"
 import { remoteVerifier, type RemoteVerifier, type RemoteVerifierEvents } from "../../src/remote/index.ts"
+import { keyPair, outcome, signAccessToken, type SigningKey } from "./helpers.ts"
 
 const ISSUER_PATH = ""
-const keyPair = () => {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519")
-  return { privateKey, jwk: { ...publicKey.export({ format: "jwk" }), kid: randomUUID(), alg: "EdDSA", use: "sig" } }
-}
 const known = keyPair()
 const unknown = keyPair()
 
@@ -82,20 +79,9 @@ function nextEvent<E extends keyof RemoteVerifierEvents>(verifier: RemoteVerifie
   })
 }
 
-function token(key: ReturnType<typeof keyPair>, claims: Record<string, unknown> = {}): string {
+function token(key: SigningKey, claims: Record<string, unknown> = {}): string {
   const now = Math.floor(Date.now() / 1000)
-  const header = Buffer.from(JSON.stringify({ alg: "EdDSA", kid: key.jwk.kid, typ: "at+jwt" })).toString("base64url")
-  const payload = Buffer.from(
-    JSON.stringify({ iss: base, sub: "user-1", aud: "api", exp: now + 600, iat: now, jti: randomUUID(), sid: "session-1", gen: 0, ...claims }),
-  ).toString("base64url")
-  return `${header}.${payload}.${sign(null, Buffer.from(`${header}.${payload}`), key.privateKey).toString("base64url")}`
-}
-
-async function outcome(verifier: RemoteVerifier, jwt: string): Promise<string> {
-  return verifier.verify(jwt).then(
-    () => "ok",
-    (error: { code?: string }) => error.code ?? String(error),
-  )
+  return signAccessToken(key, { iss: base, sub: "user-1", aud: "api", exp: now + 600, iat: now, jti: randomUUID(), sid: "session-1", gen: 0, ...claims })
 }
 
 test("stream: the snapshot makes it ready, changes revoke at once, and a dropped stream resumes from its cursor", async () => {
