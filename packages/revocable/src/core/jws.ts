@@ -3,15 +3,24 @@
 // the two verifiers refuse a token in the same order and with the same code.
 import { AuthError } from "../errors.ts"
 import { isBase64url } from "./base64url.ts"
-import type { Algorithm, TokenType } from "./keys.ts"
+import type { TokenType } from "./keys.ts"
 
 /** Larger tokens are refused before anything is decoded. */
 export const MAX_TOKEN_LENGTH = 8192
 const MAX_HEADER_LENGTH = 1024
 // Stryker disable next-line Regex: the header is strict base64url before any signature is checked
 const SIGNING_INPUT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
-const ALGORITHMS: readonly Algorithm[] = ["EdDSA", "ES256", "RS256", "PS256", "HS256"]
+
+export type Algorithm = "EdDSA" | "ES256" | "RS256" | "PS256" | "HS256"
+
+export const ALGORITHMS: readonly Algorithm[] = ["EdDSA", "ES256", "RS256", "PS256", "HS256"]
+
 const KID = /^[A-Za-z0-9._-]{1,128}$/
+
+/** Whether a kid is of the form every key's kid has (1 to 128 of base64url and "."): anything else is refused before any key lookup. */
+export function isKid(kid: string): boolean {
+  return KID.test(kid)
+}
 
 export type SegmentPart = "header" | "payload"
 
@@ -54,7 +63,7 @@ export function readHeader(segment: string, decode: (segment: string, part: Segm
   // Stryker disable next-line ConditionalExpression: ALGORITHMS includes no non-string
   if (typeof alg !== "string" || !ALGORITHMS.includes(alg as Algorithm)) throw invalid("The token algorithm is not accepted.")
   if (typeof kid !== "string") throw invalid("The token header has no kid.")
-  if (!KID.test(kid)) throw invalid("The token kid is not one a key can have.")
+  if (!isKid(kid)) throw invalid("The token kid is not one a key can have.")
   // Checked before the key, so that only an otherwise acceptable header can make managed keys reload.
   const type = typeof typ === "string" ? tokenType(typ) : undefined
   if (!type) throw invalid("The token header has no accepted typ.")

@@ -14,11 +14,10 @@ import {
   type JsonWebKey,
 } from "node:crypto"
 import { base64urlLength, isCanonicalBase64url } from "./base64url.ts"
+import { ALGORITHMS, isKid, type Algorithm } from "./jws.ts"
 import type { StoredKey } from "./store.ts"
 
-export type Algorithm = "EdDSA" | "ES256" | "RS256" | "PS256" | "HS256"
-
-export const ALGORITHMS: readonly Algorithm[] = ["EdDSA", "ES256", "RS256", "PS256", "HS256"]
+export { ALGORITHMS, isKid, type Algorithm }
 
 /** A key given to `createAuth({ keys })`. PEM strings, JWK objects and KeyObjects are all accepted. */
 export interface KeyInput {
@@ -51,7 +50,6 @@ export interface Key {
   verify(signingInput: string, signature: string): boolean
 }
 
-const KID = /^[A-Za-z0-9._-]{1,128}$/
 const HMAC_MIN_BYTES = 32
 const RSA_MIN_BITS = 2048
 
@@ -210,11 +208,6 @@ function checkSigningJwk(jwk: JsonWebKey, kind: "private" | "public"): void {
   if (!operations.includes(needed)) {
     throw new TypeError(`The ${kind} key is a JWK whose key_ops does not include "${needed}": it is not a signing key.`)
   }
-}
-
-/** Whether a kid is of the form every key's kid has: anything else is refused before any key lookup. */
-export function isKid(kid: string): boolean {
-  return KID.test(kid)
 }
 
 function checkKid(kid: string): void {
