@@ -11,7 +11,11 @@ export interface SseEvent {
 }
 
 export class SseParser {
-  #buffer = ""
+  /**
+   * The pieces of a line not ended yet. Only each new chunk is scanned for line ends, and the pieces are joined
+   * once the line ends: a snapshot of millions of entries is one line, received in thousands of chunks.
+   */
+  #pending: string[] = []
   /** A chunk ended with CR: an LF opening the next one belongs to that line break. */
   #afterCr = false
   #event = ""
@@ -27,17 +31,26 @@ export class SseParser {
     let text = chunk
     if (this.#afterCr && text.startsWith("\n")) text = text.slice(1)
     this.#afterCr = text.endsWith("\r")
-    this.#buffer += text
     const events: SseEvent[] = []
     let start = 0
+    // indexOf runs natively; the next CR is looked for again only once passed (most streams hold none).
+    let cr = text.indexOf("\r")
     for (;;) {
-      const end = lineEnd(this.#buffer, start)
+      if (cr !== -1 && cr < start) cr = text.indexOf("\r", start)
+      const lf = text.indexOf("\n", start)
+      const end = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf)
       if (end === -1) break
-      const event = this.#line(this.#buffer.slice(start, end))
+      let line = text.slice(start, end)
+      if (this.#pending.length > 0) {
+        this.#pending.push(line)
+        line = this.#pending.join("")
+        this.#pending = []
+      }
+      const event = this.#line(line)
       if (event) events.push(event)
-      start = end + (this.#buffer[end] === "\r" && this.#buffer[end + 1] === "\n" ? 2 : 1)
+      start = end + (text[end] === "\r" && text[end + 1] === "\n" ? 2 : 1)
     }
-    this.#buffer = this.#buffer.slice(start)
+    if (start < text.length) this.#pending.push(text.slice(start))
     return events
   }
 
@@ -65,13 +78,4 @@ export class SseParser {
     // An event without a data field is not dispatched (the id it set still counts).
     return hadData ? result : undefined
   }
-}
-
-/** The index of the next CR or LF at or after `from`, or -1. */
-function lineEnd(buffer: string, from: number): number {
-  for (let i = from; i < buffer.length; i++) {
-    const char = buffer.charCodeAt(i)
-    if (char === 10 || char === 13) return i
-  }
-  return -1
 }
