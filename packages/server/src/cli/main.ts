@@ -25,8 +25,9 @@ import { revoke, unrevoke } from "./commands/revoke.ts"
 import { serve } from "./commands/serve.ts"
 import { sessions } from "./commands/sessions.ts"
 import { users } from "./commands/users.ts"
+import { webhooks } from "./commands/webhooks.ts"
 
-const COMMANDS: readonly (Command | Group)[] = [serve, users, clients, revoke, unrevoke, sessions, revocations, audit, keys, purge]
+const COMMANDS: readonly (Command | Group)[] = [serve, users, clients, revoke, unrevoke, sessions, revocations, audit, webhooks, keys, purge]
 
 const PROGRAM_HELP = `Usage: revocable <command> [options]
 

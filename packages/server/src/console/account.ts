@@ -2,8 +2,10 @@
 // The account page: who you are, your sessions (sign one out, or all), your sign-in providers, and your password.
 import type { Identities, Me, PasswordChanged, Session } from "../server/schemas.ts"
 import { recentActivity } from "./activity.ts"
-import { confirmAction, deviceName, describe, field, h, reporter, when } from "./dom.ts"
-import { identitiesSection, listProviders, signedInWith, signOut } from "./federation.ts"
+import { confirmAction, describe, field, h, reporter } from "./dom.ts"
+import { identitiesSection, listProviders, signOut } from "./federation.ts"
+import { emailSection } from "./recovery.ts"
+import { ago, sessionDevice, sessionsTable } from "./sessions.ts"
 import type { Shell } from "./shell.ts"
 
 export async function accountView(shell: Shell, ticket: number): Promise<void> {
@@ -19,7 +21,7 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
     return
   }
   shell.me = current
-  const [providers, activity] = await Promise.all([listProviders(client), recentActivity(client)])
+  const [providers, activity, email] = await Promise.all([listProviders(client), recentActivity(client), emailSection(shell, identities.passwordless)])
   if (shell.failure !== null) report.fail(shell.failure)
   else if (shell.notice !== "") report.ok(shell.notice)
   shell.failure = null
@@ -27,8 +29,8 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
   const reload = h("button", { type: "button", class: "secondary", id: "reload" }, "Reload")
   reload.addEventListener("click", () => void render())
 
-  const rows = sessions.map((session) => {
-    const device = deviceName(session.device)
+  const signOutButton = (session: Session): HTMLElement => {
+    const device = sessionDevice(session)
     const button = h(
       "button",
       { type: "button", class: "danger secondary", "aria-label": `Sign out ${session.current === true ? "this session" : `the session on ${device}`}` },
@@ -40,15 +42,8 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
         if (done) void render()
       })
     })
-    return h(
-      "tr",
-      { class: session.current === true ? "current" : null, "data-session": session.session_id },
-      h("td", { title: session.device }, device, session.current === true ? h("span", { class: "badge current" }, "This session") : null),
-      h("td", {}, when(session.created_at), signedInWith(session)),
-      h("td", {}, when(session.last_used_at)),
-      h("td", {}, button),
-    )
-  })
+    return button
+  }
   const everywhere = h("button", { type: "button", class: "danger" }, "Sign out everywhere")
   everywhere.addEventListener("click", async () => {
     if (await confirmAction("Sign out everywhere?", "Every session of your account ends, this one included, on every device.", "Sign out everywhere")) {
@@ -94,16 +89,10 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
       h(
         "dl",
         { class: "facts" },
-        h("dt", {}, "User id"),
-        h("dd", { id: "me-sub" }, h("code", {}, current.sub)),
         h("dt", {}, "Roles"),
         h("dd", {}, current.roles.length === 0 ? "none" : current.roles.join(", ")),
-        h("dt", {}, "This session"),
-        h("dd", { id: "me-session" }, h("code", {}, current.session_id)),
-        h("dt", {}, "Access token id"),
-        h("dd", { id: "me-jti" }, h("code", {}, current.jti)),
         h("dt", {}, "Access token expires"),
-        h("dd", {}, when(current.expires_at)),
+        h("dd", { id: "me-expires" }, ago(current.expires_at)),
       ),
       reload,
     ),
@@ -111,16 +100,11 @@ export async function accountView(shell: Shell, ticket: number): Promise<void> {
       "section",
       { "aria-labelledby": "sessions-title" },
       h("h2", { id: "sessions-title" }, "Sessions"),
-      h(
-        "table",
-        { id: "sessions" },
-        h("caption", {}, `Where you are signed in: ${sessions.length} session${sessions.length === 1 ? "" : "s"}.`),
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Device"), h("th", { scope: "col" }, "Signed in"), h("th", { scope: "col" }, "Last used"), h("th", { scope: "col" }, h("span", { class: "hint" }, "Action")))),
-        h("tbody", {}, ...rows),
-      ),
+      sessionsTable("sessions", `Where you are signed in: ${sessions.length} session${sessions.length === 1 ? "" : "s"}.`, sessions, signOutButton),
       h("div", { class: "actions" }, everywhere),
     ),
     identitiesSection(shell, report, identities, providers),
+    email,
     h(
       "section",
       { "aria-labelledby": "password-title" },

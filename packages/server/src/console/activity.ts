@@ -40,7 +40,8 @@ const PERIODS: Record<string, { label: string; ms: number }> = {
   "30d": { label: "Last 30 days", ms: 30 * 86_400_000 },
 }
 
-function label(type: string): string {
+/** The plain words for an event type (the type itself for one this console does not know). */
+export function eventLabel(type: string): string {
   return LABELS[type as AuditEventView["type"]] ?? type
 }
 
@@ -55,7 +56,7 @@ function eventRow(event: AuditEventView, admin: boolean): HTMLElement {
     "tr",
     { "data-type": event.type },
     h("td", {}, when(event.at)),
-    h("td", {}, label(event.type)),
+    h("td", {}, eventLabel(event.type)),
     admin ? h("td", {}, event.subject === null ? "—" : h("code", {}, event.subject)) : null,
     h("td", {}, event.actor ?? "—"),
     h("td", {}, event.reason ?? "—"),
@@ -139,7 +140,7 @@ export async function activityView(shell: Shell, ticket: number, query: URLSearc
     shown += page.items.length
     cursor = page.next
     more.hidden = cursor === null
-    const filters = [userFilter && `about ${userFilter}`, typeFilter && `of type "${label(typeFilter)}"`, period && period.label.toLowerCase()].filter(Boolean)
+    const filters = [userFilter && `about ${userFilter}`, typeFilter && `of type "${eventLabel(typeFilter)}"`, period && period.label.toLowerCase()].filter(Boolean)
     caption.textContent = `${shown} event${shown === 1 ? "" : "s"}${filters.length === 0 ? "" : ` ${filters.join(", ")}`}, newest first.`
   }
   more.addEventListener("click", () => void act(more, load, report))

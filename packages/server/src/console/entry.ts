@@ -9,6 +9,7 @@ import { activityView } from "./activity.ts"
 import { describe, element, field, h, reporter } from "./dom.ts"
 import { federatedFailure, providerButtons, signOut } from "./federation.ts"
 import { usersView } from "./people.ts"
+import { forgotLink, forgotView, resetView, verifyEmailView } from "./recovery.ts"
 import { revocationsView } from "./revoking.ts"
 import type { Report, Shell } from "./shell.ts"
 import { keysView } from "./signing.ts"
@@ -118,7 +119,11 @@ async function act(control: HTMLElement, action: () => Promise<unknown>, report?
 async function render(startError?: unknown): Promise<void> {
   const ticket = ++renders
   const { path, query } = route()
+  // A mailed link's page works signed in or not.
+  if (path === "/reset") return resetView(shell, ticket, query)
+  if (path === "/verify-email") return verifyEmailView(shell, ticket, query)
   if (!client.signedIn) {
+    if (path === "/forgot") return forgotView(shell, ticket)
     chrome(null)
     return path === "/register" ? registerView(ticket) : signInView(ticket, startError)
   }
@@ -166,7 +171,7 @@ function signInView(ticket: number, startError?: unknown): void {
     event.preventDefault()
     void act(submit, () => client.login(username.input.value, password.input.value), report)
   })
-  mount(ticket, [h("h1", { id: "signin-title" }, "Sign in"), report.node, form, providerButtons(client), h("p", {}, "No account yet? ", h("a", { href: "#/register" }, "Create one"))], username.input)
+  mount(ticket, [h("h1", { id: "signin-title" }, "Sign in"), report.node, form, forgotLink(client), providerButtons(client), h("p", {}, "No account yet? ", h("a", { href: "#/register" }, "Create one"))], username.input)
 }
 
 function registerView(ticket: number): void {

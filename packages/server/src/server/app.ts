@@ -34,7 +34,7 @@ import { originGuard } from "./origin.ts"
 import { checkPasswordHashing } from "./password.ts"
 import { limiter } from "./ratelimit.ts"
 import { adminRoutes } from "./routes/admin.ts"
-import { auditRoutes } from "./routes/audit.ts"
+import { auditRoutes, auditView } from "./routes/audit.ts"
 import { authRoutes } from "./routes/auth.ts"
 import { discoveryRoutes } from "./routes/discovery.ts"
 import { meRoutes } from "./routes/me.ts"
@@ -44,6 +44,8 @@ import { revocationRoutes } from "./routes/revocations.ts"
 import { oidcRoutes } from "./routes/oidc.ts"
 import type { Services } from "./services.ts"
 import { userDirectory, type UserDirectory } from "./user-directory.ts"
+import { createWebhooks } from "./webhooks.ts"
+import { webhookRoutes } from "./routes/webhooks.ts"
 import { hasAdmin, NO_ADMIN } from "./welcome.ts"
 
 export interface ServerDeps {
@@ -80,7 +82,8 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   }
   const metrics = serverMetrics(core)
   // Its lines go to the app's logger, made below: nothing is recorded before the app handles requests.
-  const audit = createAudit({ store, metrics, retentionMs: config.auditRetentionMs, log: () => app.log })
+  const webhooks = createWebhooks({ store, settings: config.webhooks, log: () => app.log, present: auditView })
+  const audit = createAudit({ store, metrics, retentionMs: config.auditRetentionMs, log: () => app.log, onRecorded: webhooks.enqueue })
   const stopAuditingReuse = auditReuse(core, audit)
   const counted = countVerifies(audited(core, audit), metrics)
   const documents = countErrors(store, metrics)
@@ -100,6 +103,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   }).withTypeProvider<TypeBoxTypeProvider>()
   answerNodeRefusals(app.server)
   app.addHook("onClose", async () => {
+    await webhooks.stop()
     audit.stop()
     stopAuditingReuse()
     metrics.close()
@@ -133,6 +137,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
     clients: clientDirectory(documents),
     metrics,
     audit,
+    webhooks,
     limits: {
       login: limiter(documents, "login", config.loginLimit),
       register: limiter(documents, "register", config.loginLimit),
@@ -147,6 +152,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   // First: what the request's handlers record in the audit log carries its IP, User-Agent and subject.
   app.addHook("onRequest", audit.hook)
   audit.start(config.purgeIntervalMs)
+  webhooks.start(config.purgeIntervalMs)
   // Cookie-authenticated unsafe requests from another origin: 403 csrf_failed (see origin.ts).
   app.addHook("onRequest", originGuard(config.issuer, cookies).hook)
   // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
@@ -186,6 +192,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   await app.register(discoveryRoutes, { prefix: "/.well-known", ...services })
   await app.register(adminRoutes, { prefix: "/admin", ...services })
   await app.register(auditRoutes, services)
+  await app.register(webhookRoutes, { prefix: "/admin/webhooks", ...services })
   await app.register(consoleRoutes, { prefix: "/assets" })
   await app.register(docsRoutes)
   await app.ready()

@@ -92,6 +92,8 @@ export interface AuditOptions {
   /** Where the lines go; a function so that it can be the app's logger, made after the audit. */
   log: () => AuditLogger
   clock?: () => number
+  /** Called with each event the store kept, before record resolves (webhooks.ts enqueues its deliveries); must not reject. */
+  onRecorded?: (event: AuditEvent) => Promise<void>
 }
 
 /** A User-Agent is kept to this many characters. */
@@ -119,12 +121,15 @@ export function createAudit(options: AuditOptions): Audit {
       details: event.details === undefined ? null : JSON.stringify(event.details),
     }
     log().info({ ...input, details: event.details ?? null }, "audit")
+    let stored: AuditEvent
     try {
-      await store.appendAudit(input)
+      stored = await store.appendAudit(input)
     } catch (error) {
       metrics.storeError()
       log().error({ err: error, type: event.type }, "audit event not stored")
+      return
     }
+    await options.onRecorded?.(stored)
   }
 
   async function purge(now: number): Promise<number> {

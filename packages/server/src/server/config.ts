@@ -11,9 +11,12 @@ import { readFileSync } from "node:fs"
 import { ALGORITHMS, type Algorithm } from "revocable"
 import { parseKeyEncryptionKeys, readKeyEncryptionKeyFile, type KeyEncryptionKey } from "./keywrap.ts"
 import { KEK_REQUIRED } from "./keystore.ts"
+import { parseFromAddress, parseSmtpUrl } from "./mail-values.ts"
+import type { MailSettings } from "./mailer.ts"
 import { readOidcConfig, type OidcConfig } from "./oidc/settings.ts"
 import type { StartWarning } from "./datadir.ts"
 import { unknownVariables } from "./spelling.ts"
+import { DEFAULT_RETRY_DELAYS_MS, retryDelays, type WebhookSettings } from "./webhooks.ts"
 import { nonEmpty, fail, integer, text, oneOf, boolean, duration, seconds, offOrDuration, url, fromText, storeUrl, namespace, origins, trustProxy, Invalid, type Parser, type Raw } from "./setting-values.ts"
 
 /** A setting is missing or invalid; the message names it (the variable, or the key of the config file). */
@@ -56,6 +59,12 @@ export interface ServerConfig {
   /** How long the audit log keeps an event; the periodic purge deletes older ones. */
   auditRetentionMs: number
   registration: "open" | "closed"
+  /** The SMTP relay that password-reset and verification mail go through; null: no mail, no self-service reset. */
+  smtp: MailSettings | null
+  /** How long a password-reset link works. */
+  passwordResetTtlMs: number
+  /** Mail addresses are used for password resets only once their owner opened the link mailed to them. */
+  emailVerification: boolean
   adminUser: string
   /** Bootstraps the admin account on a start that finds no user of that name. Never logged. */
   adminPassword: string | null
@@ -77,6 +86,8 @@ export interface ServerConfig {
   keyEncryptionKeys: KeyEncryptionKey[] | null
   /** PostgreSQL and Redis without a key-encryption key: keep the signing keys in plaintext. */
   insecurePlaintextKeys: boolean
+  /** Webhooks (docs/server.md "Webhooks"): which targets are allowed, the retry delays, the timeout of one POST. */
+  webhooks: WebhookSettings
   /** What the operator should know at start: each REVOCABLE_* variable no setting reads, with the nearest known name. */
   warnings: StartWarning[]
 }
@@ -139,6 +150,15 @@ function readSettings(env: NodeJS.ProcessEnv, options: { file?: string }, known:
     throw new ConfigError("REVOCABLE_KEY_ENCRYPTION_KEY", "Set REVOCABLE_KEY_ENCRYPTION_KEY or REVOCABLE_KEY_ENCRYPTION_KEY_FILE, not both.")
   }
   const insecurePlaintextKeys = read({ env: "REVOCABLE_INSECURE_PLAINTEXT_KEYS", key: "insecurePlaintextKeys", parse: boolean }, () => false)
+  const smtpUrl = read({ env: "REVOCABLE_SMTP_URL", key: "smtpUrl", parse: fromText(parseSmtpUrl) }, () => null)
+  const smtpFrom = read({ env: "REVOCABLE_SMTP_FROM", key: "smtpFrom", parse: fromText(parseFromAddress) }, () => null)
+  if ((smtpUrl === null) !== (smtpFrom === null)) {
+    throw new ConfigError(smtpUrl === null ? "REVOCABLE_SMTP_URL" : "REVOCABLE_SMTP_FROM", "Mail needs both REVOCABLE_SMTP_URL and REVOCABLE_SMTP_FROM.")
+  }
+  const emailVerification = read({ env: "REVOCABLE_EMAIL_VERIFICATION", key: "emailVerification", parse: boolean }, () => false)
+  if (emailVerification && smtpUrl === null) {
+    throw new ConfigError("REVOCABLE_EMAIL_VERIFICATION", "REVOCABLE_EMAIL_VERIFICATION=true mails a link: set REVOCABLE_SMTP_URL and REVOCABLE_SMTP_FROM.")
+  }
   const keyEncryptionKeysGiven = kekFromValue ?? kekFromFile
   if (store !== null && !store.startsWith("sqlite:") && keyEncryptionKeysGiven === null && !insecurePlaintextKeys) {
     throw new ConfigError("REVOCABLE_KEY_ENCRYPTION_KEY", KEK_REQUIRED)
@@ -167,6 +187,9 @@ function readSettings(env: NodeJS.ProcessEnv, options: { file?: string }, known:
     purgeIntervalMs: read({ env: "REVOCABLE_PURGE_INTERVAL", key: "purgeInterval", parse: offOrDuration }, () => 600_000),
     auditRetentionMs: read({ env: "REVOCABLE_AUDIT_RETENTION", key: "auditRetention", parse: duration(3_600_000, 10 * 365 * 86_400_000) }, () => 90 * 86_400_000),
     registration: read({ env: "REVOCABLE_REGISTRATION", key: "registration", parse: oneOf(["open", "closed"] as const) }, () => "open" as const),
+    smtp: smtpUrl === null || smtpFrom === null ? null : { url: smtpUrl, from: smtpFrom },
+    passwordResetTtlMs: read({ env: "REVOCABLE_PASSWORD_RESET_TTL", key: "passwordResetTtl", parse: duration(60_000, 86_400_000) }, () => 30 * 60_000),
+    emailVerification,
     adminUser: read({ env: "REVOCABLE_ADMIN_USER", key: "adminUser", parse: text(3, 64) }, () => "admin"),
     adminPassword: read({ env: "REVOCABLE_ADMIN_PASSWORD", key: "adminPassword", parse: text(8, 256) }, () => null),
     loginLimit: {
@@ -186,15 +209,21 @@ function readSettings(env: NodeJS.ProcessEnv, options: { file?: string }, known:
     oidc: readOidcConfig(env, fromFile.oidc, file),
     keyEncryptionKeys: keyEncryptionKeysGiven,
     insecurePlaintextKeys,
+    webhooks: {
+      allowHttp: read({ env: "REVOCABLE_WEBHOOKS_ALLOW_HTTP", key: "webhooksAllowHttp", parse: boolean }, () => false),
+      allowPrivate: read({ env: "REVOCABLE_WEBHOOKS_ALLOW_PRIVATE", key: "webhooksAllowPrivate", parse: boolean }, () => false),
+      retryDelaysMs: read({ env: "REVOCABLE_WEBHOOKS_RETRY", key: "webhooksRetry", parse: retryDelays }, () => DEFAULT_RETRY_DELAYS_MS),
+      timeoutMs: read({ env: "REVOCABLE_WEBHOOKS_TIMEOUT", key: "webhooksTimeout", parse: duration(100, 300_000) }, () => 10_000),
+    },
   }
 }
 
 const FILE_KEYS: ReadonlySet<string> = new Set([
   "port", "host", "store", "storeNamespace", "storeTimeout", "dataDir", "issuer", "audience", "algorithm", "keyActivationDelay", "accessTtl", "refreshTtl", "sessionTtl",
   "idleTimeout", "leeway", "reuseGrace", "maxSessions", "maxSessionsOnExceed", "maxStaleness", "onStoreUnavailable",
-  "purgeInterval", "auditRetention", "registration", "adminUser", "adminPassword", "loginLimitAccount", "loginLimitIp", "loginWindow",
+  "purgeInterval", "auditRetention", "registration", "smtpUrl", "smtpFrom", "passwordResetTtl", "emailVerification", "adminUser", "adminPassword", "loginLimitAccount", "loginLimitIp", "loginWindow",
   "cookieSecure", "cookieSameSite", "cookieOrigins", "bodyLimit", "maxHeaderSize", "trustProxy", "logLevel", "oidc",
-  "keyEncryptionKey", "keyEncryptionKeyFile", "insecurePlaintextKeys",
+  "keyEncryptionKey", "keyEncryptionKeyFile", "insecurePlaintextKeys", "webhooksAllowHttp", "webhooksAllowPrivate", "webhooksRetry", "webhooksTimeout",
 ])
 
 function readConfigFile(file: string): Record<string, unknown> {

@@ -10,6 +10,7 @@ import { AuthError, isAuthError, type TokenPair } from "revocable"
 import { devicesOf, loginName } from "./devices.ts"
 import { ServerError } from "./errors.ts"
 import { digest, type Bucket } from "./ratelimit.ts"
+import { sessionDetails } from "./session-details.ts"
 import { FIRST_PARTY_CLIENT } from "./requester.ts"
 import * as schemas from "./schemas.ts"
 import type { Services } from "./services.ts"
@@ -73,6 +74,7 @@ export async function passwordLogin(
     metrics.loginFailed("invalid_credentials")
     throw new ServerError("invalid_credentials")
   }
+  await sessionDetails(services.store).record(user.sub, pair, request)
   await services.audit.record({ type: "login.succeeded", subject: user.sub, actor: user.username, sessionId: pair.sessionId, details: { method: "password", client_id: claims.client_id } })
   const deviceToken = devices.issue(login)
   const cookie = config.cookies

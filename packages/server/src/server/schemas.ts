@@ -51,9 +51,11 @@ export type TokenPair = Static<typeof TokenPair>
 
 export const Session = Type.Object({
   session_id: Type.String(),
-  device: nullable(),
-  created_at: Time,
-  last_used_at: Time,
+  device: nullable({ description: "The label the client gave at sign-in, or its User-Agent." }),
+  ip: nullable({ description: "The IP address it was signed in from (as REVOCABLE_TRUST_PROXY resolves it); null when not kept." }),
+  user_agent: nullable({ description: "The User-Agent it was signed in with; null when not kept." }),
+  created_at: Type.String({ format: "date-time", description: "When it was signed in." }),
+  last_used_at: Type.String({ format: "date-time", description: "When its refresh token was last used (its sign-in, until the first refresh)." }),
   expires_at: Time,
   provider: nullable({ description: "The OpenID provider it was signed in with (its configured name, the tokens' idp claim); null for a password sign-in." }),
   current: Type.Optional(Type.Boolean({ description: "The session of the token that made this request." })),
@@ -66,6 +68,8 @@ export const User = Type.Object({
   roles: Type.Array(Type.String()),
   created_at: Time,
   suspended_at: nullable({ format: "date-time" }),
+  email: nullable({ description: "Where password-reset links go; personal data." }),
+  email_verified: Type.Boolean(),
 })
 export type User = Static<typeof User>
 
@@ -123,6 +127,8 @@ export type PasswordChanged = Static<typeof PasswordChanged>
 export const Me = Type.Object({
   sub: Type.String(),
   username: nullable(),
+  email: nullable(),
+  email_verified: Type.Boolean(),
   roles: Type.Array(Type.String()),
   session_id: Type.String(),
   jti: Type.String(),
@@ -153,10 +159,13 @@ export const Paging = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
 })
 
-export function sessionView(entry: stored.Session, currentSid?: string): Session {
+/** A session as the API shows it; `where` is what the server kept of its sign-in (session-details.ts). */
+export function sessionView(entry: stored.Session, currentSid?: string, where?: { ip: string | null; userAgent: string | null }): Session {
   return {
     session_id: entry.sid,
     device: entry.device,
+    ip: where?.ip ?? null,
+    user_agent: where?.userAgent ?? null,
     created_at: iso(entry.createdAt),
     last_used_at: iso(entry.lastUsedAt),
     expires_at: iso(entry.expiresAt),
@@ -172,6 +181,8 @@ export function userView(entry: directory.User): User {
     roles: entry.roles,
     created_at: iso(entry.createdAt),
     suspended_at: entry.suspendedAt === null ? null : iso(entry.suspendedAt),
+    email: entry.email,
+    email_verified: entry.emailVerified,
   }
 }
 

@@ -10,6 +10,7 @@ import type { ServerConfig } from "./config.ts"
 import type { ServerMetrics } from "./metrics.ts"
 import type { Limiter } from "./ratelimit.ts"
 import type { UserDirectory } from "./user-directory.ts"
+import type { Webhooks } from "./webhooks.ts"
 
 export interface Services {
   config: ServerConfig
@@ -22,6 +23,8 @@ export interface Services {
   metrics: ServerMetrics
   /** The audit log: record security events, list them. */
   audit: Audit
+  /** Webhook endpoints and the outbox of their deliveries. */
+  webhooks: Webhooks
   limits: { login: Limiter; register: Limiter; password: Limiter }
   /** Cookie mode's options, shared by the hooks and the cookie helpers. */
   cookies: CookieOptions

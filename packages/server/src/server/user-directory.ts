@@ -1,6 +1,7 @@
 /**
- * The server's user accounts, kept as documents in the store (collection `users` by subject, `usernames` as the
- * unique index), with argon2id password hashes.
+ * The server's user accounts, kept as documents in the store (collection `users` by subject, `usernames` and
+ * `emails` as the unique indexes), with argon2id password hashes. A mail address is optional, personal data, and
+ * belongs to one account at most, so that a password reset asked for by address names exactly one account.
  *
  * Logging in with an unknown username costs the same argon2id work as a wrong password and fails with the same
  * `invalid_credentials`, so neither the answer nor its time tells whether the account exists.
@@ -15,8 +16,11 @@ import { randomBytes } from "node:crypto"
 import { AuthError, randomId, type Auth, type RevokeMeta } from "revocable"
 import { type Page, type ServerStore, storeOperation } from "revocable/stores"
 import { ServerError } from "./errors.ts"
+import { isMailAddress } from "./mail-values.ts"
 import { hashPassword, needsRehash, verifyPassword } from "./password.ts"
 import { MAX_PASSWORD_LENGTH as MAX_PASSWORD, passwordProblem } from "./password-policy.ts"
+import { COLLECTIONS, userIndex } from "./user-index.ts"
+import { searchUsers, type UserQuery } from "./user-search.ts"
 
 export interface User {
   sub: string
@@ -27,6 +31,10 @@ export interface User {
   passwordChangedAt: number
   /** Made by a federated sign-in with a password nobody knows: it signs in through its providers until one is set. */
   passwordless: boolean
+  /** Where password-reset links go, as the user typed it; null when none is given. */
+  email: string | null
+  /** Whether its owner opened the link mailed to it since it was set (REVOCABLE_EMAIL_VERIFICATION). */
+  emailVerified: boolean
 }
 
 interface UserRecord extends User {
@@ -35,12 +43,29 @@ interface UserRecord extends User {
 
 export interface UserDirectory {
   /** Throws `invalid_request` for a taken or malformed username, a weak password or bad roles. */
-  create(input: { username: string; password: string; roles?: string[]; passwordless?: boolean }): Promise<User>
+  create(input: { username: string; password: string; roles?: string[]; passwordless?: boolean; email?: string | null | undefined }): Promise<User>
   /** Throws `invalid_credentials` for an unknown user or a wrong password, alike; `forbidden` when suspended. */
   authenticate(username: string, password: string): Promise<User>
   get(sub: string): Promise<User | null>
   findByUsername(username: string): Promise<User | null>
+  /** The user with this mail address (any case); as costly for an unknown address as for a known one. */
+  findByEmail(email: string): Promise<User | null>
   list(query?: { cursor?: string | null | undefined; limit?: number | undefined }): Promise<Page<User>>
+  /** Users by name or newest first, or those whose username or email starts with `q` (see user-search.ts). */
+  search(query: UserQuery): Promise<Page<User>>
+  /**
+   * Replaces the user's roles; resolves the user before and after the change, null for an unknown subject. A
+   * session's tokens carry the roles of its sign-in: when a role is taken away, every token of the user is revoked
+   * (`meta` says why), so that it is gone at once. Throws `invalid_request` for bad roles, and for taking the role
+   * admin from the last admin who is not suspended.
+   */
+  setRoles(sub: string, roles: unknown, meta?: RevokeMeta): Promise<{ before: User; after: User } | null>
+  /**
+   * Deletes the account: suspended first (logins refused, every token revoked), then its record and index entries,
+   * so that its username and address are free again. False for an unknown subject. The caller removes what other
+   * parts keep about the user (identities, session details).
+   */
+  remove(sub: string, meta?: RevokeMeta): Promise<boolean>
   /** Refuses further logins and revokes every token of the user. Null for an unknown subject. */
   suspend(sub: string, meta?: RevokeMeta): Promise<User | null>
   /** Allows logins again; tokens revoked by the suspension stay revoked. Null for an unknown subject. */
@@ -56,6 +81,20 @@ export interface UserDirectory {
    * a login issued its tokens, to close the race with a concurrent suspension or password change.
    */
   isCurrent(user: User): Promise<boolean>
+  /**
+   * Sets (or with null or "" removes) the user's mail address, unverified, after checking the current password as
+   * changePassword does. Throws `invalid_request` for a malformed address or one of another account.
+   */
+  setEmail(sub: string, current: string, email: string | null): Promise<User>
+  /** Marks the address verified if it is still the user's; null when it is not (or the user is gone). */
+  markEmailVerified(sub: string, email: string): Promise<User | null>
+  /**
+   * Sets a new password without the current one (an admin's reset, or a reset link) and revokes every token of
+   * the user. `passwordChangedAt`, when given, must still be the user's (a link dies with the password it was
+   * issued for); `claim` runs once the new password passed the policy, before it is stored (a link is spent
+   * there). Null for an unknown subject.
+   */
+  resetPassword(sub: string, next: string, options: { meta: RevokeMeta; passwordChangedAt?: number; claim?: () => Promise<void> }): Promise<User | null>
 }
 
 export const USERNAME_RULE = "3 to 64 characters: letters, digits, '.', '_', '-' or '@', starting with a letter or digit"
@@ -63,6 +102,7 @@ export { PASSWORD_RULE } from "./password-policy.ts"
 const USERNAME = /^[a-z0-9][a-z0-9._@-]{2,63}$/
 const ROLE = /^[a-z][a-z0-9_-]{0,31}$/
 const MAX_PAGE = 1000
+const EMAIL_RULE = "an address such as alice@example.com, at most 254 characters"
 const CAS_ATTEMPTS = 16
 
 export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
@@ -71,6 +111,7 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
   dummyHash.catch(() => undefined)
   // A subject no user has: 128 random bits, like every real one.
   const absentSub = randomId()
+  const index = userIndex(store)
 
   async function record(sub: string): Promise<UserRecord | null> {
     if (typeof sub !== "string" || sub === "" || sub.length > 1024) return null
@@ -78,13 +119,18 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
     return text === null ? null : (JSON.parse(text) as UserRecord)
   }
 
+  /** The user an index entry (`usernames`, `emails`) names, if that user still has `key`; the same reads when none does. */
+  async function indexed(collection: string, key: string, keyOf: (user: UserRecord) => string | null): Promise<UserRecord | null> {
+    const index = await storeOperation(() => store.getDocument(collection, key))
+    // An unknown key still reads a user record (one that never exists), so that it costs what a known one does.
+    const found = await record(index === null ? absentSub : (JSON.parse(index) as { sub: string }).sub)
+    return index !== null && found !== null && keyOf(found) === key ? found : null
+  }
+
   async function recordByUsername(username: unknown): Promise<UserRecord | null> {
     const name = normalise(username)
     if (name === null) return null
-    const index = await storeOperation(() => store.getDocument("usernames", name))
-    // An unknown name still reads a user record (one that never exists), so that it costs what a known one does.
-    const found = await record(index === null ? absentSub : (JSON.parse(index) as { sub: string }).sub)
-    return index !== null && found !== null && found.username === name ? found : null
+    return indexed("usernames", name, (user) => user.username)
   }
 
   /** Compare-and-set update; resolves null when the user does not exist. */
@@ -110,28 +156,70 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
     throw new AuthError("invalid_request", "That username is taken.", { field: "username" })
   }
 
+  async function claimEmail(key: string, sub: string): Promise<void> {
+    const entry = JSON.stringify({ sub })
+    if (await storeOperation(() => store.putDocument("emails", key, entry, null))) return
+    const existing = await storeOperation(() => store.getDocument("emails", key))
+    if (existing !== null) {
+      const owner = await record((JSON.parse(existing) as { sub: string }).sub)
+      // Its own, or left by a create or a change that failed half-way: taken over.
+      const stale = owner === null || owner.sub === sub || emailKey(owner.email) !== key
+      if (stale && (await storeOperation(() => store.putDocument("emails", key, entry, existing)))) return
+    }
+    throw new AuthError("invalid_request", "That mail address belongs to another account.", { field: "email" })
+  }
+
+  async function releaseEmail(key: string, sub: string): Promise<void> {
+    const existing = await storeOperation(() => store.getDocument("emails", key))
+    if (existing !== null && (JSON.parse(existing) as { sub: string }).sub === sub) await storeOperation(() => store.deleteDocument("emails", key))
+  }
+
+  /** Throws `invalid_credentials` unless `current` is the user's password; a passwordless user has none to show. */
+  async function checkCurrent(user: UserRecord, current: unknown): Promise<void> {
+    const valid = typeof current === "string" && current.length <= MAX_PASSWORD
+    if (!user.passwordless && (!(await verifyPassword(valid ? current : "", user.passwordHash)) || !valid)) throw new ServerError("invalid_credentials")
+  }
+
+  /** Whether a user other than `sub` has the role admin and is not suspended. */
+  async function anotherAdmin(sub: string): Promise<boolean> {
+    let start: string | null = null
+    for (;;) {
+      const { hits, more } = await index.scan(COLLECTIONS.role, "admin ", start, 20)
+      for (const hit of hits) {
+        if (hit.sub === sub) continue
+        const user = await record(hit.sub)
+        if (user !== null && user.roles.includes("admin") && user.suspendedAt === null) return true
+      }
+      const last = hits.at(-1)
+      if (!more || last === undefined) return false
+      start = last.id
+    }
+  }
+
   return {
     async create(input) {
       const username = normalise(input?.username)
       if (username === null) throw new AuthError("invalid_request", `The username must be ${USERNAME_RULE}.`, { field: "username" })
       await checkPassword(input.password, username)
-      const roles = input.roles ?? []
-      if (!Array.isArray(roles) || roles.length > 16 || !roles.every((role) => typeof role === "string" && ROLE.test(role))) {
-        throw new AuthError("invalid_request", "Roles must be at most 16 lower-case names such as \"admin\".", { field: "roles" })
-      }
+      const roles = readRoles(input.roles ?? [])
+      const email = readEmail(input.email)
       const now = Date.now()
       const user: UserRecord = {
         sub: randomId(),
         username,
-        roles: [...new Set(roles)],
+        roles,
         createdAt: now,
         suspendedAt: null,
         passwordChangedAt: now,
         passwordless: input.passwordless === true,
+        email,
+        emailVerified: false,
         passwordHash: await hashPassword(input.password),
       }
       await claimUsername(username, user.sub)
+      if (email !== null) await claimEmail(emailKey(email) as string, user.sub)
       await storeOperation(() => store.putDocument("users", user.sub, JSON.stringify(user), null))
+      await index.reindex(null, user)
       return view(user)
     },
 
@@ -158,6 +246,12 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       return user && view(user)
     },
 
+    async findByEmail(email) {
+      const key = typeof email === "string" && isMailAddress(email.trim()) ? emailKey(email) : null
+      const user = await indexed("emails", key ?? "", (found) => emailKey(found.email))
+      return user && view(user)
+    },
+
     async list(query = {}) {
       const limit = query.limit ?? 50
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
@@ -165,6 +259,48 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       }
       const page = await storeOperation(() => store.listDocuments("users", { cursor: query.cursor, limit }))
       return { items: page.items.map((item) => view(JSON.parse(item.json) as UserRecord)), next: page.next }
+    },
+
+    search(query) {
+      return searchUsers(index, async (sub) => {
+        const user = await record(sub)
+        return user && view(user)
+      }, query)
+    },
+
+    async setRoles(sub, roles, meta = {}) {
+      const next = readRoles(roles)
+      const before = await record(sub)
+      if (before === null) return null
+      if (before.roles.includes("admin") && !next.includes("admin") && !(await anotherAdmin(sub))) {
+        throw new AuthError("invalid_request", "This is the last admin: make another user admin first.", { field: "roles" })
+      }
+      const after = await update(sub, (current) => ({ ...current, roles: next }))
+      if (after === null) return null
+      await index.reindex(before, after)
+      if (before.roles.some((role) => !next.includes(role))) {
+        await auth.revokeSubject(sub, { reason: meta.reason ?? "roles changed", ...(meta.actor === undefined ? {} : { actor: meta.actor }) })
+      }
+      return { before: view(before), after: view(after) }
+    },
+
+    async remove(sub, meta = {}) {
+      const user = await record(sub)
+      if (user === null) return false
+      if (user.roles.includes("admin") && !(await anotherAdmin(sub))) {
+        throw new AuthError("invalid_request", "This is the last admin: make another user admin first.")
+      }
+      // Suspended first: a sign-in racing the deletion is refused, or its session revoked by isCurrent's check.
+      if ((await update(sub, (current) => ({ ...current, suspendedAt: current.suspendedAt ?? Date.now() }))) === null) return false
+      await auth.revokeSubject(sub, { reason: meta.reason ?? "user deleted", ...(meta.actor === undefined ? {} : { actor: meta.actor }) })
+      await index.reindex(user, null)
+      const owned = async (collection: string, key: string | null) => {
+        const entry = key === null ? null : await storeOperation(() => store.getDocument(collection, key))
+        if (key !== null && entry !== null && (JSON.parse(entry) as { sub: string }).sub === sub) await storeOperation(() => store.deleteDocument(collection, key))
+      }
+      await owned(COLLECTIONS.name, user.username)
+      await owned(COLLECTIONS.email, emailKey(user.email))
+      return storeOperation(() => store.deleteDocument("users", sub))
     },
 
     async suspend(sub, meta = {}) {
@@ -182,8 +318,7 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
     async changePassword(sub, current, next, keepSessionId = null) {
       const user = await record(sub)
       if (user === null) throw new ServerError("invalid_credentials")
-      const valid = typeof current === "string" && current.length <= MAX_PASSWORD
-      if (!user.passwordless && (!(await verifyPassword(valid ? current : "", user.passwordHash)) || !valid)) throw new ServerError("invalid_credentials")
+      await checkCurrent(user, current)
       await checkPassword(next, user.username)
       const passwordHash = await hashPassword(next)
       const changed = await update(sub, (latest) => {
@@ -204,6 +339,45 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       const latest = await record(user.sub)
       return latest !== null && latest.suspendedAt === null && latest.passwordChangedAt === user.passwordChangedAt
     },
+
+    async setEmail(sub, current, email) {
+      const user = await record(sub)
+      if (user === null) throw new ServerError("invalid_credentials")
+      await checkCurrent(user, current)
+      const next = readEmail(email)
+      const [before, after] = [emailKey(user.email), emailKey(next)]
+      if (after !== null && after !== before) await claimEmail(after, sub)
+      const changed = await update(sub, (latest) => ({ ...latest, email: next, emailVerified: after === before && latest.emailVerified === true }))
+      if (changed === null) throw new ServerError("invalid_credentials")
+      if (before !== null && before !== after) await releaseEmail(before, sub)
+      return view(changed)
+    },
+
+    async markEmailVerified(sub, email) {
+      let matches = false
+      const user = await update(sub, (latest) => {
+        matches = emailKey(latest.email) === emailKey(email)
+        return matches ? { ...latest, emailVerified: true } : latest
+      })
+      return user !== null && matches ? view(user) : null
+    },
+
+    async resetPassword(sub, next, options) {
+      const user = await record(sub)
+      if (user === null) return null
+      await checkPassword(next, user.username)
+      const passwordHash = await hashPassword(next)
+      await options.claim?.()
+      const changed = await update(sub, (latest) => {
+        if (options.passwordChangedAt !== undefined && latest.passwordChangedAt !== options.passwordChangedAt) {
+          throw new AuthError("invalid_request", "The password was changed meanwhile.")
+        }
+        return { ...latest, passwordHash, passwordless: false, passwordChangedAt: Math.max(Date.now(), latest.passwordChangedAt + 1) }
+      })
+      if (changed === null) return null
+      await auth.revokeSubject(sub, { reason: options.meta.reason ?? "password reset", ...(options.meta.actor === undefined ? {} : { actor: options.meta.actor }) })
+      return view(changed)
+    },
   }
 }
 
@@ -211,6 +385,27 @@ function normalise(username: unknown): string | null {
   if (typeof username !== "string") return null
   const name = username.trim().toLowerCase()
   return USERNAME.test(name) ? name : null
+}
+
+/** The address as stored: trimmed; null for none. Throws `invalid_request` for a malformed one. */
+function readEmail(email: unknown): string | null {
+  if (email === undefined || email === null || email === "") return null
+  const address = typeof email === "string" ? email.trim() : ""
+  if (!isMailAddress(address)) throw new AuthError("invalid_request", `The mail address must be ${EMAIL_RULE}.`, { field: "email" })
+  return address
+}
+
+/** The `emails` index key: an address in lower case (in practice no mail system tells cases apart). */
+function emailKey(email: string | null | undefined): string | null {
+  return email === null || email === undefined ? null : email.trim().toLowerCase()
+}
+
+/** The roles as stored, each once; throws `invalid_request` for anything else than a few lower-case names. */
+function readRoles(roles: unknown): string[] {
+  if (!Array.isArray(roles) || roles.length > 16 || !roles.every((role) => typeof role === "string" && ROLE.test(role))) {
+    throw new AuthError("invalid_request", "Roles must be at most 16 lower-case names such as \"admin\".", { field: "roles" })
+  }
+  return [...new Set(roles as string[])]
 }
 
 /** Throws `invalid_request` that says why the password policy refuses `password`. */
@@ -228,5 +423,8 @@ function view(record: UserRecord): User {
     suspendedAt: record.suspendedAt,
     passwordChangedAt: record.passwordChangedAt,
     passwordless: record.passwordless === true,
+    // Records from before addresses existed have neither field.
+    email: record.email ?? null,
+    emailVerified: record.emailVerified === true,
   }
 }

@@ -21,6 +21,7 @@ const PAGES = [
   { hash: "#/admin/revocations", heading: "Revocations" },
   { hash: "#/admin/users", heading: "Users" },
   { hash: "#/admin/keys", heading: "Signing keys" },
+  { hash: "#/admin/activity", heading: "Activity" },
 ] as const
 
 before(async () => {
@@ -46,6 +47,16 @@ after(async () => {
 /** The page's own horizontal overflow: how much wider the document is than the viewport. */
 function sidewaysScroll(page: Page): Promise<number> {
   return page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+}
+
+/** The elements that reach past the viewport's right edge, for the failure message. */
+function overflowing(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll("body *"))
+      .filter((element) => element.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+      .slice(0, 5)
+      .map((element) => `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ""}${element.className ? `.${String(element.className).replaceAll(" ", ".")}` : ""} (${Math.round(element.getBoundingClientRect().right)} px)`),
+  )
 }
 
 /** WCAG 2.x contrast ratio of the body's text on the page's background. */
@@ -86,6 +97,11 @@ describe("the console on phones and desktops, light and dark", { skip: withoutCh
           await page.goto(`${server.url}/#/account`)
           await page.getByRole("heading", { level: 1, name: "Sign in" }).waitFor()
           assert.equal(await sidewaysScroll(page), 0, "the sign-in page fits")
+          await page.goto(`${server.url}/#/register`)
+          await page.getByRole("heading", { level: 1, name: "Create an account" }).waitFor()
+          assert.equal(await sidewaysScroll(page), 0, "the registration page fits")
+          await page.goto(`${server.url}/#/account`)
+          await page.getByRole("heading", { level: 1, name: "Sign in" }).waitFor()
           await page.getByLabel("Username").fill("admin")
           await page.getByLabel("Password").fill(ADMIN_PASSWORD)
           await page.getByRole("button", { name: "Sign in" }).click()
@@ -94,13 +110,19 @@ describe("the console on phones and desktops, light and dark", { skip: withoutCh
             await page.getByRole("heading", { level: 1, name: heading, exact: true }).waitFor()
             // A table is drawn once its rows have loaded: wait for the last table's first row, if any.
             await page.waitForFunction(() => !document.querySelector("main")?.textContent?.includes("Loading"))
-            assert.equal(await sidewaysScroll(page), 0, `${hash} does not scroll sideways at ${viewport.width} px`)
+            assert.equal(await sidewaysScroll(page), 0, `${hash} does not scroll sideways at ${viewport.width} px: ${await overflowing(page)}`)
             assert.ok((await bodyContrast(page)) >= 4.5, `${hash}: text contrast at least 4.5:1 in ${scheme}`)
             const background = await bodyBackgroundLuminance(page)
             if (scheme === "dark") assert.ok(background < 0.25, `${hash} is dark in the dark scheme`)
             else assert.ok(background > 0.9, `${hash} is light in the light scheme`)
             await screenshot(page, `console-${viewport.name}-${scheme}-${hash.slice(2).replaceAll("/", "-")}`)
           }
+          // A user's detail, opened from the Users page.
+          await page.goto(`${server.url}/#/admin/users`)
+          await page.getByRole("button", { name: "Open a-rather-long-username-for-a-narrow-screen" }).click()
+          await page.getByRole("heading", { level: 2, name: /a-rather-long-username-for-a-narrow-screen/ }).first().waitFor()
+          assert.equal(await sidewaysScroll(page), 0, `a user's detail does not scroll sideways at ${viewport.width} px: ${await overflowing(page)}`)
+          await screenshot(page, `console-${viewport.name}-${scheme}-admin-user-detail`)
           assert.deepEqual(errors, [], "no script error")
         } finally {
           await context.close()

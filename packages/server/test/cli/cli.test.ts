@@ -420,7 +420,7 @@ describe("revocable usage and failures", () => {
       [["unrevoke", "user", "x"], /^revocable unrevoke: KIND must be one of token, session, subject, key/],
       [["purge", "now"], /^revocable purge: unexpected argument "now"/],
       [["users"], /^revocable users: give a command: add, list, suspend, unsuspend/],
-      [["users", "delete", "x"], /^revocable users: unknown command "delete"/],
+      [["users", "erase", "x"], /^revocable users: unknown command "erase"/],
       [["keys", "list", "--json=yes"], /^revocable keys list: option --json takes no value/],
     ]
     const results = await Promise.all(cases.map(([args]) => runCli(args, SQLITE)))

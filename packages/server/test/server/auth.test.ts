@@ -18,7 +18,7 @@ describe("POST /auth/register", () => {
   test("creates an account: 201 with its public fields only", async () => {
     const answer = await call(url, "POST", "/auth/register", { json: { username: "Reg-User", password: PASSWORD } })
     assert.equal(answer.status, 201)
-    assert.deepEqual(Object.keys(answer.body).sort(), ["created_at", "roles", "sub", "suspended_at", "username"])
+    assert.deepEqual(Object.keys(answer.body).sort(), ["created_at", "email", "email_verified", "roles", "sub", "suspended_at", "username"])
     assert.equal(answer.body.username, "reg-user")
     assert.deepEqual(answer.body.roles, [])
     assert.equal(answer.body.suspended_at, null)

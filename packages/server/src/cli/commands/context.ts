@@ -3,7 +3,9 @@
 import { userInfo } from "node:os"
 import { type Auth, AuthError } from "revocable"
 import { loadConfig, type ServerConfig } from "../../server/config.ts"
-import { audited, createAudit } from "../../server/audit.ts"
+import { audited, createAudit, type Audit } from "../../server/audit.ts"
+import { auditView } from "../../server/routes/audit.ts"
+import { createWebhooks } from "../../server/webhooks.ts"
 import { createAuthFromConfig } from "../../server/engine.ts"
 import type { ServerStore } from "revocable/stores"
 import { NoStore, openExistingStore } from "../store.ts"
@@ -19,6 +21,8 @@ export interface Runtime {
   config: ServerConfig
   store: ServerStore
   auth: Auth
+  /** For the events a command records itself (user deletions, role changes); revocations are recorded by `auth`. */
+  audit: Audit
 }
 
 export interface Context {
@@ -70,11 +74,14 @@ export function createContext(io: Io, configFile: string | undefined): Context &
       throw cause instanceof NoStore ? new CliError(cause.message) : unavailable(cause)
     }
     // The CLI's revocations and key changes go to the audit log as the server's do; its lines stay off stdout.
+    const log = () => ({ info: () => undefined, error: (_fields: object, message: string) => void io.stderr.write(`warning: ${message}\n`) })
     const audit = createAudit({
       store,
       metrics: { storeError: () => undefined },
       retentionMs: config.auditRetentionMs,
-      log: () => ({ info: () => undefined, error: (_fields, message) => void io.stderr.write(`warning: ${message}\n`) }),
+      log,
+      // Delivered by the servers' workers: the CLI only writes to the outbox.
+      onRecorded: createWebhooks({ store, settings: config.webhooks, log, present: auditView }).enqueue,
     })
     const auth = audited(createAuthFromConfig(config, store), audit)
     try {
@@ -83,7 +90,7 @@ export function createContext(io: Io, configFile: string | undefined): Context &
       void auth.close().catch(() => undefined)
       throw unavailable(cause instanceof AuthError && cause.code === "store_unavailable" ? (cause.cause ?? cause) : cause)
     }
-    opened = { config, store, auth }
+    opened = { config, store, auth, audit }
     return opened
   }
 

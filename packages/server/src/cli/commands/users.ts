@@ -1,5 +1,9 @@
-// `revocable users add|list|show|suspend|unsuspend`: the auth server's accounts, from the operator's terminal.
+// `revocable users add|list|show|suspend|unsuspend|reset-password|roles|delete`: the auth server's accounts, from
+// the operator's terminal.
+import { createInterface } from "node:readline/promises"
 import { identityList } from "../../server/oidc/identities.ts"
+import { generatePassword } from "../../server/password-reset.ts"
+import { deleteUser } from "../../server/user-deletion.ts"
 import { userDirectory, type User } from "../../server/user-directory.ts"
 import { command, integer, UsageError, type Group } from "../args.ts"
 import { CliError, json, printable, table, time, type Context } from "./context.ts"
@@ -162,8 +166,89 @@ const unsuspend = command({
   },
 })
 
+const resetPassword = command({
+  name: "users reset-password",
+  summary: "Reset a user's password: every token of theirs is revoked.",
+  args: ["USER"],
+  options: {
+    "password-stdin": { type: "boolean", help: "read the new password from stdin (the password policy applies)" },
+    reason: { type: "string", value: "TEXT", help: "why, kept with the revocation" },
+    json: { type: "boolean", help: "print the user (and a generated password) as JSON" },
+  },
+  description: "USER is a username or a subject. Without --password-stdin, a password of 24 random characters is generated and printed once: hand it to the user, who signs in with it and changes it.",
+  examples: ["revocable users reset-password alice", "printf %s \"$PASSWORD\" | revocable users reset-password alice --password-stdin"],
+  async run({ values, positionals }, context) {
+    const { store, auth, audit } = await context.runtime()
+    const users = userDirectory(store, auth)
+    const found = await findUser(users, positionals[0] ?? "")
+    const generated = values["password-stdin"] ? null : generatePassword()
+    const password = generated ?? (await readStdin(context.io.stdin))
+    const reason = values.reason ?? "password reset from the CLI"
+    const user = await users.resetPassword(found.sub, password, { meta: { actor: context.actor, reason } })
+    if (user === null) throw new CliError(printable(`no user ${found.username}`))
+    await audit.record({ type: "password.reset", subject: user.sub, actor: context.actor, reason, details: { method: "cli", generated: generated !== null } })
+    if (values.json) return context.out(json(generated === null ? user : { ...user, password: generated }))
+    context.out(`reset the password of ${user.username} (sub ${user.sub}): every token revoked`)
+    if (generated !== null) context.out(`new password: ${generated}`)
+  },
+})
+
+const roles = command({
+  name: "users roles",
+  summary: "Set a user's roles; taking one away revokes every token of the user.",
+  args: ["USER"],
+  options: {
+    set: { type: "string", value: "ROLES", help: "every role the user has from now on, comma-separated (\"\" for none)" },
+    json: { type: "boolean", help: "print the user as JSON" },
+  },
+  description: "USER is a username or a subject. A session's tokens carry the roles of its sign-in: an added role shows from the user's next sign-in. The last admin keeps the role admin.",
+  examples: ["revocable users roles alice --set admin,support", "revocable users roles bob --set \"\""],
+  async run({ values, positionals }, context) {
+    if (values.set === undefined) throw new UsageError("give the roles with --set, such as --set admin,support", "users roles")
+    const wanted = values.set.split(",").map((role) => role.trim()).filter((role) => role !== "")
+    const { store, auth, audit } = await context.runtime()
+    const users = userDirectory(store, auth)
+    const found = await findUser(users, positionals[0] ?? "")
+    const changed = await users.setRoles(found.sub, wanted, { reason: "roles changed", actor: context.actor })
+    if (changed === null) throw new CliError(printable(`no user ${found.username}`))
+    const { before, after } = changed
+    await audit.record({ type: "user.roles_changed", subject: after.sub, actor: context.actor, details: { before: before.roles, after: after.roles } })
+    context.out(values.json ? json(after) : `${after.username} (sub ${after.sub}) has ${after.roles.length === 0 ? "no roles" : `roles ${after.roles.join(", ")}`}`)
+  },
+})
+
+const remove = command({
+  name: "users delete",
+  summary: "Delete a user: every token revoked, the account and its linked identities removed.",
+  args: ["USER"],
+  options: { yes: { type: "boolean", help: "do not ask for confirmation (required without a terminal)" } },
+  description:
+    "USER is a username or a subject. Asks you to type the username first. The username and mail address are free again afterwards; the audit log keeps a user.deleted event with the subject only.",
+  examples: ["revocable users delete alice", "revocable users delete alice --yes"],
+  async run({ values, positionals }, context) {
+    if (!values.yes && !context.io.stdin.isTTY) throw new UsageError("no terminal to confirm on: give --yes", "users delete")
+    const runtime = await context.runtime()
+    const users = userDirectory(runtime.store, runtime.auth)
+    const user = await findUser(users, positionals[0] ?? "")
+    if (!values.yes && !(await confirmed(context, user))) throw new CliError("not deleted: the typed name did not match")
+    if (!(await deleteUser({ users, store: runtime.store, audit: runtime.audit }, user.sub, context.actor))) throw new CliError(printable(`no user ${user.username}`))
+    context.out(`deleted ${user.username} (sub ${user.sub}): every token revoked, the account removed`)
+  },
+})
+
+/** Asks at the terminal for the username of the user about to be deleted. */
+async function confirmed(context: Context, user: User): Promise<boolean> {
+  const prompt = createInterface({ input: context.io.stdin, output: context.io.stderr })
+  try {
+    const answer = await prompt.question(printable(`Delete ${user.username} (sub ${user.sub}) and revoke every token? Type the username to confirm: `))
+    return answer.trim() === user.username
+  } finally {
+    prompt.close()
+  }
+}
+
 export const users: Group = {
   name: "users",
   summary: "Manage the auth server's user accounts.",
-  commands: [add, list, suspend, unsuspend, show],
+  commands: [add, list, suspend, unsuspend, show, resetPassword, roles, remove],
 }

@@ -59,6 +59,8 @@ export interface IdentityList {
    * `oidc_last_identity` when it is a passwordless user's last one: the account could not be signed in to any more.
    */
   unlink(userSub: string, id: string): Promise<boolean>
+  /** Removes every identity linked to a user (a deleted account), whatever the last-identity rule. */
+  forget(userSub: string): Promise<void>
 }
 
 const IDENTITIES = "oidc_identities"
@@ -220,6 +222,15 @@ export function identityList(store: ServerStore, users: UserDirectory): Identity
         return true
       }
       throw new AuthError("store_unavailable", "The identity list kept changing; try again.")
+    },
+
+    async forget(userSub) {
+      const index = await storeOperation(() => store.getDocument(BY_USER, userSub))
+      if (index === null) return
+      for (const identity of await linked(userSub, (JSON.parse(index) as { ids: string[] }).ids)) {
+        await storeOperation(() => store.deleteDocument(IDENTITIES, identity.id))
+      }
+      await storeOperation(() => store.deleteDocument(BY_USER, userSub))
     },
   }
 }

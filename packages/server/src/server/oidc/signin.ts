@@ -3,7 +3,9 @@
 // issue against a concurrent suspension, and remembered for back-channel logout.
 import type { FastifyRequest } from "fastify"
 import { AuthError, type Auth, type TokenPair } from "revocable"
+import type { ServerStore } from "revocable/stores"
 import type { Audit } from "../audit.ts"
+import { sessionDetails } from "../session-details.ts"
 import { FIRST_PARTY_CLIENT } from "../requester.ts"
 import type { User, UserDirectory } from "../user-directory.ts"
 import type { Identities, IdentityKey } from "./identities.ts"
@@ -11,7 +13,7 @@ import type { Identities, IdentityKey } from "./identities.ts"
 const MAX_DEVICE = 200
 
 export async function issueFederated(
-  deps: { auth: Auth; users: UserDirectory; identities: Identities; audit: Audit },
+  deps: { auth: Auth; users: UserDirectory; identities: Identities; audit: Audit; store: ServerStore },
   user: User,
   identity: IdentityKey & { provider: string },
   providerSid: string | null,
@@ -31,6 +33,7 @@ export async function issueFederated(
     throw new AuthError("forbidden", "This account changed during the sign-in; sign in again.")
   }
   await identities.recordSession(identity, providerSid, pair.sessionId)
+  await sessionDetails(deps.store).record(user.sub, pair, request)
   await deps.audit.record({ type: "login.succeeded", ...signIn, actor: user.username, sessionId: pair.sessionId })
   return pair
 }

@@ -2,7 +2,7 @@
 // users and their sessions, suspension, keys, OAuth clients.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
 import type { FastifyReply, FastifySchema } from "fastify"
-import { Type } from "typebox"
+import { Type, type Static } from "typebox"
 import { AuthError } from "revocable"
 import { storeOperation } from "revocable/stores"
 import { requireClaims } from "revocable/fastify"
@@ -12,6 +12,11 @@ import { claimsOf, type Services } from "../services.ts"
 import { removeClient } from "../client-directory.ts"
 import { listedKeys, storeNow } from "../keystore.ts"
 import { identityList } from "../oidc/identities.ts"
+import { noStore } from "../login.ts"
+import { generatePassword } from "../password-reset.ts"
+import { sessionDetails } from "../session-details.ts"
+import { deleteUser } from "../user-deletion.ts"
+import { AuditEventView, auditView } from "./audit.ts"
 
 export type AdminRoutesOptions = Pick<Services, "auth" | "users" | "store" | "bearer" | "clients" | "audit">
 
@@ -27,6 +32,28 @@ const RevokeBody = Type.Object({
 })
 const ReasonBody = Type.Object({ reason: Reason })
 const UserParams = Type.Object({ sub: Id })
+const ResetBody = Type.Object({
+  password: Type.Optional(Type.String({ maxLength: 1024, description: "The new password; absent: one is generated and answered once." })),
+  reason: Reason,
+})
+const ResetAnswer = Type.Object({
+  ...schemas.User.properties,
+  password: Type.Optional(Type.String({ description: "The generated password, when none was given: shown here only. Hand it to the user to sign in and change it." })),
+})
+const UserQuery = Type.Object({
+  q: Type.Optional(Type.String({ maxLength: 254, description: "The start of a username or an email address (any case): only those users." })),
+  sort: Type.Optional(Type.Enum(["name", "created"], { type: "string", description: "name: A to Z (default); created: newest first. A search (q) lists by name." })),
+  ...schemas.Paging.properties,
+})
+const RolesBody = Type.Object({ roles: Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16, description: "Every role the user has from now on: lower-case names such as admin." }) })
+/** The recent events shown with a user. */
+const USER_EVENTS = 20
+export const UserOverview = Type.Object({
+  ...schemas.UserDetail.properties,
+  sessions: Type.Array(schemas.Session, { description: "Live sessions, newest first." }),
+  events: Type.Array(AuditEventView, { description: `The user's ${USER_EVENTS} latest audit events, newest first (GET /admin/audit?subject= for more).` }),
+})
+export type UserOverview = Static<typeof UserOverview>
 const ClientBody = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 100, description: "Printable ASCII." }),
   public: Type.Optional(Type.Boolean({ description: "A public client (an app that cannot keep a secret): no secret, no scopes." })),
@@ -47,6 +74,7 @@ function notFound(reply: FastifyReply, what: string): FastifyReply {
 
 export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { auth, users, store, bearer, clients, audit }) => {
   const identities = identityList(store, users)
+  const details = sessionDetails(store)
   app.addHook("onRequest", bearer)
   app.addHook("onRequest", requireClaims({ roles: "admin" }))
 
@@ -135,20 +163,66 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   })
 
   app.get("/users", {
-    schema: guarded({ summary: "Users, in id order.", querystring: schemas.Paging, response: { 200: schemas.UserPage, ...denied } }),
+    schema: guarded({
+      summary: "Users by name or newest first; with q, those whose username or email starts with it.",
+      description: "Paged: send `next` back as cursor, with the same q and sort. Reads the indexes only, never every user.",
+      querystring: UserQuery,
+      response: { 200: schemas.UserPage, ...denied },
+    }),
     async handler(request) {
-      const page = await users.list({ cursor: request.query.cursor ?? null, limit: request.query.limit })
+      const { q, sort, cursor, limit } = request.query
+      const page = await users.search({ q, sort, cursor: cursor ?? null, limit })
       return { items: page.items.map(schemas.userView), next: page.next }
     },
   })
 
   app.get("/users/:sub", {
-    schema: guarded({ summary: "One user, with the OpenID Connect identities linked to it.", params: UserParams, response: { 200: schemas.UserDetail, ...deniedOrMissing } }),
+    schema: guarded({
+      summary: "One user: roles, status, linked OpenID Connect identities, live sessions (with where they signed in from) and latest audit events.",
+      params: UserParams,
+      response: { 200: UserOverview, ...deniedOrMissing },
+    }),
     async handler(request, reply) {
       const user = await users.get(request.params.sub)
       if (user === null) return notFound(reply, "user")
-      const linked = (await identities.list(user.sub)).map(schemas.identityView)
-      return { ...schemas.userView(user), passwordless: user.passwordless, identities: linked }
+      const [linked, sessions, events] = await Promise.all([
+        identities.list(user.sub),
+        details.sessions(auth, user.sub),
+        audit.list({ subject: user.sub, limit: USER_EVENTS }),
+      ])
+      return { ...schemas.userView(user), passwordless: user.passwordless, identities: linked.map(schemas.identityView), sessions, events: events.items.map(auditView) }
+    },
+  })
+
+  app.put("/users/:sub/roles", {
+    schema: guarded({
+      summary: "Set a user's roles (every one: the list replaces the old).",
+      description:
+        "A session's tokens carry the roles of its sign-in: taking a role away revokes every token of the user (they sign in again, with the new roles); an added role shows in their next sign-in. Refused (400) when it would leave no admin who is not suspended. Recorded in the audit log as user.roles_changed.",
+      params: UserParams,
+      body: RolesBody,
+      response: { 200: schemas.User, ...deniedOrMissing },
+    }),
+    async handler(request, reply) {
+      const by = await actor(claimsOf(request).sub)
+      const changed = await users.setRoles(request.params.sub, request.body.roles, { reason: "roles changed by an admin", actor: by })
+      if (changed === null) return notFound(reply, "user")
+      const { before, after } = changed
+      await audit.record({ type: "user.roles_changed", subject: after.sub, actor: by, details: { before: before.roles, after: after.roles } })
+      return schemas.userView(after)
+    },
+  })
+
+  app.delete("/users/:sub", {
+    schema: guarded({
+      summary: "Delete a user: every token revoked, the account, its linked identities and its sessions' sign-in details removed; the username and address are free again.",
+      description: "The audit log keeps a user.deleted event with the subject only. Refused (400) for the last admin who is not suspended.",
+      params: UserParams,
+      response: { 204: schemas.Empty, ...deniedOrMissing },
+    }),
+    async handler(request, reply) {
+      if (!(await deleteUser({ users, store, audit }, request.params.sub, await actor(claimsOf(request).sub)))) return notFound(reply, "user")
+      return reply.code(204).send()
     },
   })
 
@@ -156,7 +230,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     schema: guarded({ summary: "A user's live sessions.", params: UserParams, response: { 200: Type.Array(schemas.Session), ...deniedOrMissing } }),
     async handler(request, reply) {
       if ((await users.get(request.params.sub)) === null) return notFound(reply, "user")
-      return (await auth.listSessions(request.params.sub)).map((entry) => schemas.sessionView(entry))
+      return details.sessions(auth, request.params.sub)
     },
   })
 
@@ -185,6 +259,26 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       const user = await users.unsuspend(request.params.sub)
       if (user !== null) await audit.record({ type: "user.unsuspended", subject: user.sub, actor: await actor(claimsOf(request).sub) })
       return user === null ? notFound(reply, "user") : schemas.userView(user)
+    },
+  })
+
+  app.post("/users/:sub/password", {
+    schema: guarded({
+      summary: "Reset a user's password: every token of the user is revoked.",
+      description: "With password, sets it (the password policy applies); without, generates one (24 random characters) and answers it once. Recorded in the audit log as password.reset.",
+      params: UserParams,
+      body: ResetBody,
+      response: { 200: ResetAnswer, ...deniedOrMissing },
+    }),
+    async handler(request, reply) {
+      const generated = request.body.password === undefined ? generatePassword() : null
+      const by = await actor(claimsOf(request).sub)
+      const reason = request.body.reason ?? "password reset by an admin"
+      const user = await users.resetPassword(request.params.sub, request.body.password ?? (generated as string), { meta: { reason, actor: by } })
+      if (user === null) return notFound(reply, "user")
+      await audit.record({ type: "password.reset", subject: user.sub, actor: by, reason, details: { method: "admin", generated: generated !== null } })
+      noStore(reply)
+      return { ...schemas.userView(user), ...(generated === null ? {} : { password: generated }) }
     },
   })
 

@@ -10,9 +10,12 @@ import { clearAuthCookies, readToken, setAuthCookies, type CookieOptions } from 
 import { BEARER } from "../docs.ts"
 import { noStore, pairBody, passwordLogin, SignInAnswer } from "../login.ts"
 import { originGuard } from "../origin.ts"
+import { createRecovery } from "../password-reset.ts"
 import { holding, issuedTo } from "../requester.ts"
 import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
+import { recoveryRoutes } from "./recovery.ts"
+import { sessionDetails } from "../session-details.ts"
 import { PASSWORD_RULE, USERNAME_RULE, type UserDirectory } from "../user-directory.ts"
 
 export type AuthRoutesOptions = Pick<Services, "auth" | "users" | "config" | "metrics" | "limits" | "cookies" | "bearer" | "clients" | "store" | "audit">
@@ -20,6 +23,10 @@ export type AuthRoutesOptions = Pick<Services, "auth" | "users" | "config" | "me
 const Credentials = Type.Object({
   username: Type.String({ maxLength: 256 }),
   password: Type.String({ maxLength: 1024 }),
+})
+const RegisterBody = Type.Object({
+  ...Credentials.properties,
+  email: Type.Optional(Type.String({ maxLength: 320, description: "Where password-reset links go; personal data, shown only to the user and admins." })),
 })
 const LoginBody = Type.Object({
   ...Credentials.properties,
@@ -49,19 +56,24 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (a
   const { auth, users, config, cookies } = services
   const origins = originGuard(config.issuer, cookies)
   const tags = ["auth"]
+  const recovery = createRecovery({ config, store: services.store, users, log: app.log })
+  app.addHook("onClose", () => recovery.close())
+  const { store, audit, bearer, limits } = services
+  await app.register(recoveryRoutes, { config, store, users, audit, bearer, limits, recovery })
 
   app.post("/register", {
     schema: {
       summary: "Create an account (REVOCABLE_REGISTRATION=open).",
-      description: `Username: ${USERNAME_RULE}. Password: ${PASSWORD_RULE}.`,
+      description: `Username: ${USERNAME_RULE}. Password: ${PASSWORD_RULE}. Email, optional: one account per address; with REVOCABLE_EMAIL_VERIFICATION a link to verify it is mailed.`,
       tags,
-      body: Credentials,
+      body: RegisterBody,
       response: { 201: schemas.User, ...schemas.errors(400, 403, 429, 503) },
     },
     async handler(request, reply) {
       if (config.registration === "closed") throw new AuthError("forbidden", "Registration is closed.")
       await services.limits.register.attempt(request.ip)
-      const user = await users.create({ username: request.body.username, password: request.body.password })
+      const user = await users.create({ username: request.body.username, password: request.body.password, email: request.body.email })
+      recovery.sendVerification(user)
       return reply.code(201).send(schemas.userView(user))
     },
   })
@@ -163,7 +175,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (a
       },
       async handler(request) {
         const claims = claimsOf(request)
-        return (await auth.listSessions(claims.sub)).map((entry) => schemas.sessionView(entry, claims.sid))
+        return sessionDetails(services.store).sessions(auth, claims.sub, claims.sid)
       },
     })
 

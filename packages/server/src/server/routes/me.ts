@@ -25,6 +25,8 @@ export const meRoutes: FastifyPluginAsyncTypebox<Pick<Services, "users" | "store
       return {
         sub: claims.sub,
         username: user?.username ?? null,
+        email: user?.email ?? null,
+        email_verified: user?.emailVerified ?? false,
         // The admin guard's rule: an array of strings, else no roles.
         roles: listClaim(claims, "roles") ?? [],
         session_id: claims.sid,

@@ -171,7 +171,7 @@ export const oidcRoutes: FastifyPluginAsyncTypebox<OidcRoutesOptions> = async (a
           const code = await sealer.seal(HANDOFF_PURPOSE, handoff, HANDOFF_TTL_MS)
           return reply.redirect(withParameters(transaction.returnTo, { code }), 303)
         }
-        const pair = await issueFederated({ auth, users, identities, audit: services.audit }, user, identity, providerSid, request)
+        const pair = await issueFederated({ auth, users, identities, audit: services.audit, store }, user, identity, providerSid, request)
         setAuthCookies(reply, pair, cookies)
         const record: LogoutRecord = { provider: provider.settings.name, sid: pair.sessionId, sub: user.sub, idToken }
         const logout = await sealLogout(await provider.configuration(), sealer, record, config.sessionTtlMs)
@@ -202,7 +202,7 @@ export const oidcRoutes: FastifyPluginAsyncTypebox<OidcRoutesOptions> = async (a
       }
       const user = await users.get(handoff.userSub)
       if (user === null) throw new OidcError("oidc_handoff_invalid", "The account of this handoff code no longer exists.")
-      const pair = await issueFederated({ auth, users, identities, audit: services.audit }, user, handoff, handoff.providerSid, request)
+      const pair = await issueFederated({ auth, users, identities, audit: services.audit, store }, user, handoff, handoff.providerSid, request)
       noStore(reply)
       return pairBody(pair)
     },

@@ -1,0 +1,489 @@
+// Webhooks against a real receiver: a node:http server on loopback that records each request and answers as the
+// test says. Signatures are checked here with the Standard Webhooks algorithm, written out independently.
+import assert from "node:assert/strict"
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http"
+import { lookup } from "node:dns/promises"
+import { hostname, tmpdir } from "node:os"
+import { join } from "node:path"
+import { after, before, describe, test } from "node:test"
+import { Pool } from "pg"
+import type { ServerStore } from "revocable/stores"
+import { memoryStore } from "revocable/stores/memory"
+import { postgresStore } from "revocable/stores/postgres"
+import { redisStore } from "revocable/stores/redis"
+import { sqliteStore } from "revocable/stores/sqlite"
+import { deleteKeys, REDIS_URL, uniquePrefix } from "../../../revocable/test/helpers/redis.ts"
+import { loadConfig } from "../../src/server/config.ts"
+import { checkTarget, createWebhooks, isPublic, MAX_HISTORY, signature } from "../../src/server/webhooks.ts"
+import { runCli } from "../fixtures/cli-run.ts"
+import { call, freePort, signIn, testServer, type TestServer } from "../helpers/server.ts"
+
+const ADMIN_PASSWORD = "the admin's long passphrase"
+const POSTGRES_URL = process.env.REVOCABLE_TEST_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test"
+/** Short retries, so that a test waits for the receiver, not for minutes. */
+const FAST_RETRIES = Array.from({ length: 100 }, () => "50ms").join(",")
+const ENV = {
+  REVOCABLE_ADMIN_PASSWORD: ADMIN_PASSWORD,
+  REVOCABLE_LOGIN_LIMIT_ACCOUNT: "1000",
+  REVOCABLE_LOGIN_LIMIT_IP: "1000",
+  REVOCABLE_WEBHOOKS_ALLOW_HTTP: "true",
+  REVOCABLE_WEBHOOKS_ALLOW_PRIVATE: "true",
+  REVOCABLE_WEBHOOKS_RETRY: FAST_RETRIES,
+}
+
+interface Received {
+  headers: IncomingHttpHeaders
+  body: string
+  /** Answers the request; until then it is held. */
+  answer(status: number): void
+}
+
+interface Receiver {
+  url: string
+  port: number
+  /** Every request so far, in order of arrival. */
+  requests: Received[]
+  /** The next request not yet taken by next(), when it arrives. */
+  next(): Promise<Received>
+  close(): Promise<void>
+}
+
+/**
+ * A webhook receiver on loopback. `reply` says how to answer each request (a status), or "hold" to leave it to
+ * the test; on `port` when given (a receiver coming back where it was).
+ */
+async function receiver(reply: (request: Received, index: number) => number | "hold" = () => 200, port = 0): Promise<Receiver> {
+  const requests: Received[] = []
+  const waiting: ((request: Received) => void)[] = []
+  let taken = 0
+  const open = new Set<ServerResponse>()
+  const server: Server = createServer((incoming, response) => {
+    let body = ""
+    incoming.setEncoding("utf8").on("data", (chunk: string) => (body += chunk))
+    incoming.on("end", () => {
+      open.add(response)
+      const request: Received = {
+        headers: incoming.headers,
+        body,
+        answer(status) {
+          open.delete(response)
+          response.writeHead(status, { "content-type": "text/plain" }).end("ok")
+        },
+      }
+      requests.push(request)
+      const status = reply(request, requests.length - 1)
+      if (status !== "hold") request.answer(status)
+      const waiter = waiting.shift()
+      if (waiter !== undefined) {
+        taken++
+        waiter(request)
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve))
+  const bound = (server.address() as { port: number }).port
+  return {
+    url: `http://127.0.0.1:${bound}/hook`,
+    port: bound,
+    requests,
+    next() {
+      const ready = requests[taken]
+      if (ready !== undefined) {
+        taken++
+        return Promise.resolve(ready)
+      }
+      return new Promise((resolve) => waiting.push(resolve))
+    },
+    async close() {
+      for (const response of open) response.destroy()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/** The Standard Webhooks check, written out: HMAC-SHA256 of "id.timestamp.body" under the secret's bytes. */
+function verifySignature(secret: string, headers: IncomingHttpHeaders, body: string): boolean {
+  const id = headers["webhook-id"] as string
+  const timestamp = headers["webhook-timestamp"] as string
+  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64")
+  const expected = createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest()
+  return String(headers["webhook-signature"])
+    .split(" ")
+    .some((entry) => {
+      const [version, signature] = entry.split(",")
+      const given = Buffer.from(signature ?? "", "base64")
+      return version === "v1" && given.length === expected.length && timingSafeEqual(given, expected)
+    })
+}
+
+/** Polls the condition until it holds: for state the server writes after the receiver's answer. */
+async function until<T>(read: () => Promise<T>, holds: (value: T) => boolean): Promise<T> {
+  for (;;) {
+    const value = await read()
+    if (holds(value)) return value
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+async function adminOf(url: string): Promise<string> {
+  return (await signIn(url, "admin", ADMIN_PASSWORD, false)).access_token
+}
+
+async function addEndpoint(url: string, admin: string, target: string, events: string[]): Promise<{ id: string; secret: string }> {
+  const created = await call(url, "POST", "/admin/webhooks", { token: admin, json: { url: target, events } })
+  assert.equal(created.status, 201, created.text)
+  return created.body
+}
+
+async function deliveries(url: string, admin: string, endpoint: string): Promise<any[]> {
+  const listed = await call(url, "GET", `/admin/webhooks/${endpoint}/deliveries?limit=1000`, { token: admin })
+  assert.equal(listed.status, 200, listed.text)
+  return listed.body.items
+}
+
+async function revokeSession(url: string, admin: string, sessionId: string, reason = "test"): Promise<void> {
+  const revoked = await call(url, "POST", "/admin/revocations", { token: admin, json: { kind: "session", id: sessionId, reason } })
+  assert.equal(revoked.status, 201, revoked.text)
+}
+
+describe("webhooks on one server", () => {
+  let server: TestServer
+  let url: string
+  let admin: string
+  const receivers: Receiver[] = []
+
+  before(async () => {
+    server = await testServer(ENV)
+    url = server.url
+    admin = await adminOf(url)
+  })
+  after(async () => {
+    await server.close()
+    for (const entry of receivers) await entry.close()
+  })
+
+  test("a revocation is delivered signed as Standard Webhooks say, with the event as the admin API shows it", async () => {
+    const hook = await receiver()
+    receivers.push(hook)
+    const { id, secret } = await addEndpoint(url, admin, hook.url, ["session.revoked"])
+    assert.match(secret, /^whsec_[A-Za-z0-9+/]{43}=$/)
+    const pair = await signIn(url, "alice")
+    await revokeSession(url, admin, pair.session_id, "stolen laptop")
+
+    const request = await hook.next()
+    assert.ok(verifySignature(secret, request.headers, request.body), "the signature verifies with the endpoint's secret")
+    assert.ok(!verifySignature(`whsec_${randomBytes(32).toString("base64")}`, request.headers, request.body), "and with no other")
+    assert.ok(!verifySignature(secret, request.headers, request.body.replace("stolen", "stolen!")), "a changed body does not verify")
+    assert.match(request.headers["webhook-id"] as string, /^msg_[\w-]{22}$/)
+    assert.ok(Math.abs(Number(request.headers["webhook-timestamp"]) - Date.now() / 1000) < 300, "the timestamp is the attempt's, in seconds")
+    assert.equal(request.headers["content-type"], "application/json")
+    const payload = JSON.parse(request.body)
+    assert.equal(payload.type, "session.revoked")
+    assert.equal(payload.data.type, "session.revoked")
+    assert.equal(payload.data.session_id, pair.session_id)
+    assert.equal(payload.data.reason, "stolen laptop")
+    assert.equal(payload.data.actor, "admin")
+    assert.equal(payload.timestamp, payload.data.at)
+    const [logged] = (await call(url, "GET", "/admin/audit?type=session.revoked&limit=1", { token: admin })).body.items
+    assert.deepEqual(payload.data, logged, "data is the audit event as GET /admin/audit shows it")
+
+    const [delivery] = await until(() => deliveries(url, admin, id), (items) => items[0]?.status === "delivered")
+    assert.equal(delivery.id, request.headers["webhook-id"])
+    assert.equal(delivery.event_type, "session.revoked")
+    assert.equal(delivery.event_id, logged.id)
+    assert.equal(delivery.attempts, 1)
+    assert.equal(delivery.last_status, 200)
+    assert.equal(delivery.next_attempt_at, null)
+  })
+
+  test("only the subscribed types are sent, each endpoint its own", async () => {
+    const revocations = await receiver()
+    const logins = await receiver()
+    receivers.push(revocations, logins)
+    const onRevocation = await addEndpoint(url, admin, revocations.url, ["session.revoked", "subject.revoked"])
+    const onLogin = await addEndpoint(url, admin, logins.url, ["login.succeeded"])
+    const pair = await signIn(url, "bob")
+    await revokeSession(url, admin, pair.session_id)
+
+    const received = await revocations.next()
+    assert.equal(JSON.parse(received.body).type, "session.revoked")
+    assert.equal(JSON.parse((await logins.next()).body).type, "login.succeeded")
+    // Deliveries are written before the request that caused them is answered: these lists are complete.
+    assert.deepEqual((await deliveries(url, admin, onRevocation.id)).map((entry) => entry.event_type), ["session.revoked"])
+    assert.deepEqual((await deliveries(url, admin, onLogin.id)).map((entry) => entry.event_type), ["login.succeeded"])
+    await call(url, "DELETE", `/admin/webhooks/${onRevocation.id}`, { token: admin })
+    await call(url, "DELETE", `/admin/webhooks/${onLogin.id}`, { token: admin })
+  })
+
+  test("a receiver that answers 500, then 200, gets the same webhook-id twice, signed each time", async () => {
+    const hook = await receiver((_request, index) => (index === 0 ? 500 : 200))
+    receivers.push(hook)
+    const { id, secret } = await addEndpoint(url, admin, hook.url, ["session.revoked"])
+    await revokeSession(url, admin, (await signIn(url, "carol")).session_id)
+
+    const first = await hook.next()
+    const second = await hook.next()
+    assert.equal(second.headers["webhook-id"], first.headers["webhook-id"])
+    assert.equal(second.body, first.body)
+    assert.ok(verifySignature(secret, second.headers, second.body))
+    const [delivery] = await until(() => deliveries(url, admin, id), (items) => items[0]?.status === "delivered")
+    assert.deepEqual([delivery.attempts, delivery.last_status, delivery.last_error], [2, 200, null])
+    await call(url, "DELETE", `/admin/webhooks/${id}`, { token: admin })
+  })
+
+  test("a receiver that is down gets the delivery after backoff once it is back, and the delivery shows why it waited", async () => {
+    const port = await freePort()
+    const { id } = await addEndpoint(url, admin, `http://127.0.0.1:${port}/hook`, ["session.revoked"])
+    await revokeSession(url, admin, (await signIn(url, "dave")).session_id)
+
+    const [waiting] = await until(() => deliveries(url, admin, id), (items) => (items[0]?.attempts ?? 0) >= 1)
+    assert.equal(waiting.status, "pending")
+    assert.equal(waiting.last_status, null)
+    assert.equal(waiting.last_error, "ECONNREFUSED")
+    assert.ok(waiting.next_attempt_at !== null)
+
+    const hook = await receiver(() => 200, port)
+    receivers.push(hook)
+    const request = await hook.next()
+    assert.equal(request.headers["webhook-id"], waiting.id)
+    const [delivered] = await until(() => deliveries(url, admin, id), (items) => items[0]?.status === "delivered")
+    assert.ok(delivered.attempts >= 2)
+    await call(url, "DELETE", `/admin/webhooks/${id}`, { token: admin })
+  })
+
+  test("a slow receiver does not slow the request: the revocation is answered while the receiver holds the delivery", async () => {
+    const hook = await receiver(() => "hold")
+    receivers.push(hook)
+    const { id } = await addEndpoint(url, admin, hook.url, ["session.revoked"])
+    const pair = await signIn(url, "erin")
+    const arrived = hook.next()
+    // Answered: the receiver holds the delivery until told, after this line.
+    await revokeSession(url, admin, pair.session_id)
+    const request = await arrived
+    const [pending] = await deliveries(url, admin, id)
+    assert.equal(pending.status, "pending", "still unanswered")
+    request.answer(204)
+    await until(() => deliveries(url, admin, id), (items) => items[0]?.status === "delivered")
+    await call(url, "DELETE", `/admin/webhooks/${id}`, { token: admin })
+  })
+
+  test("the admin API lists endpoints without secrets, refuses bad ones with a clear error, and removes them", async () => {
+    const { id } = await addEndpoint(url, admin, "http://127.0.0.1:9/hook", ["key.rotated"])
+    const listed = await call(url, "GET", "/admin/webhooks", { token: admin })
+    assert.equal(listed.status, 200)
+    const entry = listed.body.find((item: any) => item.id === id)
+    assert.deepEqual(Object.keys(entry).sort(), ["created_at", "events", "id", "url"])
+    assert.equal(JSON.stringify(listed.body).includes("whsec_"), false)
+
+    for (const [body, pattern] of [
+      [{ url: "ftp://hooks.example/x", events: ["key.rotated"] }, /https:\/\//],
+      [{ url: "not a url", events: ["key.rotated"] }, /absolute https:\/\/ URL/],
+      [{ url: "https://user:pw@hooks.example/x", events: ["key.rotated"] }, /credentials/],
+      [{ url: "https://hooks.example/x", events: ["no.such-type"] }, /events/],
+      [{ url: "https://hooks.example/x", events: [] }, /events/],
+    ] as const) {
+      const refused = await call(url, "POST", "/admin/webhooks", { token: admin, json: body })
+      assert.equal(refused.status, 400, refused.text)
+      assert.equal(refused.body.error, "invalid_request")
+      assert.match(refused.body.error_description, pattern)
+    }
+    const user = await signIn(url, "frank")
+    assert.equal((await call(url, "GET", "/admin/webhooks", { token: user.access_token })).status, 403)
+    assert.equal((await call(url, "GET", "/admin/webhooks")).status, 401)
+
+    assert.equal((await call(url, "DELETE", `/admin/webhooks/${id}`, { token: admin })).status, 204)
+    assert.equal((await call(url, "DELETE", `/admin/webhooks/${id}`, { token: admin })).status, 404)
+    assert.equal((await call(url, "GET", `/admin/webhooks/${id}/deliveries`, { token: admin })).status, 404)
+    const openapi = await call(url, "GET", "/docs/json")
+    for (const [path, method] of [["/admin/webhooks", "get"], ["/admin/webhooks", "post"], ["/admin/webhooks/{id}", "delete"], ["/admin/webhooks/{id}/deliveries", "get"]] as const) {
+      assert.ok(openapi.body.paths[path]?.[method]?.responses, `${method} ${path} is documented with its schemas`)
+    }
+    assert.ok(openapi.body.paths["/admin/webhooks"].post.responses["201"].content["application/json"].schema.properties.secret)
+  })
+})
+
+test("the signature, and this test's check of it, reproduce the Standard Webhooks specification's published vector", () => {
+  const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+  const expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+  assert.equal(signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, '{"test": 2432232314}'), expected)
+  const headers = { "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp": "1614265330", "webhook-signature": expected }
+  assert.ok(verifySignature(secret, headers, '{"test": 2432232314}'))
+})
+
+test("the webhook settings: defaults, a retry schedule of durations, and a clear error naming a bad one", () => {
+  assert.deepEqual(loadConfig({}).webhooks, { allowHttp: false, allowPrivate: false, retryDelaysMs: [5_000, 30_000, 120_000, 600_000, 3_600_000, 10_800_000, 21_600_000, 43_200_000], timeoutMs: 10_000 })
+  assert.deepEqual(loadConfig({ REVOCABLE_WEBHOOKS_RETRY: "1s, 2m,3h", REVOCABLE_WEBHOOKS_TIMEOUT: "30s" }).webhooks.retryDelaysMs, [1_000, 120_000, 10_800_000])
+  assert.throws(() => loadConfig({ REVOCABLE_WEBHOOKS_RETRY: "5s,soon" }), (error: Error & { variable?: string }) => error.variable === "REVOCABLE_WEBHOOKS_RETRY" && /REVOCABLE_WEBHOOKS_RETRY must be a duration/.test(error.message))
+  assert.throws(() => loadConfig({ REVOCABLE_WEBHOOKS_ALLOW_HTTP: "yes" }), /REVOCABLE_WEBHOOKS_ALLOW_HTTP must be true or false/)
+})
+
+describe("webhook targets", () => {
+  test("https only, no loopback or private address unless the settings allow them", () => {
+    const strict = { allowHttp: false, allowPrivate: false }
+    assert.equal(checkTarget("https://hooks.example/revocable", strict).href, "https://hooks.example/revocable")
+    for (const url of ["http://hooks.example/x", "https://127.0.0.1/x", "https://[::1]/x", "https://10.1.2.3/x", "https://169.254.169.254/latest", "https://localhost/x", "https://[::ffff:192.168.0.1]/x", "https://0.0.0.0/x"]) {
+      assert.throws(() => checkTarget(url, strict), { code: "invalid_request" }, url)
+    }
+    assert.equal(checkTarget("http://127.0.0.1:8080/x", { allowHttp: true, allowPrivate: true }).href, "http://127.0.0.1:8080/x")
+    assert.deepEqual(["8.8.8.8", "2606:4700::1111", "172.32.0.1"].map(isPublic), [true, true, true])
+    assert.deepEqual(["172.16.0.1", "100.64.0.1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"].map(isPublic), [false, false, false, false, false])
+  })
+
+  test("a name that resolves to a loopback address is refused at delivery, where it is connected to", async (t) => {
+    const name = hostname()
+    if (isPublic((await lookup(name)).address)) return t.skip(`${name} resolves to a public address here`)
+    const hook = await receiver()
+    const server = await testServer({ ...ENV, REVOCABLE_WEBHOOKS_ALLOW_PRIVATE: "false", REVOCABLE_WEBHOOKS_RETRY: "50ms" })
+    try {
+      const admin = await adminOf(server.url)
+      // localhost is refused by name; the machine's own name passes the check at registration, not at connection.
+      const created = await call(server.url, "POST", "/admin/webhooks", { token: admin, json: { url: `http://localhost:${hook.port}/hook`, events: ["session.revoked"] } })
+      assert.equal(created.status, 400)
+      const { id } = await addEndpoint(server.url, admin, `http://${name}:${hook.port}/hook`, ["session.revoked"])
+      await revokeSession(server.url, admin, (await signIn(server.url, "grace")).session_id)
+      const [failed] = await until(() => deliveries(server.url, admin, id), (items) => items[0]?.status === "failed")
+      assert.equal(failed.attempts, 2)
+      assert.equal(failed.last_error, "ENOTPUBLIC")
+      assert.equal(hook.requests.length, 0, "the receiver on loopback was never reached")
+    } finally {
+      await server.close()
+      await hook.close()
+    }
+  })
+})
+
+test("each endpoint's history keeps its newest deliveries, up to the bound, and the purge trims the rest", async () => {
+  const store = memoryStore()
+  const webhooks = createWebhooks({ store, settings: loadConfig({ REVOCABLE_WEBHOOKS_ALLOW_HTTP: "true", REVOCABLE_WEBHOOKS_ALLOW_PRIVATE: "true" }).webhooks, log: () => ({ info() {}, error() {} }), present: (event) => event })
+  const { endpoint } = await webhooks.endpoints.create("http://127.0.0.1:9/hook", ["key.rotated"])
+  const input = { type: "key.rotated", subject: null, actor: null, sessionId: null, ip: null, userAgent: null, reason: null, details: null }
+  for (let index = 0; index < MAX_HISTORY + 5; index++) await webhooks.enqueue(await store.appendAudit(input))
+  assert.equal(await webhooks.purge(), 5)
+  const kept = await webhooks.endpoints.deliveries(endpoint.id, { limit: MAX_HISTORY + 5 })
+  assert.equal(kept.items.length, MAX_HISTORY)
+  assert.equal(await webhooks.purge(), 0)
+  await store.close()
+})
+
+test("a worker sends eight at a time, and each send that ends makes room for what waited, without waiting for the next poll", async () => {
+  const store = memoryStore()
+  const hook = await receiver(() => "hold")
+  const settings = loadConfig({ REVOCABLE_WEBHOOKS_ALLOW_HTTP: "true", REVOCABLE_WEBHOOKS_ALLOW_PRIVATE: "true" }).webhooks
+  const webhooks = createWebhooks({ store, settings, log: () => ({ info() {}, error() {} }), present: (event) => event, pollMs: 3_600_000 })
+  try {
+    const { endpoint } = await webhooks.endpoints.create(hook.url, ["key.rotated"])
+    const input = { type: "key.rotated", subject: null, actor: null, sessionId: null, ip: null, userAgent: null, reason: null, details: null }
+    for (let index = 0; index < 10; index++) await webhooks.enqueue(await store.appendAudit(input))
+    webhooks.start()
+    const first = await Promise.all(Array.from({ length: 8 }, () => hook.next()))
+    for (const request of first) request.answer(200)
+    for (const request of await Promise.all([hook.next(), hook.next()])) request.answer(200)
+    await until(() => webhooks.endpoints.deliveries(endpoint.id, { limit: 100 }), (page) => page.items.every((item) => item.status === "delivered"))
+    assert.equal(new Set(hook.requests.map((request) => request.headers["webhook-id"])).size, 10)
+  } finally {
+    await webhooks.stop()
+    await hook.close()
+    await store.close()
+  }
+})
+
+describe("the outbox is durable", () => {
+  const dir = mkdtempSync(join(tmpdir(), "revocable-webhooks-"))
+  const path = join(dir, "revocable.db")
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  test("a delivery that failed before a restart (SQLite file) is sent by the restarted server, with the same id; the CLI shows it", async () => {
+    const port = await freePort()
+    let store: ServerStore = sqliteStore({ path })
+    let server = await testServer(ENV, { store })
+    let admin = await adminOf(server.url)
+    const { id } = await addEndpoint(server.url, admin, `http://127.0.0.1:${port}/hook`, ["session.revoked"])
+    await revokeSession(server.url, admin, (await signIn(server.url, "heidi")).session_id)
+    const [waiting] = await until(() => deliveries(server.url, admin, id), (items) => (items[0]?.attempts ?? 0) >= 1)
+    await server.close()
+    await store.close()
+
+    const hook = await receiver(() => 200, port)
+    try {
+      store = sqliteStore({ path })
+      server = await testServer(ENV, { store })
+      const request = await hook.next()
+      assert.equal(request.headers["webhook-id"], waiting.id)
+      admin = await adminOf(server.url)
+      await until(() => deliveries(server.url, admin, id), (items) => items[0]?.status === "delivered")
+    } finally {
+      await server.close()
+      await store.close()
+      await hook.close()
+    }
+
+    const cli = { REVOCABLE_STORE: `sqlite:${path}`, REVOCABLE_WEBHOOKS_ALLOW_HTTP: "true", REVOCABLE_WEBHOOKS_ALLOW_PRIVATE: "true" }
+    const listed = await runCli(["webhooks", "deliveries", id, "--json"], cli)
+    assert.equal(listed.code, 0, listed.stderr)
+    const [delivery] = JSON.parse(listed.stdout).items
+    assert.deepEqual([delivery.id, delivery.status, delivery.last_status, delivery.event_type], [waiting.id, "delivered", 200, "session.revoked"])
+    const table = await runCli(["webhooks", "deliveries", id], cli)
+    assert.match(table.stdout, new RegExp(`${waiting.id}\\s.*session\\.revoked\\s+delivered\\s+\\d+\\s+200`))
+
+    const added = await runCli(["webhooks", "add", "http://127.0.0.1:9/other", "--event", "login.failed,user.deleted", "--json"], cli)
+    assert.equal(added.code, 0, added.stderr)
+    const created = JSON.parse(added.stdout)
+    assert.match(created.secret, /^whsec_/)
+    assert.deepEqual(created.events, ["login.failed", "user.deleted"])
+    const all = await runCli(["webhooks", "list"], cli)
+    assert.match(all.stdout, new RegExp(`${created.id}\\s.*http://127\\.0\\.0\\.1:9/other\\s+login\\.failed,user\\.deleted`))
+    assert.equal(all.stdout.includes("whsec_"), false)
+    const refused = await runCli(["webhooks", "add", "http://hooks.example/x", "--event", "login.failed"], { REVOCABLE_STORE: `sqlite:${path}` })
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /https:\/\/.*REVOCABLE_WEBHOOKS_ALLOW_HTTP/)
+    const removed = await runCli(["webhooks", "remove", created.id], cli)
+    assert.equal(removed.code, 0, removed.stderr)
+    assert.equal((await runCli(["webhooks", "remove", created.id], cli)).code, 1)
+  })
+})
+
+const shared: { name: string; open(): ServerStore; cleanup(): Promise<void> }[] = (() => {
+  const prefix = uniquePrefix("webhooks")
+  const schema = `webhooks_${randomBytes(6).toString("hex")}`
+  return [
+    { name: "Redis", open: () => redisStore({ url: REDIS_URL }, { prefix, onWarning: () => {} }), cleanup: () => deleteKeys(REDIS_URL, [prefix]) },
+    {
+      name: "PostgreSQL",
+      open: () => postgresStore({ connectionString: POSTGRES_URL }, { schema }),
+      async cleanup() {
+        const pool = new Pool({ connectionString: POSTGRES_URL, max: 1 })
+        await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+        await pool.end()
+      },
+    },
+  ]
+})()
+
+for (const backend of shared) {
+  test(`two instances on one ${backend.name} store deliver each event once`, async () => {
+    const hook = await receiver()
+    const stores = [backend.open(), backend.open()]
+    const servers: TestServer[] = []
+    try {
+      for (const store of stores) servers.push(await testServer(ENV, { store }))
+      const [one, two] = servers as [TestServer, TestServer]
+      const admins = [await adminOf(one.url), await adminOf(two.url)]
+      const { id } = await addEndpoint(one.url, admins[0] as string, hook.url, ["session.revoked"])
+      const sessions = await Promise.all(Array.from({ length: 12 }, (_, index) => signIn(one.url, `user-${index}`)))
+      // Both instances enqueue and wake at once: each one's pass finds the other's deliveries too.
+      await Promise.all(sessions.map((pair, index) => revokeSession((index % 2 === 0 ? one : two).url, admins[index % 2] as string, pair.session_id)))
+      await until(() => deliveries(two.url, admins[1] as string, id), (items) => items.length === 12 && items.every((entry) => entry.status === "delivered"))
+    } finally {
+      for (const server of servers) await server.close()
+      for (const store of stores) await store.close()
+      await hook.close()
+      await backend.cleanup()
+    }
+    const ids = hook.requests.map((request) => request.headers["webhook-id"])
+    assert.equal(ids.length, 12, "no delivery was sent twice")
+    assert.equal(new Set(ids).size, 12)
+  })
+}
