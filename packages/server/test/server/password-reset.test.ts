@@ -326,9 +326,19 @@ describe("revocable users reset-password", () => {
       const joan = await users.create({ username: "joan", password: PASSWORD })
       const pair = await auth.issue(joan.sub)
 
+      // The CLI revokes in another process: this instance hears of it from the store's feed.
+      const heard = new Promise<void>((resolve) => {
+        const off = auth.on("revoked", (revocation) => {
+          if (revocation.kind === "subject" && revocation.id === joan.sub) {
+            off()
+            resolve()
+          }
+        })
+      })
       const given = await runCli(["users", "reset-password", "joan", "--password-stdin"], env, `${NEW_PASSWORD}\n`)
       assert.equal(given.code, 0, given.stderr)
       assert.match(given.stdout, /reset the password of joan .*every token revoked/)
+      await heard
       await assert.rejects(auth.verify(pair.accessToken), { code: "token_revoked" })
       await assert.rejects(users.authenticate("joan", PASSWORD), { code: "invalid_credentials" })
       assert.equal((await users.authenticate("joan", NEW_PASSWORD)).sub, joan.sub)
