@@ -1,5 +1,5 @@
-// What every store's audit log shares: the cursor over (time, sequence), and the in-memory log of memoryStore.
-// Not part of the public surface.
+// What every store's audit log shares: the cursor over (time, sequence), the redaction of a person's data, and
+// the in-memory log of memoryStore. Not part of the public surface.
 import { AuthError } from "../errors.ts"
 import type { Clock, Page } from "../core/store.ts"
 import type { AuditEvent, AuditInput, AuditQuery, ServerStore } from "./server-store.ts"
@@ -46,7 +46,47 @@ export function auditPage(rows: readonly (AuditEvent & { seq: number })[], limit
   }
 }
 
-export type AuditLog = Pick<ServerStore, "appendAudit" | "listAudit" | "purgeAudit">
+/** Whose personal data redactAudit erases: a user's subject, and the name they acted under. */
+export interface AuditPerson {
+  subject: string
+  actor: string
+}
+
+/** The fields of an event that redactAudit reads, and those it rewrites. */
+export type RedactableEvent = Pick<AuditEvent, "subject" | "actor" | "ip" | "userAgent" | "details">
+export type RedactedFields = Pick<AuditEvent, "actor" | "ip" | "userAgent" | "details">
+
+/** The keys of a details object that name a person. */
+const PERSONAL_KEYS = ["username", "email"]
+
+function withoutPersonalKeys(details: string | null): string | null {
+  if (details === null) return null
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(details)
+  } catch {
+    return details
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return details
+  const object = parsed as Record<string, unknown>
+  if (!PERSONAL_KEYS.some((key) => Object.hasOwn(object, key))) return details
+  for (const key of PERSONAL_KEYS) delete object[key]
+  return JSON.stringify(object)
+}
+
+/**
+ * The fields to write over an event of `who`'s (about them, or done under their name or subject), or null when
+ * the event is someone else's or already redacted. The one rule of every store's redactAudit.
+ */
+export function redaction(event: RedactableEvent, who: AuditPerson): RedactedFields | null {
+  const byThem = event.actor === who.actor || event.actor === who.subject
+  if (event.subject !== who.subject && !byThem) return null
+  const fields = { actor: event.actor === who.actor ? who.subject : event.actor, ip: null, userAgent: null, details: withoutPersonalKeys(event.details) }
+  const unchanged = fields.actor === event.actor && event.ip === null && event.userAgent === null && fields.details === event.details
+  return unchanged ? null : fields
+}
+
+export type AuditLog = Pick<ServerStore, "appendAudit" | "listAudit" | "purgeAudit" | "redactAudit">
 
 /** memoryStore's log: an array in order of appending, which is also time order by its one clock. */
 export function memoryAudit(clock: Clock): AuditLog {
@@ -74,6 +114,16 @@ export function memoryAudit(clock: Clock): AuditLog {
       const removed = events.length - kept.length
       events.splice(0, events.length, ...kept)
       return removed
+    },
+    async redactAudit(who) {
+      let changed = 0
+      for (const event of events) {
+        const fields = redaction(event, who)
+        if (fields === null) continue
+        Object.assign(event, fields)
+        changed++
+      }
+      return changed
     },
   }
 }

@@ -68,4 +68,11 @@ export interface ServerStore extends Store {
   listAudit(query: AuditQuery): Promise<Page<AuditEvent>>
   /** Deletes the events dated before `before`; resolves how many went. Retention is the caller's choice. */
   purgeAudit(before: number): Promise<number>
+  /**
+   * Erases a person from the log (an account's deletion): on every event about `who.subject` or done by them
+   * (actor `who.actor`, the name they acted under, or `who.subject`), `ip` and `userAgent` become null, the actor
+   * `who.actor` becomes `who.subject`, and the keys `username` and `email` leave a details object. Events keep
+   * their id, time, type and order. Resolves how many events changed: 0 when nothing is left to erase.
+   */
+  redactAudit(who: { subject: string; actor: string }): Promise<number>
 }

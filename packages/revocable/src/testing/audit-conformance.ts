@@ -37,6 +37,15 @@ async function everything(store: ServerStore, query: Omit<AuditQuery, "cursor">)
   return events
 }
 
+/** An event with its details parsed where they are JSON: stores may write the JSON they rewrite differently. */
+function comparable(event: AuditEvent): AuditEvent & { details: unknown } {
+  try {
+    return { ...event, details: event.details === null ? null : JSON.parse(event.details) }
+  } catch {
+    return event
+  }
+}
+
 export function auditConformance({ fresh, at, start }: AuditConformanceContext): void {
   test("an appended event is dated by the store's clock and read back whole", async () => {
     const store = await fresh()
@@ -107,5 +116,69 @@ export function auditConformance({ fresh, at, start }: AuditConformanceContext):
     const events = await Promise.all(Array.from({ length: 10 }, (_, i) => store.appendAudit(auditEvent({ reason: `#${i}` }))))
     assert.equal(new Set(events.map((event) => event.id)).size, 10)
     assert.equal((await everything(store, { limit: 4 })).length, 10)
+  })
+
+  test("redactAudit erases a person from the events about them and those they did, and nothing else", async () => {
+    const store = await fresh()
+    const who = { subject: "sub-alice", actor: "alice" }
+    const erased = { ip: null, userAgent: null }
+    // Each event, and what redaction changes in it.
+    const cases: [AuditInput, Partial<AuditInput>][] = [
+      [auditEvent({ subject: "sub-alice", actor: "alice" }), { ...erased, actor: "sub-alice" }],
+      [
+        auditEvent({ type: "login.failed", subject: "sub-alice", actor: null, details: '{"method":"password","username":"alice"}' }),
+        { ...erased, details: '{"method":"password"}' },
+      ],
+      [
+        auditEvent({ type: "password.reset", subject: "sub-alice", details: '{"method":"email","email":"alice@example.com","nested":{"username":"kept"}}' }),
+        { ...erased, actor: "sub-alice", details: '{"method":"email","nested":{"username":"kept"}}' },
+      ],
+      [auditEvent({ type: "user.roles_changed", subject: "sub-bob", details: '{"before":[],"after":["admin"]}' }), { ...erased, actor: "sub-alice" }],
+      [auditEvent({ type: "revocation.removed", subject: "sub-bob", actor: "sub-alice", details: '{"kind":"session"}' }), erased],
+      [auditEvent({ type: "session.revoked", subject: "sub-alice", actor: "revocable", ip: null, userAgent: null, details: null }), {}],
+      [auditEvent({ subject: "sub-alice", details: '["username","email"]' }), { ...erased, actor: "sub-alice" }],
+      [auditEvent({ subject: "sub-alice", details: '"alice"' }), { ...erased, actor: "sub-alice" }],
+      [auditEvent({ subject: "sub-alice", details: 'not JSON {"username":"alice"}' }), { ...erased, actor: "sub-alice" }],
+      [auditEvent({ subject: "sub-bob", actor: "bob", details: '{"username":"bob","email":"bob@example.com"}' }), {}],
+      [auditEvent({ type: "login.failed", subject: null, actor: null, details: '{"username":"alicia"}' }), {}],
+    ]
+    const appended: AuditEvent[] = []
+    for (const [i, [input]] of cases.entries()) {
+      // Pairs share a millisecond: their order of appending must survive too.
+      at(start + Math.floor(i / 2) * 1000)
+      appended.push(await store.appendAudit(input))
+    }
+    const aboutHer = await everything(store, { subject: "sub-alice", limit: 2 })
+
+    assert.equal(await store.redactAudit(who), cases.filter(([, change]) => Object.keys(change).length > 0).length)
+    const expected = appended.map((event, i) => ({ ...event, ...cases[i]?.[1] }))
+    const after = (await everything(store, { limit: 3 })).reverse()
+    assert.deepEqual(after.map(comparable), expected.map(comparable), "same ids, times, types and order; her data gone")
+    const kept = (_: unknown, i: number) => cases[i]?.[1].details === undefined
+    assert.deepEqual(after.filter(kept).map((event) => event.details), appended.filter(kept).map((event) => event.details), "other details kept as written")
+    assert.deepEqual(
+      (await everything(store, { subject: "sub-alice", limit: 2 })).map((event) => event.id),
+      aboutHer.map((event) => event.id),
+      "the subject's index unchanged",
+    )
+
+    assert.equal(await store.redactAudit(who), 0, "nothing left to erase")
+    assert.deepEqual((await everything(store, { limit: 100 })).reverse(), after)
+  })
+
+  test("redactAudit reaches every event of a log longer than its batches", async () => {
+    const store = await fresh()
+    const events = 1100
+    for (let i = 0; i < events; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) =>
+          store.appendAudit((i + j) % 2 === 0 ? auditEvent({ subject: "sub-alice" }) : auditEvent({ subject: "sub-bob", actor: "bob" })),
+        ),
+      )
+    }
+    assert.equal(await store.redactAudit({ subject: "sub-alice", actor: "alice" }), events / 2)
+    const all = await everything(store, { limit: 1000 })
+    assert.equal(all.length, events)
+    assert.ok(all.every((event) => (event.subject === "sub-alice" ? event.ip === null && event.actor === "sub-alice" : event.ip !== null && event.actor === "bob")))
   })
 }

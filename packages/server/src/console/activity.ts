@@ -11,8 +11,8 @@ interface AuditPage {
   next: string | null
 }
 
-/** Each type in plain words; also the Type filter's choices, in this order. */
-const LABELS: Record<AuditEventView["type"], string> = {
+/** Each type in plain words; also the choices of the Type filter and of a webhook's events, in this order. */
+export const EVENT_LABELS: Record<AuditEventView["type"], string> = {
   "login.succeeded": "Signed in",
   "login.failed": "Sign-in refused",
   "refresh.reused": "Stolen session suspected (refresh token used twice)",
@@ -31,6 +31,8 @@ const LABELS: Record<AuditEventView["type"], string> = {
   "key.retired": "Signing key retired",
   "client.created": "OAuth client added",
   "client.deleted": "OAuth client removed",
+  "webhook.created": "Webhook endpoint added",
+  "webhook.deleted": "Webhook endpoint removed",
 }
 
 const PERIODS: Record<string, { label: string; ms: number }> = {
@@ -42,7 +44,7 @@ const PERIODS: Record<string, { label: string; ms: number }> = {
 
 /** The plain words for an event type (the type itself for one this console does not know). */
 export function eventLabel(type: string): string {
-  return LABELS[type as AuditEventView["type"]] ?? type
+  return EVENT_LABELS[type as AuditEventView["type"]] ?? type
 }
 
 /** Where an event came from: the device in plain words, and the address. */
@@ -95,7 +97,7 @@ export async function activityView(shell: Shell, ticket: number, query: URLSearc
     "select",
     { id: "activity-type", name: "type" },
     h("option", { value: "" }, "Anything"),
-    ...Object.entries(LABELS).map(([value, text]) => h("option", { value, selected: value === typeFilter }, text)),
+    ...Object.entries(EVENT_LABELS).map(([value, text]) => h("option", { value, selected: value === typeFilter }, text)),
   )
   const since = h(
     "select",

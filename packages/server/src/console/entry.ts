@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
-// The web console: sign in, register, your account and sessions, and for admins the revocations, users and
-// keys. Plain DOM, routed by the URL's hash (#/account, #/admin/users, ...); every text from the server goes in
+// The web console: sign in, register, your account and sessions, and for admins the revocations, users, keys,
+// activity and webhooks. Plain DOM, routed by the URL's hash (#/account, #/admin/users, ...); every text from the server goes in
 // with textContent, never as HTML. Served by the auth server with revocable/client, both as ES modules.
 import { ClientError, createClient } from "revocable/client"
 import type { Me } from "../server/schemas.ts"
@@ -13,6 +13,7 @@ import { forgotLink, forgotView, resetView, verifyEmailView } from "./recovery.t
 import { revocationsView } from "./revoking.ts"
 import type { Report, Shell } from "./shell.ts"
 import { keysView } from "./signing.ts"
+import { webhooksView } from "./webhooks.ts"
 
 const main = element("main")
 const nav = element("nav")
@@ -149,6 +150,8 @@ async function render(startError?: unknown): Promise<void> {
       return keysView(shell, ticket)
     case "/admin/activity":
       return activityView(shell, ticket, query)
+    case "/admin/webhooks":
+      return webhooksView(shell, ticket)
     default:
       return accountView(shell, ticket)
   }

@@ -34,6 +34,7 @@ import { originGuard } from "./origin.ts"
 import { checkPasswordHashing } from "./password.ts"
 import { limiter } from "./ratelimit.ts"
 import { adminRoutes } from "./routes/admin.ts"
+import { adminClientRoutes } from "./routes/admin-clients.ts"
 import { auditRoutes, auditView } from "./routes/audit.ts"
 import { authRoutes } from "./routes/auth.ts"
 import { discoveryRoutes } from "./routes/discovery.ts"
@@ -44,7 +45,7 @@ import { revocationRoutes } from "./routes/revocations.ts"
 import { oidcRoutes } from "./routes/oidc.ts"
 import type { Services } from "./services.ts"
 import { userDirectory, type UserDirectory } from "./user-directory.ts"
-import { createWebhooks } from "./webhooks.ts"
+import { createWebhooks } from "./webhooks/index.ts"
 import { webhookRoutes } from "./routes/webhooks.ts"
 import { hasAdmin, NO_ADMIN } from "./welcome.ts"
 
@@ -82,7 +83,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   }
   const metrics = serverMetrics(core)
   // Its lines go to the app's logger, made below: nothing is recorded before the app handles requests.
-  const webhooks = createWebhooks({ store, settings: config.webhooks, log: () => app.log, present: auditView })
+  const webhooks = createWebhooks({ store, settings: config.webhooks, retentionMs: config.auditRetentionMs, metrics: metrics.webhooks, log: () => app.log, present: auditView })
   const audit = createAudit({ store, metrics, retentionMs: config.auditRetentionMs, log: () => app.log, onRecorded: webhooks.enqueue })
   const stopAuditingReuse = auditReuse(core, audit)
   const counted = countVerifies(audited(core, audit), metrics)
@@ -191,6 +192,7 @@ export async function buildServer(config: ServerConfig, deps: ServerDeps = {}): 
   await app.register(revocationRoutes, { prefix: "/revocations", ...services })
   await app.register(discoveryRoutes, { prefix: "/.well-known", ...services })
   await app.register(adminRoutes, { prefix: "/admin", ...services })
+  await app.register(adminClientRoutes, { prefix: "/admin/clients", ...services })
   await app.register(auditRoutes, services)
   await app.register(webhookRoutes, { prefix: "/admin/webhooks", ...services })
   await app.register(consoleRoutes, { prefix: "/assets" })

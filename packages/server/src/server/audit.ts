@@ -43,6 +43,8 @@ export const AUDIT_TYPES = [
   "key.retired",
   "client.created",
   "client.deleted",
+  "webhook.created",
+  "webhook.deleted",
 ] as const
 
 export type AuditType = (typeof AUDIT_TYPES)[number]

@@ -16,7 +16,7 @@ import type { MailSettings } from "./mailer.ts"
 import { readOidcConfig, type OidcConfig } from "./oidc/settings.ts"
 import type { StartWarning } from "./datadir.ts"
 import { unknownVariables } from "./spelling.ts"
-import { DEFAULT_RETRY_DELAYS_MS, retryDelays, type WebhookSettings } from "./webhooks.ts"
+import { DEFAULT_RETRY_DELAYS_MS, retryDelays, type WebhookSettings } from "./webhooks/index.ts"
 import { nonEmpty, fail, integer, text, oneOf, boolean, duration, seconds, offOrDuration, url, fromText, storeUrl, namespace, origins, trustProxy, Invalid, type Parser, type Raw } from "./setting-values.ts"
 
 /** A setting is missing or invalid; the message names it (the variable, or the key of the config file). */

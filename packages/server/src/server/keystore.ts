@@ -7,6 +7,8 @@ import type { ServerStore, StoredKey } from "revocable/stores"
 import { keyEncryptionKeyFile, prepareDataFiles, type StartWarning } from "./datadir.ts"
 import { isWrapped, keyEncryptionKey, MAKE_A_KEK, unwrapKey, wrapKey, wrappedUnder, type KeyEncryptionKey } from "./keywrap.ts"
 import { rewrapSecrets } from "./secrets.ts"
+// Not through webhooks/index.ts, whose worker needs storeNow from here.
+import { rewrapWebhookSecrets } from "./webhooks/secrets.ts"
 
 export interface KeyProtection {
   /** Newest first: the first wraps, every one unwraps. Empty: keys stay in plaintext. */
@@ -56,8 +58,8 @@ export async function protectKeys(store: ServerStore, protection: KeyProtection)
   const { keks } = protection
   const current = keks[0]
   const wrapped = await rewrap(store, keks, (stored) => !isWrapped(stored.privateJwk))
-  // The server's own secrets (secrets.ts) too: checked to open, and wrapped when in plaintext.
-  const secrets = await rewrapSecrets(store, keks, (kek) => kek === null)
+  // The server's own secrets (secrets.ts) and the webhooks' too: checked to open, and wrapped when in plaintext.
+  const secrets = [...(await rewrapSecrets(store, keks, (kek) => kek === null)), ...(await rewrapWebhookSecrets(store, keks, (kek) => kek === null))]
   if (wrapped.length + secrets.length > 0 && protection.database !== null) await compact(protection.database)
   const storeWarnings = (store as { warnings?: readonly StartWarning[] }).warnings ?? []
   const keysWrapped = overlay(store, {
@@ -109,8 +111,9 @@ export async function storeNow(store: ServerStore): Promise<number> {
 }
 
 /**
- * `revocable keys rewrap`: wraps every stored key that is not yet wrapped under the newest KEK with it. Resolves
- * the id of that KEK and the kids of the keys it re-wrapped. The store must come from openStore.
+ * `revocable keys rewrap`: wraps every stored key that is not yet wrapped under the newest KEK with it, and the
+ * server's and the webhooks' secrets likewise. Resolves the id of that KEK and the kids of the keys it re-wrapped.
+ * The store must come from openStore.
  */
 export async function rewrapKeys(store: ServerStore): Promise<{ kek: string; rewrapped: string[] }> {
   const entry = protectedStores.get(store)
@@ -120,6 +123,7 @@ export async function rewrapKeys(store: ServerStore): Promise<{ kek: string; rew
   }
   const rewrapped = await rewrap(entry.inner, entry.keks, (stored) => !isWrapped(stored.privateJwk) || wrappedUnder(stored.privateJwk) !== current.id)
   await rewrapSecrets(entry.inner, entry.keks, (kek) => kek !== current.id)
+  await rewrapWebhookSecrets(entry.inner, entry.keks, (kek) => kek !== current.id)
   return { kek: current.id, rewrapped }
 }
 

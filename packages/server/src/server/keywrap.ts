@@ -68,6 +68,11 @@ export function generateKeyEncryptionKey(): string {
   return randomBytes(KEK_BYTES).toString("base64")
 }
 
+/** The KEKs of a store opened by the server (keystore.ts protectKeys gives them); none for a store opened otherwise. */
+export function keyEncryptionKeysOf(store: object): readonly KeyEncryptionKey[] {
+  return (store as { keyEncryptionKeys?: readonly KeyEncryptionKey[] }).keyEncryptionKeys ?? []
+}
+
 /** The signing key each wrapped JWK belongs to (or the secret, see secrets.ts): its protected header binds the ciphertext to it. */
 interface Owner {
   kid: string

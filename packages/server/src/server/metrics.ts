@@ -18,8 +18,17 @@ export interface ServerMetrics {
     closed(reason: string): void
     sent(event: string): void
   }
+  /** Webhook deliveries (webhooks/): what each attempt came to, and the outbox's backlog. */
+  webhooks: {
+    /** delivered: a 2xx; failed: another answer or none, retried later; gave_up: the last retry failed. */
+    attempted(outcome: WebhookOutcome): void
+    /** Where the backlog gauge reads the deliveries waiting in the outbox, when Prometheus scrapes. */
+    backlog(read: () => Promise<number>): void
+  }
   close(): void
 }
+
+export type WebhookOutcome = "delivered" | "failed" | "gave_up"
 
 export function serverMetrics(auth: Auth): ServerMetrics {
   const registry = new Registry()
@@ -83,6 +92,30 @@ export function serverMetrics(auth: Auth): ServerMetrics {
     registers: [registry],
   })
 
+  const webhookAttempts = new Counter({
+    name: "revocable_webhook_deliveries_total",
+    help: "Webhook delivery attempts made by this process, by outcome: delivered (a 2xx), failed (retried later), gave_up (the last retry failed).",
+    labelNames: ["outcome"],
+    registers: [registry],
+  })
+  // Each outcome shows from the start, so that a rate over it is defined before the first failure.
+  for (const outcome of ["delivered", "failed", "gave_up"] satisfies WebhookOutcome[]) webhookAttempts.inc({ outcome }, 0)
+  let webhookBacklog: (() => Promise<number>) | null = null
+  new Gauge({
+    name: "revocable_webhook_outbox_pending",
+    help: "Webhook deliveries waiting in the outbox for an attempt, every instance's (read from the store when scraped).",
+    registers: [registry],
+    async collect() {
+      if (webhookBacklog === null) return
+      try {
+        this.set(await webhookBacklog())
+      } catch {
+        // The scrape still answers, with the last value read; the failure shows in the store errors.
+        storeErrors.inc({ source: "server" })
+      }
+    },
+  })
+
   new Gauge({
     name: "revocable_replica_entries",
     help: "Live revocations held by the local replica.",
@@ -131,6 +164,12 @@ export function serverMetrics(auth: Auth): ServerMetrics {
         streamEnds.inc({ reason })
       },
       sent: (event) => streamEvents.inc({ event }),
+    },
+    webhooks: {
+      attempted: (outcome) => webhookAttempts.inc({ outcome }),
+      backlog(read) {
+        webhookBacklog = read
+      },
     },
     close() {
       for (const off of offs) off()

@@ -10,7 +10,7 @@ import type { ServerConfig } from "./config.ts"
 import type { ServerMetrics } from "./metrics.ts"
 import type { Limiter } from "./ratelimit.ts"
 import type { UserDirectory } from "./user-directory.ts"
-import type { Webhooks } from "./webhooks.ts"
+import type { Webhooks } from "./webhooks/index.ts"
 
 export interface Services {
   config: ServerConfig

@@ -6,6 +6,9 @@
  * Logging in with an unknown username costs the same argon2id work as a wrong password and fails with the same
  * `invalid_credentials`, so neither the answer nor its time tells whether the account exists.
  *
+ * The parts: records (user-records.ts), mail addresses (user-emails.ts), password changes and resets
+ * (user-passwords.ts), the indexes and search (user-index.ts, user-search.ts).
+ *
  * @example
  * const users = userDirectory(store, auth)
  * const alice = await users.create({ username: "alice", password: "correct horse battery" })
@@ -16,30 +19,15 @@ import { randomBytes } from "node:crypto"
 import { AuthError, randomId, type Auth, type RevokeMeta } from "revocable"
 import { type Page, type ServerStore, storeOperation } from "revocable/stores"
 import { ServerError } from "./errors.ts"
-import { isMailAddress } from "./mail-values.ts"
 import { hashPassword, needsRehash, verifyPassword } from "./password.ts"
-import { MAX_PASSWORD_LENGTH as MAX_PASSWORD, passwordProblem } from "./password-policy.ts"
+import { MAX_PASSWORD_LENGTH as MAX_PASSWORD } from "./password-policy.ts"
+import { emailKey, readEmail, userEmails } from "./user-emails.ts"
 import { COLLECTIONS, userIndex } from "./user-index.ts"
+import { checkPassword, userPasswords } from "./user-passwords.ts"
+import { userRecords, view, type User, type UserRecord } from "./user-records.ts"
 import { searchUsers, type UserQuery } from "./user-search.ts"
 
-export interface User {
-  sub: string
-  username: string
-  roles: string[]
-  createdAt: number
-  suspendedAt: number | null
-  passwordChangedAt: number
-  /** Made by a federated sign-in with a password nobody knows: it signs in through its providers until one is set. */
-  passwordless: boolean
-  /** Where password-reset links go, as the user typed it; null when none is given. */
-  email: string | null
-  /** Whether its owner opened the link mailed to it since it was set (REVOCABLE_EMAIL_VERIFICATION). */
-  emailVerified: boolean
-}
-
-interface UserRecord extends User {
-  passwordHash: string
-}
+export type { User } from "./user-records.ts"
 
 export interface UserDirectory {
   /** Throws `invalid_request` for a taken or malformed username, a weak password or bad roles. */
@@ -102,46 +90,20 @@ export { PASSWORD_RULE } from "./password-policy.ts"
 const USERNAME = /^[a-z0-9][a-z0-9._@-]{2,63}$/
 const ROLE = /^[a-z][a-z0-9_-]{0,31}$/
 const MAX_PAGE = 1000
-const EMAIL_RULE = "an address such as alice@example.com, at most 254 characters"
-const CAS_ATTEMPTS = 16
 
 export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
   // Hashed once, so that a login for an unknown user does the same argon2id work as a wrong password.
   const dummyHash = hashPassword(randomBytes(16).toString("base64url"))
   dummyHash.catch(() => undefined)
-  // A subject no user has: 128 random bits, like every real one.
-  const absentSub = randomId()
   const index = userIndex(store)
-
-  async function record(sub: string): Promise<UserRecord | null> {
-    if (typeof sub !== "string" || sub === "" || sub.length > 1024) return null
-    const text = await storeOperation(() => store.getDocument("users", sub))
-    return text === null ? null : (JSON.parse(text) as UserRecord)
-  }
-
-  /** The user an index entry (`usernames`, `emails`) names, if that user still has `key`; the same reads when none does. */
-  async function indexed(collection: string, key: string, keyOf: (user: UserRecord) => string | null): Promise<UserRecord | null> {
-    const index = await storeOperation(() => store.getDocument(collection, key))
-    // An unknown key still reads a user record (one that never exists), so that it costs what a known one does.
-    const found = await record(index === null ? absentSub : (JSON.parse(index) as { sub: string }).sub)
-    return index !== null && found !== null && keyOf(found) === key ? found : null
-  }
+  const records = userRecords(store)
+  const { record, indexed, update } = records
+  const { claim: claimEmail, ...emails } = userEmails(store, records)
 
   async function recordByUsername(username: unknown): Promise<UserRecord | null> {
     const name = normalise(username)
     if (name === null) return null
     return indexed("usernames", name, (user) => user.username)
-  }
-
-  /** Compare-and-set update; resolves null when the user does not exist. */
-  async function update(sub: string, change: (current: UserRecord) => UserRecord): Promise<UserRecord | null> {
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const text = await storeOperation(() => store.getDocument("users", sub))
-      if (text === null) return null
-      const next = change(JSON.parse(text) as UserRecord)
-      if (await storeOperation(() => store.putDocument("users", sub, JSON.stringify(next), text))) return next
-    }
-    throw new AuthError("store_unavailable", "The user record kept changing; try again.")
   }
 
   async function claimUsername(name: string, sub: string): Promise<void> {
@@ -154,30 +116,6 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       if (owner === null && (await storeOperation(() => store.putDocument("usernames", name, entry, existing)))) return
     }
     throw new AuthError("invalid_request", "That username is taken.", { field: "username" })
-  }
-
-  async function claimEmail(key: string, sub: string): Promise<void> {
-    const entry = JSON.stringify({ sub })
-    if (await storeOperation(() => store.putDocument("emails", key, entry, null))) return
-    const existing = await storeOperation(() => store.getDocument("emails", key))
-    if (existing !== null) {
-      const owner = await record((JSON.parse(existing) as { sub: string }).sub)
-      // Its own, or left by a create or a change that failed half-way: taken over.
-      const stale = owner === null || owner.sub === sub || emailKey(owner.email) !== key
-      if (stale && (await storeOperation(() => store.putDocument("emails", key, entry, existing)))) return
-    }
-    throw new AuthError("invalid_request", "That mail address belongs to another account.", { field: "email" })
-  }
-
-  async function releaseEmail(key: string, sub: string): Promise<void> {
-    const existing = await storeOperation(() => store.getDocument("emails", key))
-    if (existing !== null && (JSON.parse(existing) as { sub: string }).sub === sub) await storeOperation(() => store.deleteDocument("emails", key))
-  }
-
-  /** Throws `invalid_credentials` unless `current` is the user's password; a passwordless user has none to show. */
-  async function checkCurrent(user: UserRecord, current: unknown): Promise<void> {
-    const valid = typeof current === "string" && current.length <= MAX_PASSWORD
-    if (!user.passwordless && (!(await verifyPassword(valid ? current : "", user.passwordHash)) || !valid)) throw new ServerError("invalid_credentials")
   }
 
   /** Whether a user other than `sub` has the role admin and is not suspended. */
@@ -246,12 +184,6 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       return user && view(user)
     },
 
-    async findByEmail(email) {
-      const key = typeof email === "string" && isMailAddress(email.trim()) ? emailKey(email) : null
-      const user = await indexed("emails", key ?? "", (found) => emailKey(found.email))
-      return user && view(user)
-    },
-
     async list(query = {}) {
       const limit = query.limit ?? 50
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
@@ -315,69 +247,13 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       return user && view(user)
     },
 
-    async changePassword(sub, current, next, keepSessionId = null) {
-      const user = await record(sub)
-      if (user === null) throw new ServerError("invalid_credentials")
-      await checkCurrent(user, current)
-      await checkPassword(next, user.username)
-      const passwordHash = await hashPassword(next)
-      const changed = await update(sub, (latest) => {
-        if (latest.passwordHash !== user.passwordHash) throw new AuthError("invalid_request", "The password was changed meanwhile; try again.")
-        return { ...latest, passwordHash, passwordless: false, passwordChangedAt: Math.max(Date.now(), latest.passwordChangedAt + 1) }
-      })
-      if (changed === null) throw new ServerError("invalid_credentials")
-      let revoked = 0
-      for (const session of await auth.listSessions(sub)) {
-        if (session.sid === keepSessionId) continue
-        await auth.revokeSession(session.sid, { reason: "password changed", actor: user.username })
-        revoked++
-      }
-      return revoked
-    },
-
     async isCurrent(user) {
       const latest = await record(user.sub)
       return latest !== null && latest.suspendedAt === null && latest.passwordChangedAt === user.passwordChangedAt
     },
 
-    async setEmail(sub, current, email) {
-      const user = await record(sub)
-      if (user === null) throw new ServerError("invalid_credentials")
-      await checkCurrent(user, current)
-      const next = readEmail(email)
-      const [before, after] = [emailKey(user.email), emailKey(next)]
-      if (after !== null && after !== before) await claimEmail(after, sub)
-      const changed = await update(sub, (latest) => ({ ...latest, email: next, emailVerified: after === before && latest.emailVerified === true }))
-      if (changed === null) throw new ServerError("invalid_credentials")
-      if (before !== null && before !== after) await releaseEmail(before, sub)
-      return view(changed)
-    },
-
-    async markEmailVerified(sub, email) {
-      let matches = false
-      const user = await update(sub, (latest) => {
-        matches = emailKey(latest.email) === emailKey(email)
-        return matches ? { ...latest, emailVerified: true } : latest
-      })
-      return user !== null && matches ? view(user) : null
-    },
-
-    async resetPassword(sub, next, options) {
-      const user = await record(sub)
-      if (user === null) return null
-      await checkPassword(next, user.username)
-      const passwordHash = await hashPassword(next)
-      await options.claim?.()
-      const changed = await update(sub, (latest) => {
-        if (options.passwordChangedAt !== undefined && latest.passwordChangedAt !== options.passwordChangedAt) {
-          throw new AuthError("invalid_request", "The password was changed meanwhile.")
-        }
-        return { ...latest, passwordHash, passwordless: false, passwordChangedAt: Math.max(Date.now(), latest.passwordChangedAt + 1) }
-      })
-      if (changed === null) return null
-      await auth.revokeSubject(sub, { reason: options.meta.reason ?? "password reset", ...(options.meta.actor === undefined ? {} : { actor: options.meta.actor }) })
-      return view(changed)
-    },
+    ...emails,
+    ...userPasswords(records, auth),
   }
 }
 
@@ -387,44 +263,10 @@ function normalise(username: unknown): string | null {
   return USERNAME.test(name) ? name : null
 }
 
-/** The address as stored: trimmed; null for none. Throws `invalid_request` for a malformed one. */
-function readEmail(email: unknown): string | null {
-  if (email === undefined || email === null || email === "") return null
-  const address = typeof email === "string" ? email.trim() : ""
-  if (!isMailAddress(address)) throw new AuthError("invalid_request", `The mail address must be ${EMAIL_RULE}.`, { field: "email" })
-  return address
-}
-
-/** The `emails` index key: an address in lower case (in practice no mail system tells cases apart). */
-function emailKey(email: string | null | undefined): string | null {
-  return email === null || email === undefined ? null : email.trim().toLowerCase()
-}
-
 /** The roles as stored, each once; throws `invalid_request` for anything else than a few lower-case names. */
 function readRoles(roles: unknown): string[] {
   if (!Array.isArray(roles) || roles.length > 16 || !roles.every((role) => typeof role === "string" && ROLE.test(role))) {
     throw new AuthError("invalid_request", "Roles must be at most 16 lower-case names such as \"admin\".", { field: "roles" })
   }
   return [...new Set(roles as string[])]
-}
-
-/** Throws `invalid_request` that says why the password policy refuses `password`. */
-async function checkPassword(password: unknown, username: string): Promise<void> {
-  const problem = typeof password === "string" ? await passwordProblem(password, username) : "The password must be a string."
-  if (problem !== null) throw new AuthError("invalid_request", problem, { field: "password" })
-}
-
-function view(record: UserRecord): User {
-  return {
-    sub: record.sub,
-    username: record.username,
-    roles: record.roles,
-    createdAt: record.createdAt,
-    suspendedAt: record.suspendedAt,
-    passwordChangedAt: record.passwordChangedAt,
-    passwordless: record.passwordless === true,
-    // Records from before addresses existed have neither field.
-    email: record.email ?? null,
-    emailVerified: record.emailVerified === true,
-  }
 }

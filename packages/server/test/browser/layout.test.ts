@@ -22,6 +22,7 @@ const PAGES = [
   { hash: "#/admin/users", heading: "Users" },
   { hash: "#/admin/keys", heading: "Signing keys" },
   { hash: "#/admin/activity", heading: "Activity" },
+  { hash: "#/admin/webhooks", heading: "Webhooks" },
 ] as const
 
 before(async () => {
@@ -34,6 +35,9 @@ before(async () => {
     const sub = await server.register(username)
     await server.api("POST", "/admin/revocations", { token, json: { kind: "subject", id: sub, reason: "a reason long enough to need more than one line on a phone" } })
   }
+  // Never sent: no signing key is retired here.
+  const hook = await server.api("POST", "/admin/webhooks", { token, json: { url: "https://hooks.a-rather-long-host-name-for-a-narrow-screen.example/revocable/audit", events: ["key.retired"] } })
+  assert.equal(hook.status, 201)
   for (let i = 0; i < 2; i++) {
     const answer = await server.api("POST", "/auth/login", { json: { username: "admin", password: ADMIN_PASSWORD, device: `Firefox 140 on a laptop with a long device label number ${i}` } })
     assert.equal(answer.status, 200)

@@ -1,5 +1,5 @@
 // The server's audit log (ServerStore): one table, indexed by time alone, by subject and by type.
-import { auditPage, decodeAuditCursor, type AuditLog } from "../audit.ts"
+import { auditPage, decodeAuditCursor, redaction, type AuditLog } from "../audit.ts"
 import { PAGE, type Context } from "./connection.ts"
 import type { AuditEvent, AuditQuery } from "../server-store.ts"
 
@@ -100,6 +100,30 @@ export function postgresAudit({ pool, safely, clock }: Context, s: string): Audi
         removed += count
       } while (count === PAGE)
       return removed
+    },
+    async redactAudit(who) {
+      // The actor has no index: the log is read in ranges of PAGE sequence numbers, so that no statement outlasts
+      // its bound. The rule is redaction()'s, the one every store applies; the update writes only what changes.
+      const range = `SELECT min(seq) AS low, max(seq) AS high FROM ${s}.audit`
+      const bounds = (await safely((db) => db.query<{ low: string | null; high: string | null }>(range))).rows[0]
+      if (!bounds || bounds.low === null || bounds.high === null) return 0
+      let changed = 0
+      for (let low = Number(bounds.low) - 1; low < Number(bounds.high); low += PAGE) {
+        const { rows } = await safely((db) =>
+          db.query<AuditRow>(`SELECT * FROM ${s}.audit WHERE seq > $1 AND seq <= $2 AND (subject = $3 OR actor IN ($4, $3))`, [low, low + PAGE, who.subject, who.actor]),
+        )
+        const writes = rows.flatMap((row) => {
+          const fields = redaction(toEvent(row), who)
+          return fields === null ? [] : [{ seq: row.seq, ...fields }]
+        })
+        if (writes.length === 0) continue
+        const update = `UPDATE ${s}.audit AS a SET actor = r.actor, ip = NULL, user_agent = NULL, details = r.details
+           FROM unnest($1::bigint[], $2::text[], $3::text[]) AS r (seq, actor, details)
+           WHERE a.seq = r.seq AND (a.ip IS NOT NULL OR a.user_agent IS NOT NULL OR a.actor IS DISTINCT FROM r.actor OR a.details IS DISTINCT FROM r.details)`
+        const values = [writes.map((write) => write.seq), writes.map((write) => write.actor), writes.map((write) => write.details)]
+        changed += (await safely((db) => db.query(update, values))).rowCount ?? 0
+      }
+      return changed
     },
   }
 }

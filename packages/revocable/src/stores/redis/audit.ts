@@ -4,9 +4,10 @@
 //   members are "<at>:<seq>", each zero-padded to 15 digits, all of score 0, so that their byte order is the
 //   order of time then sequence and a page or a time range is one ZREVRANGEBYLEX.
 // Retention is purgeAudit's: the server calls it with its cut-off, which trims every index with the events.
+// There is no index by actor: redactAudit walks the whole log, a batch per call.
 import { nullable, optional } from "./codec.ts"
 import { script, type Run } from "./scripts.ts"
-import { auditPage, decodeAuditCursor, type AuditLog } from "../audit.ts"
+import { auditPage, decodeAuditCursor, redaction, type AuditLog } from "../audit.ts"
 import type { AuditEvent } from "../server-store.ts"
 import type { Clock } from "../../core/store.ts"
 
@@ -76,7 +77,46 @@ end
 return #members
 `)
 
+/**
+ * ARGV: lowest member (exclusive: "(" .. member, or "-"), batch, subject, actor. Walks up to a batch of the log,
+ * oldest first: {members walked, the last one, the events about the subject or done by the actor or the subject
+ * as {seq, subject, actor, ip, userAgent, details}}.
+ */
+const REDACT_READ = script(`
+${COMMON}
+local members = redis.call('ZRANGEBYLEX', base .. ':al', ARGV[2], '+', 'LIMIT', 0, ARGV[3])
+local subject, actor = ARGV[4], ARGV[5]
+local found = {}
+for _, member in ipairs(members) do
+  local row = redis.call('HMGET', eventKey(member), 'seq', 'subject', 'actor', 'ip', 'userAgent', 'details')
+  if row[1] and (row[2] == subject or row[3] == actor or row[3] == subject) then table.insert(found, row) end
+end
+return {#members, members[#members] or '', found}
+`)
+
+/**
+ * ARGV: seq, actor?, details? of each event to redact. Drops its ip and userAgent and writes the two, if it still
+ * exists and differs (a purge or another redaction may have come between): the count of events changed.
+ */
+const REDACT_WRITE = script(`
+local changed = 0
+for i = 2, #ARGV, 3 do
+  local key = base .. ':ae:' .. ARGV[i]
+  local actor, details = opt(ARGV[i + 1]), opt(ARGV[i + 2])
+  local row = redis.call('HMGET', key, 'type', 'ip', 'userAgent', 'actor', 'details')
+  if row[1] and (row[2] or row[3] or row[4] ~= actor or row[5] ~= details) then
+    redis.call('HDEL', key, 'ip', 'userAgent', 'actor', 'details')
+    if actor then redis.call('HSET', key, 'actor', actor) end
+    if details then redis.call('HSET', key, 'details', details) end
+    changed = changed + 1
+  end
+end
+return changed
+`)
+
 const PURGE_BATCH = 1000
+/** Events walked per call of redactAudit's reading script. */
+const REDACT_BATCH = 500
 
 function pad(value: number): string {
   return String(value).padStart(15, "0")
@@ -125,6 +165,21 @@ export function redisAudit(run: Run, clock: Clock | undefined): AuditLog {
         const count = Number(await run(PURGE, [pad(Math.max(0, before)), PURGE_BATCH]))
         removed += count
         if (count < PURGE_BATCH) return removed
+      }
+    },
+    async redactAudit(who) {
+      let changed = 0
+      let after = "-"
+      for (;;) {
+        const [walked, last, found] = (await run(REDACT_READ, [after, REDACT_BATCH, who.subject, who.actor])) as [number, string, unknown[][]]
+        const writes = found.flatMap((row) => {
+          const [seq, subject = null, actor = null, ip = null, userAgent = null, details = null] = row.map(nullable)
+          const fields = redaction({ subject, actor, ip, userAgent, details }, who)
+          return fields === null ? [] : [String(seq), optional(fields.actor), optional(fields.details)]
+        })
+        if (writes.length > 0) changed += Number(await run(REDACT_WRITE, writes))
+        if (Number(walked) < REDACT_BATCH) return changed
+        after = `(${last}`
       }
     },
   }

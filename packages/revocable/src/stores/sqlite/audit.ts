@@ -1,6 +1,6 @@
 // The server's audit log (ServerStore): one table, indexed by time alone, by subject and by type.
 import type { DatabaseSync, StatementSync } from "node:sqlite"
-import { auditPage, decodeAuditCursor, type AuditLog } from "../audit.ts"
+import { auditPage, decodeAuditCursor, redaction, type AuditLog } from "../audit.ts"
 import type { Connection } from "./statements.ts"
 import type { AuditEvent, AuditQuery } from "../server-store.ts"
 
@@ -109,6 +109,22 @@ export function sqliteAudit({ connect, write, time }: SqliteAuditContext): Audit
     },
     async purgeAudit(before) {
       return write((c) => Number(statement(c.db, "DELETE FROM audit WHERE at < :before").run({ before }).changes))
+    },
+    async redactAudit(who) {
+      // Read and written in one transaction, so that the rule stays redaction()'s, the one every store applies.
+      return write((c) => {
+        const person = { subject: who.subject, actor: who.actor }
+        const rows = statement(c.db, "SELECT * FROM audit WHERE subject = :subject OR actor IN (:actor, :subject)").all(person) as unknown as AuditRow[]
+        const update = statement(c.db, "UPDATE audit SET actor = :actor, ip = NULL, user_agent = NULL, details = :details WHERE seq = :seq")
+        let changed = 0
+        for (const row of rows) {
+          const fields = redaction(toEvent(row), who)
+          if (fields === null) continue
+          update.run({ seq: row.seq, actor: fields.actor, details: fields.details })
+          changed++
+        }
+        return changed
+      })
     },
   }
 }

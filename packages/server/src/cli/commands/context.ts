@@ -5,7 +5,7 @@ import { type Auth, AuthError } from "revocable"
 import { loadConfig, type ServerConfig } from "../../server/config.ts"
 import { audited, createAudit, type Audit } from "../../server/audit.ts"
 import { auditView } from "../../server/routes/audit.ts"
-import { createWebhooks } from "../../server/webhooks.ts"
+import { createWebhooks, type Webhooks } from "../../server/webhooks/index.ts"
 import { createAuthFromConfig } from "../../server/engine.ts"
 import type { ServerStore } from "revocable/stores"
 import { NoStore, openExistingStore } from "../store.ts"
@@ -23,6 +23,8 @@ export interface Runtime {
   auth: Auth
   /** For the events a command records itself (user deletions, role changes); revocations are recorded by `auth`. */
   audit: Audit
+  /** The webhook endpoints, and the outbox the audit's events go to (the servers' workers deliver them). */
+  webhooks: Webhooks
 }
 
 export interface Context {
@@ -75,14 +77,9 @@ export function createContext(io: Io, configFile: string | undefined): Context &
     }
     // The CLI's revocations and key changes go to the audit log as the server's do; its lines stay off stdout.
     const log = () => ({ info: () => undefined, error: (_fields: object, message: string) => void io.stderr.write(`warning: ${message}\n`) })
-    const audit = createAudit({
-      store,
-      metrics: { storeError: () => undefined },
-      retentionMs: config.auditRetentionMs,
-      log,
-      // Delivered by the servers' workers: the CLI only writes to the outbox.
-      onRecorded: createWebhooks({ store, settings: config.webhooks, log, present: auditView }).enqueue,
-    })
+    // Never started here: the CLI only writes to the outbox, which the servers' workers deliver.
+    const webhooks = createWebhooks({ store, settings: config.webhooks, retentionMs: config.auditRetentionMs, log, present: auditView })
+    const audit = createAudit({ store, metrics: { storeError: () => undefined }, retentionMs: config.auditRetentionMs, log, onRecorded: webhooks.enqueue })
     const auth = audited(createAuthFromConfig(config, store), audit)
     try {
       await auth.ready()
@@ -90,7 +87,7 @@ export function createContext(io: Io, configFile: string | undefined): Context &
       void auth.close().catch(() => undefined)
       throw unavailable(cause instanceof AuthError && cause.code === "store_unavailable" ? (cause.cause ?? cause) : cause)
     }
-    opened = { config, store, auth, audit }
+    opened = { config, store, auth, audit, webhooks }
     return opened
   }
 

@@ -4,13 +4,14 @@ import { json } from "./context.ts"
 
 export const purge = command({
   name: "purge",
-  summary: "Delete expired revocations, sessions and rate-limit windows, and audit events past their retention, from the store.",
+  summary: "Delete expired revocations, sessions and rate-limit windows, and audit events and webhook deliveries past their retention, from the store.",
   options: { json: { type: "boolean", help: "print {removed} as JSON" } },
-  description: "Running servers purge on a timer; this does the same once, for cron. Nothing still in force is touched.",
+  description:
+    "Running servers purge on a timer; this does the same once, for cron. Nothing still in force is touched: a webhook delivery still pending stays, however old.",
   async run({ values }, context) {
-    const { store, config } = await context.runtime()
+    const { store, config, webhooks } = await context.runtime()
     const now = Date.now()
-    const removed = (await store.purge(now)) + (await store.purgeAudit(now - config.auditRetentionMs))
+    const removed = (await store.purge(now)) + (await store.purgeAudit(now - config.auditRetentionMs)) + (await webhooks.purge(now))
     context.out(values.json ? json({ removed }) : `removed ${removed} expired ${removed === 1 ? "entry" : "entries"}`)
   },
 })

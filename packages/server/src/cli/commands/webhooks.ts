@@ -1,18 +1,13 @@
 // `revocable webhooks add|list|remove|deliveries`: the endpoints that receive audit events, and what was sent to
-// each. The running servers deliver; these commands change and read what the store holds.
+// each. The running servers deliver; these commands change and read what the store holds. Adding and removing an
+// endpoint are recorded in the audit log, as from the admin API.
 import { AUDIT_TYPES } from "../../server/audit.ts"
-import { auditView } from "../../server/routes/audit.ts"
 import { deliveryView } from "../../server/routes/webhooks.ts"
-import { createWebhooks, type WebhookEndpoints } from "../../server/webhooks.ts"
+import { endpointEvent } from "../../server/webhooks/index.ts"
 import { command, integer, type Group } from "../args.ts"
-import { CliError, json, printable, table, time, type Context } from "./context.ts"
+import { CliError, json, printable, table, time } from "./context.ts"
 
 const MAX_LIMIT = 1000
-
-async function endpointsOf(context: Context): Promise<WebhookEndpoints> {
-  const { store, config } = await context.runtime()
-  return createWebhooks({ store, settings: config.webhooks, log: () => ({ info: () => undefined, error: () => undefined }), present: auditView }).endpoints
-}
 
 const add = command({
   name: "webhooks add",
@@ -28,7 +23,9 @@ const add = command({
   async run({ values, positionals }, context) {
     const events = (values.event ?? []).flatMap((value) => value.split(/[\s,]+/)).filter((type) => type !== "")
     if (events.length === 0) throw new CliError("give at least one --event TYPE")
-    const { endpoint, secret } = await (await endpointsOf(context)).create(positionals[0] ?? "", events)
+    const { webhooks, audit } = await context.runtime()
+    const { endpoint, secret } = await webhooks.endpoints.create(positionals[0] ?? "", events)
+    await audit.record(endpointEvent("webhook.created", endpoint, context.actor))
     if (values.json) return context.out(json({ id: endpoint.id, url: endpoint.url, events: endpoint.events, secret }))
     context.out(`id      ${endpoint.id}\nsecret  ${secret}`)
     context.note("The secret is shown only this once: give it to the receiver, which checks each delivery's signature with it.")
@@ -40,7 +37,7 @@ const list = command({
   summary: "List the endpoints and the event types each receives.",
   options: { json: { type: "boolean", help: "print the endpoints as JSON" } },
   async run({ values }, context) {
-    const endpoints = await (await endpointsOf(context)).list()
+    const endpoints = await (await context.runtime()).webhooks.endpoints.list()
     if (values.json) return context.out(json(endpoints))
     context.out(endpoints.length === 0 ? "no webhooks" : table(["ID", "CREATED", "URL", "EVENTS"], endpoints.map((entry) => [entry.id, time(entry.createdAt), entry.url, entry.events.join(",")])))
   },
@@ -53,7 +50,10 @@ const remove = command({
   options: {},
   async run({ positionals }, context) {
     const id = positionals[0] ?? ""
-    if (!(await (await endpointsOf(context)).remove(id))) throw new CliError(printable(`no webhook ${id}`))
+    const { webhooks, audit } = await context.runtime()
+    const removed = await webhooks.endpoints.remove(id)
+    if (removed === null) throw new CliError(printable(`no webhook ${id}`))
+    await audit.record(endpointEvent("webhook.deleted", removed, context.actor))
     context.out(printable(`removed webhook ${id}`))
   },
 })
@@ -70,7 +70,7 @@ const deliveries = command({
   async run({ values, positionals }, context) {
     const id = positionals[0] ?? ""
     const limit = integer(values.limit, "limit", 1, MAX_LIMIT, "webhooks deliveries") ?? 50
-    const endpoints = await endpointsOf(context)
+    const { endpoints } = (await context.runtime()).webhooks
     if ((await endpoints.find(id)) === null) throw new CliError(printable(`no webhook ${id}`))
     const page = await endpoints.deliveries(id, { cursor: values.cursor ?? null, limit })
     if (values.json) return context.out(json({ items: page.items.map(deliveryView), next: page.next }))

@@ -1,5 +1,5 @@
 // The admin API, registered under /admin, every route for the role `admin`: revocations with reason and actor,
-// users and their sessions, suspension, keys, OAuth clients.
+// users and their sessions, suspension, keys. The OAuth clients are admin-clients.ts, which shares these guards.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
 import type { FastifyReply, FastifySchema } from "fastify"
 import { Type, type Static } from "typebox"
@@ -9,18 +9,18 @@ import { requireClaims } from "revocable/fastify"
 import { BEARER } from "../docs.ts"
 import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
-import { removeClient } from "../client-directory.ts"
 import { listedKeys, storeNow } from "../keystore.ts"
 import { identityList } from "../oidc/identities.ts"
 import { noStore } from "../login.ts"
 import { generatePassword } from "../password-reset.ts"
 import { sessionDetails } from "../session-details.ts"
 import { deleteUser } from "../user-deletion.ts"
+import type { UserDirectory } from "../user-directory.ts"
 import { AuditEventView, auditView } from "./audit.ts"
 
-export type AdminRoutesOptions = Pick<Services, "auth" | "users" | "store" | "bearer" | "clients" | "audit">
+export type AdminRoutesOptions = Pick<Services, "auth" | "users" | "store" | "bearer" | "audit">
 
-const Id = Type.String({ minLength: 1, maxLength: 1024 })
+export const Id = Type.String({ minLength: 1, maxLength: 1024 })
 const Reason = Type.Optional(Type.String({ maxLength: 1024 }))
 const Kind = schemas.Revocation.properties.kind
 const RevocationQuery = Type.Object({ subject: Type.Optional(Id), kind: Type.Optional(Kind), ...schemas.Paging.properties })
@@ -54,33 +54,30 @@ export const UserOverview = Type.Object({
   events: Type.Array(AuditEventView, { description: `The user's ${USER_EVENTS} latest audit events, newest first (GET /admin/audit?subject= for more).` }),
 })
 export type UserOverview = Static<typeof UserOverview>
-const ClientBody = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 100, description: "Printable ASCII." }),
-  public: Type.Optional(Type.Boolean({ description: "A public client (an app that cannot keep a secret): no secret, no scopes." })),
-  scopes: Type.Optional(Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 64, description: "Scopes it may ask for with the client_credentials grant (RFC 6749 §3.3 tokens), such as revocations:read." })),
-})
-const CreatedClient = Type.Object({ ...schemas.Client.properties, client_secret: Type.Optional(Type.String({ description: "A confidential client's secret: shown here only." })) })
-const denied = schemas.errors(400, 401, 403, 503)
-const deniedOrMissing = schemas.errors(400, 401, 403, 404, 503)
+export const denied = schemas.errors(400, 401, 403, 503)
+export const deniedOrMissing = schemas.errors(400, 401, 403, 404, 503)
 
 /** What every admin route's documentation says: who may call it. */
-function guarded<S extends FastifySchema>(schema: S): S {
+export function guarded<S extends FastifySchema>(schema: S): S {
   return { ...schema, tags: ["admin"], security: BEARER, description: `${schema.description ?? ""} Requires the role \`admin\`.`.trim() }
 }
 
-function notFound(reply: FastifyReply, what: string): FastifyReply {
+export function notFound(reply: FastifyReply, what: string): FastifyReply {
   return reply.code(404).send({ error: "not_found", error_description: `No ${what} has that id.` })
 }
 
-export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { auth, users, store, bearer, clients, audit }) => {
+/** The admin as the audit log and revocations name them: by username, by sub once the user is gone. */
+export async function actorName(users: Pick<UserDirectory, "get">, sub: string): Promise<string> {
+  return (await users.get(sub))?.username ?? sub
+}
+
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { auth, users, store, bearer, audit }) => {
   const identities = identityList(store, users)
   const details = sessionDetails(store)
   app.addHook("onRequest", bearer)
   app.addHook("onRequest", requireClaims({ roles: "admin" }))
 
-  async function actor(sub: string): Promise<string> {
-    return (await users.get(sub))?.username ?? sub
-  }
+  const actor = (sub: string) => actorName(users, sub)
 
   /** The sub of the user a bare jti was issued to: a jti alone names no owner, so the admin must. */
   async function ownerOf(subject: string | undefined): Promise<string> {
@@ -279,43 +276,6 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
       await audit.record({ type: "password.reset", subject: user.sub, actor: by, reason, details: { method: "admin", generated: generated !== null } })
       noStore(reply)
       return { ...schemas.userView(user), ...(generated === null ? {} : { password: generated }) }
-    },
-  })
-
-  app.get("/clients", {
-    schema: guarded({ summary: "The OAuth clients, with their type and scopes (never their secrets).", response: { 200: Type.Array(schemas.Client), ...denied } }),
-    async handler() {
-      return (await clients.list()).map(schemas.clientView)
-    },
-  })
-
-  app.post("/clients", {
-    schema: guarded({ summary: "Register an OAuth client; a confidential one's secret is in this answer only.", body: ClientBody, response: { 201: CreatedClient, ...denied } }),
-    async handler(request, reply) {
-      const { name, scopes = [] } = request.body
-      if (request.body.public === true) {
-        if (scopes.length > 0) throw new AuthError("invalid_request", "A public client cannot use the client_credentials grant: it has no scopes.")
-        const { client } = await clients.createPublic(name)
-        await audit.record({ type: "client.created", actor: await actor(claimsOf(request).sub), details: { client_id: client.clientId, name, type: "public" } })
-        return reply.code(201).send(schemas.clientView(client))
-      }
-      const { client, clientSecret } = await clients.create(name, { scopes })
-      await audit.record({ type: "client.created", actor: await actor(claimsOf(request).sub), details: { client_id: client.clientId, name, type: "confidential", scopes } })
-      return reply.code(201).send({ ...schemas.clientView(client), client_secret: clientSecret })
-    },
-  })
-
-  app.delete("/clients/:client_id", {
-    schema: guarded({
-      summary: "Remove a client: its credentials are refused, and the tokens it was issued for itself revoked.",
-      params: Type.Object({ client_id: Id }),
-      response: { 204: schemas.Empty, ...deniedOrMissing },
-    }),
-    async handler(request, reply) {
-      const by = await actor(claimsOf(request).sub)
-      if (!(await removeClient(clients, auth, request.params.client_id, by))) return notFound(reply, "client")
-      await audit.record({ type: "client.deleted", actor: by, details: { client_id: request.params.client_id } })
-      return reply.code(204).send()
     },
   })
 

@@ -1,13 +1,15 @@
 // The admin API's webhooks, registered under /admin/webhooks for the role `admin`: the endpoints (each with a
-// signing secret shown once) and each endpoint's deliveries with their last status.
+// signing secret shown once; registering and removing one is recorded in the audit log) and each endpoint's
+// deliveries with their last status.
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox"
+import type { FastifyRequest } from "fastify"
 import { Type } from "typebox"
 import { requireClaims } from "revocable/fastify"
 import { AUDIT_TYPES } from "../audit.ts"
 import { BEARER } from "../docs.ts"
 import * as schemas from "../schemas.ts"
-import type { Services } from "../services.ts"
-import type { WebhookDelivery, WebhookEndpoint } from "../webhooks.ts"
+import { claimsOf, type Services } from "../services.ts"
+import { endpointEvent, type WebhookDelivery, type WebhookEndpoint } from "../webhooks/index.ts"
 
 const EventType = Type.Enum([...AUDIT_TYPES], { type: "string" })
 const nullable = <T extends "string" | "integer">(type: T, description: string) => Type.Unsafe<T extends "string" ? string | null : number | null>({ type: [type, "null"], description })
@@ -65,10 +67,16 @@ export function deliveryView(delivery: WebhookDelivery) {
   }
 }
 
-export const webhookRoutes: FastifyPluginAsyncTypebox<Pick<Services, "webhooks" | "bearer">> = async (app, { webhooks, bearer }) => {
+export const webhookRoutes: FastifyPluginAsyncTypebox<Pick<Services, "webhooks" | "bearer" | "audit" | "users">> = async (app, { webhooks, bearer, audit, users }) => {
   app.addHook("onRequest", bearer)
   app.addHook("onRequest", requireClaims({ roles: "admin" }))
   const notFound = { error: "not_found", error_description: "No webhook endpoint has that id." }
+
+  /** The admin as the audit log names them: by username, as the other admin routes do; read before the change it records. */
+  async function actor(request: FastifyRequest): Promise<string> {
+    const { sub } = claimsOf(request)
+    return (await users.get(sub))?.username ?? sub
+  }
 
   app.get("/", {
     prefixTrailingSlash: "no-slash",
@@ -82,7 +90,9 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<Pick<Services, "webhooks" 
     prefixTrailingSlash: "no-slash",
     schema: { ...tagged, summary: "Register a webhook endpoint; its signing secret is in this answer only.", body: EndpointBody, response: { 201: CreatedEndpoint, ...denied } },
     async handler(request, reply) {
+      const by = await actor(request)
       const { endpoint, secret } = await webhooks.endpoints.create(request.body.url, request.body.events)
+      await audit.record(endpointEvent("webhook.created", endpoint, by))
       return reply.code(201).send({ ...endpointView(endpoint), secret })
     },
   })
@@ -90,7 +100,10 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<Pick<Services, "webhooks" 
   app.delete("/:id", {
     schema: { ...tagged, summary: "Remove a webhook endpoint, its pending deliveries and their history.", params: Params, response: { 204: schemas.Empty, ...deniedOrMissing } },
     async handler(request, reply) {
-      if (!(await webhooks.endpoints.remove(request.params.id))) return reply.code(404).send(notFound)
+      const by = await actor(request)
+      const removed = await webhooks.endpoints.remove(request.params.id)
+      if (removed === null) return reply.code(404).send(notFound)
+      await audit.record(endpointEvent("webhook.deleted", removed, by))
       return reply.code(204).send()
     },
   })
