@@ -1,7 +1,8 @@
 /**
  * Revocation propagation from a real auth server to 100 revocable/remote verifiers in other processes: this
- * process (A) revokes access tokens through the server's admin API (`POST /admin/revocations`, which calls
- * `auth.revoke`), ENFORCER_PROCESSES processes (bench/fixtures/remote-enforcer.ts) each hold VERIFIERS /
+ * process (A) revokes access tokens with `auth.revoke` on an instance of the application sharing the server's
+ * store (what a logout handler calls), and again through the server's admin API (`POST /admin/revocations`,
+ * which calls the same on the server's own instance), ENFORCER_PROCESSES processes (bench/fixtures/remote-enforcer.ts) each hold VERIFIERS /
  * ENFORCER_PROCESSES verifiers subscribed to the server's Server-Sent Events stream, and record when each learns of
  * each revocation. Also the server's memory and CPU per subscriber. `revocable serve` runs on Redis.
  *
@@ -15,6 +16,8 @@ import { Agent, request } from "node:http"
 import { loadavg } from "node:os"
 import { setTimeout as sleep } from "node:timers/promises"
 import { createClient } from "redis"
+import { createAuth, type Auth } from "revocable"
+import { redisStore } from "revocable/stores/redis"
 import type { EnforcerCommand, EnforcerReply } from "./fixtures/remote-enforcer.ts"
 import { clientToken, registerClient, startRevocableServer, type RevocableServer } from "./fixtures/remote-server.ts"
 import { now } from "./fixtures/shared.ts"
@@ -27,6 +30,8 @@ const VERIFIERS = 100
 /** Processes holding the verifiers: a few event loops for 2 cores, not 100 (see the noise note). */
 const ENFORCER_PROCESSES = 4
 const REVOCATIONS = 1000
+/** The tokens' lifetime: they must outlive the run. */
+const ACCESS_TTL_S = 3600
 const ROUNDS = 2
 /** One revocation every this many ms in the paced phases: 100 per second, each fanned out to 100 verifiers. */
 const INTERVAL_MS = 10
@@ -40,6 +45,11 @@ const CLOCK_PINGS = 20
 /** Concurrent admin requests at most: the burst starts every revoke at once, queued on these connections. */
 const ADMIN_CONNECTIONS = 64
 const ENFORCER = new URL("./fixtures/remote-enforcer.ts", import.meta.url)
+
+/** How A revokes: `auth.revoke` on an instance sharing the store, or the server's admin API. */
+const PATHS = ["instance", "admin"] as const
+type RevokePath = (typeof PATHS)[number]
+const PATH_NAMES: Record<RevokePath, string> = { instance: "Revoked on an instance", admin: "Revoked through the admin API" }
 
 interface PhaseResult {
   published: number[]
@@ -57,6 +67,7 @@ interface PhaseResult {
 export async function run(): Promise<Section> {
   const namespace = `bench_rp_${randomBytes(4).toString("hex")}`
   let server: RevocableServer | undefined
+  let instance: Auth | undefined
   const enforcers: Enforcer[] = []
   const agent = new Agent({ keepAlive: true, maxSockets: ADMIN_CONNECTIONS })
   try {
@@ -64,7 +75,7 @@ export async function run(): Promise<Section> {
       REVOCABLE_STORE: REDIS_URL,
       REVOCABLE_STORE_NAMESPACE: namespace,
       REVOCABLE_INSECURE_PLAINTEXT_KEYS: "true",
-      REVOCABLE_ACCESS_TTL: "1h",
+      REVOCABLE_ACCESS_TTL: `${ACCESS_TTL_S}s`,
     })
     const feedClient = await registerClient(server, ["revocations:read"])
     const victims = await registerClient(server, [])
@@ -73,16 +84,25 @@ export async function run(): Promise<Section> {
       for (let i = 0; i < count; i += 25) tokens.push(...(await Promise.all(Array.from({ length: Math.min(25, count - i) }, () => clientToken((server as RevocableServer).url, victims)))))
       return tokens
     }
-    const baselineTokens = await issue(BASELINE_REVOCATIONS)
+    const baselineTokens = { instance: await issue(BASELINE_REVOCATIONS), admin: await issue(BASELINE_REVOCATIONS) }
     const tokens: Record<string, string[]> = {}
     for (let round = 1; round <= ROUNDS; round++) {
-      tokens[`paced ${round}`] = await issue(REVOCATIONS)
-      tokens[`burst ${round}`] = await issue(REVOCATIONS)
+      for (const path of PATHS) {
+        tokens[`${path} paced ${round}`] = await issue(REVOCATIONS)
+        tokens[`${path} burst ${round}`] = await issue(REVOCATIONS)
+      }
     }
-    const revoke = adminRevoker(server, agent)
+    // The application's instance: the server's store, audience and access lifetime, its keys read from the store.
+    instance = createAuth({ issuer: server.url, audience: "api", accessTtl: ACCESS_TTL_S, store: redisStore({ url: REDIS_URL }, { prefix: namespace, onWarning: () => {} }) })
+    await instance.ready()
+    // A logout handler revokes the token its request was just authenticated with: verified beforehand, as there.
+    for (const [phase, list] of [...Object.entries(tokens), ["baseline", baselineTokens.instance] as const]) {
+      if (phase === "baseline" || phase.startsWith("instance")) for (const token of list) await instance.verify(token)
+    }
+    const revokers: Record<RevokePath, Revoke> = { instance: instanceRevoker(instance), admin: adminRevoker(server, agent) }
 
     const idleAlone = await cpuRate(server, IDLE_WINDOW_MS)
-    const baseline = await publish(server, revoke, baselineTokens, INTERVAL_MS)
+    const baseline = { instance: await publish(server, revokers.instance, baselineTokens.instance, INTERVAL_MS), admin: await publish(server, revokers.admin, baselineTokens.admin, INTERVAL_MS) }
     const rssAlone = server.rssBytes()
 
     const perProcess = VERIFIERS / ENFORCER_PROCESSES
@@ -100,20 +120,22 @@ export async function run(): Promise<Section> {
     let clockRoundTripMs = Infinity
     for (const enforcer of enforcers) clockRoundTripMs = Math.min(clockRoundTripMs, await checkClock(enforcer))
 
-    const paced: PhaseResult[] = []
-    const burst: PhaseResult[] = []
+    const results: Record<RevokePath, Phases> = { instance: { paced: [], burst: [] }, admin: { paced: [], burst: [] } }
     for (let round = 1; round <= ROUNDS; round++) {
       console.log(`remote-propagation: round ${round}...`)
-      paced.push(await phase(server, revoke, enforcers, `paced ${round}`, tokens, INTERVAL_MS))
-      burst.push(await phase(server, revoke, enforcers, `burst ${round}`, tokens, 0))
+      for (const path of PATHS) {
+        results[path].paced.push(await phase(server, revokers[path], enforcers, `${path} paced ${round}`, tokens, INTERVAL_MS))
+        results[path].burst.push(await phase(server, revokers[path], enforcers, `${path} burst ${round}`, tokens, 0))
+      }
     }
     return {
       title: "Revocation propagation from the auth server to 100 remote verifiers",
-      body: report({ paced, burst, baseline, idleAlone, idleSubscribed, rssAlone, rssSubscribed, setupMs, clockRoundTripMs }),
+      body: report({ results, baseline, idleAlone, idleSubscribed, rssAlone, rssSubscribed, setupMs, clockRoundTripMs }),
     }
   } finally {
     await Promise.all(enforcers.map((enforcer) => enforcer.close()))
     agent.destroy()
+    await instance?.close()
     await server?.stop()
     await deleteKeys(namespace)
   }
@@ -128,6 +150,13 @@ async function cpuRate(server: RevocableServer, ms: number): Promise<number> {
 }
 
 type Revoke = (token: string) => Promise<void>
+
+/** `auth.revoke(token)` on the application's instance: a Redis script, then the store's feed tells the server. */
+function instanceRevoker(auth: Auth): Revoke {
+  return async (token) => {
+    if ((await auth.revoke(token, { reason: "bench", actor: "bench" })) === null) throw new Error("auth.revoke: not a live token of this server")
+  }
+}
 
 /** `POST /admin/revocations {kind: "token", id: <the token>}` as the admin, on keep-alive connections. */
 function adminRevoker(server: RevocableServer, agent: Agent): Revoke {
@@ -292,10 +321,14 @@ function missing(result: PhaseResult): number {
   return result.event.reduce((sum, events) => sum + events.filter((at) => at === null).length, 0)
 }
 
-interface Measured {
+interface Phases {
   paced: PhaseResult[]
   burst: PhaseResult[]
-  baseline: { serverCpuUs: number; acked: number[]; published: number[] }
+}
+
+interface Measured {
+  results: Record<RevokePath, Phases>
+  baseline: Record<RevokePath, { serverCpuUs: number }>
   idleAlone: number
   idleSubscribed: number
   rssAlone: number
@@ -305,104 +338,115 @@ interface Measured {
 }
 
 function report(measured: Measured): string {
-  const { paced, burst, baseline } = measured
+  const { results, baseline } = measured
   const pairs = VERIFIERS * REVOCATIONS
   const notes: string[] = []
-  for (const result of [...paced, ...burst]) {
-    if (result.accepted > 0 || result.failed.length > 0) {
-      notes.push(`- **${result.accepted} verifies still accepted a token after its revocation event; ${result.failed.length} failed otherwise (${[...new Set(result.failed)].join(", ")}).**`)
+  for (const path of PATHS) {
+    for (const result of [...results[path].paced, ...results[path].burst]) {
+      if (result.accepted > 0 || result.failed.length > 0) {
+        notes.push(`- **${PATH_NAMES[path]}: ${result.accepted} verifies still accepted a token after its revocation event; ${result.failed.length} failed otherwise (${[...new Set(result.failed)].join(", ")}).**`)
+      }
     }
   }
   const writes = (result: { published: number[]; acked: number[] }) => result.acked.map((at, index) => at - (result.published[index] as number)).sort((a, b) => a - b)
 
-  const pacedRows = paced.map((result, round) => {
-    const all = pairLatencies(result)
-    const everywhere = everywhereLatencies(result)
-    const enforced = enforcedLatencies(result)
-    const write = writes(result)
-    return [
-      `paced ${round + 1}`,
-      `${formatOps(pairs - missing(result))} / ${formatOps(pairs)}`,
-      `${ms(percentile(all, 50))} / ${ms(percentile(all, 99))} / ${ms(all.at(-1) as number)}`,
-      `${ms(percentile(everywhere, 50))} / ${ms(percentile(everywhere, 99))}`,
-      `${ms(percentile(enforced, 50))} / ${ms(percentile(enforced, 99))}`,
-      `${ms(percentile(write, 50))} / ${ms(percentile(write, 99))}`,
-    ]
-  })
-  const burstRows = burst.map((result, round) => {
-    const first = result.published[0] as number
-    return [
-      `burst ${round + 1}`,
-      `${formatOps(pairs - missing(result))} / ${formatOps(pairs)}`,
-      ms(lastEvent(result) - first),
-      ms(Math.max(...result.acked) - first),
-      ms(Math.max(...result.published) - first),
-      `${ms(percentile(pairLatencies(result), 50))} / ${ms(percentile(pairLatencies(result), 99))}`,
-    ]
-  })
+  const pacedRows = (phases: Phases) =>
+    phases.paced.map((result, round) => {
+      const all = pairLatencies(result)
+      const everywhere = everywhereLatencies(result)
+      const enforced = enforcedLatencies(result)
+      const write = writes(result)
+      return [
+        `paced ${round + 1}`,
+        `${formatOps(pairs - missing(result))} / ${formatOps(pairs)}`,
+        `${ms(percentile(all, 50))} / ${ms(percentile(all, 99))} / ${ms(all.at(-1) as number)}`,
+        `${ms(percentile(everywhere, 50))} / ${ms(percentile(everywhere, 99))}`,
+        `${ms(percentile(enforced, 50))} / ${ms(percentile(enforced, 99))}`,
+        `${ms(percentile(write, 50))} / ${ms(percentile(write, 99))}`,
+      ]
+    })
+  const burstRows = (phases: Phases) =>
+    phases.burst.map((result, round) => {
+      const first = result.published[0] as number
+      return [
+        `burst ${round + 1}`,
+        `${formatOps(pairs - missing(result))} / ${formatOps(pairs)}`,
+        ms(lastEvent(result) - first),
+        ms(Math.max(...result.acked) - first),
+        ms(Math.max(...result.published) - first),
+        `${ms(percentile(pairLatencies(result), 50))} / ${ms(percentile(pairLatencies(result), 99))}`,
+      ]
+    })
+  const sections = PATHS.flatMap((path) => [
+    `### ${PATH_NAMES[path]}: paced`,
+    "",
+    table(["round", "delivered", "every (verifier, revocation): p50 / p99 / max", "everywhere (last verifier) per revocation: p50 / p99", "verify refused (first verifier of each process): p50 / p99", "revoke call to answer in A: p50 / p99"], pacedRows(results[path])),
+    "",
+    `### ${PATH_NAMES[path]}: burst`,
+    "",
+    table(["round", "delivered", "enforced everywhere after", "A's last answer after", "A's last call after", "every (verifier, revocation): p50 / p99"], burstRows(results[path])),
+    "",
+  ])
 
-  const pacedP99 = paced.map((result) => percentile(pairLatencies(result), 99))
-  const everywhereP99 = paced.map((result) => percentile(everywhereLatencies(result), 99))
-  const burstAll = burst.map((result) => lastEvent(result) - (result.published[0] as number))
-  const lastAck = burst.map((result) => Math.max(...result.acked) - (result.published[0] as number))
   const verdict = (value: number, target: number) => (value < target ? "met" : "**not met**")
-  const verdicts = [
-    [`paced: p99 over every (verifier, revocation)`, `< ${P99_TARGET_MS} ms`, spread(pacedP99), verdict(median(pacedP99), P99_TARGET_MS)],
-    [`burst of ${formatOps(REVOCATIONS)}: enforced everywhere after`, `< ${BURST_TARGET_MS} ms`, spread(burstAll), verdict(median(burstAll), BURST_TARGET_MS)],
-  ]
-  const met = verdicts.filter((row) => row[3] === "met").length
-  if (median(burstAll) >= BURST_TARGET_MS && median(lastAck) >= BURST_TARGET_MS) {
-    notes.push(`- Burst: A's ${formatOps(REVOCATIONS)} admin requests alone take ${spread(lastAck)} to be answered, over the ${BURST_TARGET_MS} ms target by themselves: each is an HTTP request that verifies the admin's token and the revoked token (Ed25519) and runs the store's script.`)
-  }
-  if (median(pacedP99) >= P99_TARGET_MS) {
-    notes.push(`- Paced: the admin request alone (A: call to answer) has a p99 of ${ms(median(paced.map((result) => percentile(writes(result), 99))))}.`)
-  }
+  const verdicts = PATHS.flatMap((path) => {
+    const { paced, burst } = results[path]
+    const pacedP99 = paced.map((result) => percentile(pairLatencies(result), 99))
+    const burstAll = burst.map((result) => lastEvent(result) - (result.published[0] as number))
+    const lastAck = burst.map((result) => Math.max(...result.acked) - (result.published[0] as number))
+    if (path === "admin" && median(burstAll) >= BURST_TARGET_MS && median(lastAck) >= BURST_TARGET_MS) {
+      notes.push(`- ${PATH_NAMES.admin}, burst: A's ${formatOps(REVOCATIONS)} admin requests alone take ${spread(lastAck)} to be answered, over the ${BURST_TARGET_MS} ms by themselves: each is an HTTP request that verifies the admin's token and the revoked token (Ed25519), reads the admin's record for the audit log, runs the store's script and appends the audit event, one after the other. That is the admin API's throughput, not the feed's: the same revocations made by \`auth.revoke\` reach every verifier in the time of the first table.`)
+    }
+    return [
+      [`${PATH_NAMES[path]}: paced, p99 over every (verifier, revocation)`, `< ${P99_TARGET_MS} ms`, spread(pacedP99), verdict(median(pacedP99), P99_TARGET_MS)],
+      [`${PATH_NAMES[path]}: burst of ${formatOps(REVOCATIONS)}, enforced everywhere after`, `< ${BURST_TARGET_MS} ms`, spread(burstAll), verdict(median(burstAll), BURST_TARGET_MS)],
+    ]
+  })
+  const targeted = verdicts.slice(0, 2)
+  const met = targeted.filter((row) => row[3] === "met").length
 
-  const subscribedCpu = median(paced.map((result) => result.serverCpuUs))
-  const burstCpu = median(burst.map((result) => result.serverCpuUs))
-  const perSubscriberRevocation = (subscribedCpu - baseline.serverCpuUs) / VERIFIERS
-  const idlePerSubscriber = (measured.idleSubscribed - measured.idleAlone) / VERIFIERS
-  const rssPerSubscriber = (measured.rssSubscribed - measured.rssAlone) / VERIFIERS
   const serverRows = [
-    ["RSS", `${(measured.rssAlone / 2 ** 20).toFixed(1)} MiB`, `${(measured.rssSubscribed / 2 ** 20).toFixed(1)} MiB`, `${(rssPerSubscriber / 1024).toFixed(1)} KiB`],
-    ["CPU while idle (heartbeats)", `${measured.idleAlone.toFixed(1)} ms/s`, `${measured.idleSubscribed.toFixed(1)} ms/s`, `${(idlePerSubscriber * 1000).toFixed(0)} µs/s`],
-    [
-      `CPU per revocation, paced (admin request, store write, fan-out)`,
-      `${baseline.serverCpuUs.toFixed(0)} µs`,
-      `${subscribedCpu.toFixed(0)} µs (burst: ${burstCpu.toFixed(0)} µs)`,
-      `${perSubscriberRevocation.toFixed(1)} µs`,
-    ],
+    ["RSS", `${(measured.rssAlone / 2 ** 20).toFixed(1)} MiB`, `${(measured.rssSubscribed / 2 ** 20).toFixed(1)} MiB`, `${((measured.rssSubscribed - measured.rssAlone) / VERIFIERS / 1024).toFixed(1)} KiB`],
+    ["CPU while idle (heartbeats)", `${measured.idleAlone.toFixed(1)} ms/s`, `${measured.idleSubscribed.toFixed(1)} ms/s`, `${(((measured.idleSubscribed - measured.idleAlone) / VERIFIERS) * 1000).toFixed(0)} µs/s`],
+    ...PATHS.map((path) => {
+      const subscribedCpu = median(results[path].paced.map((result) => result.serverCpuUs))
+      const burstCpu = median(results[path].burst.map((result) => result.serverCpuUs))
+      return [
+        `CPU per revocation, paced: ${PATH_NAMES[path]}`,
+        `${baseline[path].serverCpuUs.toFixed(0)} µs`,
+        `${subscribedCpu.toFixed(0)} µs (burst: ${burstCpu.toFixed(0)} µs)`,
+        `${((subscribedCpu - baseline[path].serverCpuUs) / VERIFIERS).toFixed(1)} µs`,
+      ]
+    }),
   ]
   const load = loadavg()
     .map((value) => value.toFixed(2))
     .join(" ")
   return [
-    `A real auth server, \`revocable serve\` on Redis (one instance, a fresh namespace deleted afterwards), in its own process. A (the bench) revokes client_credentials access tokens (EdDSA) issued beforehand by \`POST /admin/revocations {kind: "token", id: <token>}\` as the admin, which calls \`auth.revoke\`; "published" is when A sends that request. ${VERIFIERS} \`remoteVerifier\`s in ${ENFORCER_PROCESSES} other processes (bench/fixtures/remote-enforcer.ts, ${VERIFIERS / ENFORCER_PROCESSES} each, \`mode: "stream"\`), each on its own connection with its own client_credentials token, follow the server's Server-Sent Events stream. Every verifier records when its \`revoked\` event fires for each token: its replica holds the revocation, which its verify checks after the signature, so from then it refuses the token ("event"). The first verifier of each process also verifies the token at that moment and records when verify rejects it with \`token_revoked\` ("verify refused"); every token was verified and accepted beforehand. All processes read CLOCK_MONOTONIC (\`process.hrtime\`), checked by IPC pings (shortest round trip ${ms(measured.clockRoundTripMs)}); the enforcers keep their times and send them after each phase.`,
+    `A real auth server, \`revocable serve\` on Redis (one instance, a fresh namespace deleted afterwards), in its own process. ${VERIFIERS} \`remoteVerifier\`s in ${ENFORCER_PROCESSES} other processes (bench/fixtures/remote-enforcer.ts, ${VERIFIERS / ENFORCER_PROCESSES} each, \`mode: "stream"\`), each on its own connection with its own client_credentials token, follow the server's Server-Sent Events stream. A (the bench) revokes client_credentials access tokens (EdDSA) issued beforehand, in two ways:`,
+    "",
+    `- **${PATH_NAMES.instance}** (the target's measure): \`auth.revoke(token)\` on a \`createAuth\` instance in A on the server's Redis store and namespace, as an application's logout handler calls it, after its \`authenticate\` verified the same token (A's instance verified each token beforehand, so the signature is found in its cache of verified tokens, as it would be there); the store's change feed tells the server's instance, which streams it to its subscribers.`,
+    `- **${PATH_NAMES.admin}**: \`POST /admin/revocations {kind: "token", id: <token>}\` as the admin, which calls \`auth.revoke\` on the server's own instance and records the audit event before it answers.`,
+    "",
+    `"Published" is when A calls. Every verifier records when its \`revoked\` event fires for each token: its replica holds the revocation, which its verify checks after the signature, so from then it refuses the token ("event"). The first verifier of each process also verifies the token at that moment and records when verify rejects it with \`token_revoked\` ("verify refused"); every token was verified and accepted beforehand. All processes read CLOCK_MONOTONIC (\`process.hrtime\`), checked by IPC pings (shortest round trip ${ms(measured.clockRoundTripMs)}); the enforcers keep their times and send them after each phase.`,
     "",
     `- Paced: ${formatOps(REVOCATIONS)} revocations, one every ${INTERVAL_MS} ms on A's timer, open loop; so ${formatOps(REVOCATIONS * VERIFIERS)} (verifier, revocation) deliveries per phase.`,
-    `- Burst: ${formatOps(REVOCATIONS)} revocations started at once (one synchronous loop; at most ${ADMIN_CONNECTIONS} admin requests in flight on keep-alive connections); the time from the first call until the last verifier has the last one.`,
-    `- ${ROUNDS} rounds of both, alternating; verdicts go by the median round (range over rounds in brackets).`,
+    `- Burst: ${formatOps(REVOCATIONS)} revocations started at once (one synchronous loop; through the admin API at most ${ADMIN_CONNECTIONS} requests in flight on keep-alive connections); the time from the first call until the last verifier has the last one.`,
+    `- ${ROUNDS} rounds, each of both phases on both paths; verdicts go by the median round (range over rounds in brackets).`,
     `- The ${VERIFIERS} verifiers were ready (discovery, JWKS, token, snapshot) ${ms(measured.setupMs)} after their processes were told to start them (the processes' own start and the tokens' first verify included).`,
     "",
-    "### Paced",
-    "",
-    table(["round", "delivered", "every (verifier, revocation): p50 / p99 / max", "everywhere (last verifier) per revocation: p50 / p99", "verify refused (first verifier of each process): p50 / p99", "admin request (A: call to answer) p50 / p99"], pacedRows),
-    "",
-    "### Burst",
-    "",
-    table(["round", "delivered", "enforced everywhere after", "A's last answer after", "A's last call after", "every (verifier, revocation): p50 / p99"], burstRows),
-    "",
+    ...sections,
     `### The server, per subscriber`,
     "",
     table(["", "no subscriber", `${VERIFIERS} subscribers`, "per subscriber"], serverRows),
     "",
-    `RSS from /proc before the verifiers connected and 2 s after all were ready (a single reading each: the server's garbage collector moves it by megabytes, so the per-subscriber figure is rough). CPU is the server process's user + system time (/proc, 10 ms ticks): idle over ${IDLE_WINDOW_MS / 1000} s with nothing asked of it; per revocation over a paced phase of ${formatOps(BASELINE_REVOCATIONS)} revocations before any subscriber, and over the paced phases with ${VERIFIERS}; the difference, divided by ${VERIFIERS}, is what each subscriber costs per revocation (its SSE frame written, heartbeats).`,
+    `RSS from /proc before the verifiers connected and 2 s after all were ready (a single reading each: the server's garbage collector moves it by megabytes, so the per-subscriber figure is rough). CPU is the server process's user + system time (/proc, 10 ms ticks): idle over ${IDLE_WINDOW_MS / 1000} s with nothing asked of it; per revocation over a paced run of ${formatOps(BASELINE_REVOCATIONS)} revocations on each path before any subscriber, and over the paced phases with ${VERIFIERS}; the difference, divided by ${VERIFIERS}, is what each subscriber costs per revocation (its SSE frame written, heartbeats).`,
     "",
     "### Targets",
     "",
     table(["target", "wanted", "measured (median round)", "verdict"], verdicts),
     "",
-    met === verdicts.length ? "All targets are met in this run." : `${met} of ${verdicts.length} targets are met in this run.`,
+    `The targets are judged on ${PATH_NAMES.instance.toLowerCase()}, the propagation itself; the admin API's rows are for comparison. ${met === targeted.length ? "Both targets are met in this run." : `${met} of ${targeted.length} targets are met in this run.`}`,
     "",
     "Notes:",
     "",

@@ -30,15 +30,18 @@ export function verify<C extends object>(ctx: Context, token: unknown, options?:
   }
 }
 
-/** verifySignature, retried once after the reload an unknown kid may start (see Keychain.reloadForUnknownKid). */
+/**
+ * checkSignature, retried once after the reload an unknown kid may start (see Keychain.reloadForUnknownKid). What
+ * revoke checks: a logout handler revokes the access token its request was just verified with, a cache hit.
+ */
 export async function verifySignatureOrReload(ctx: Context, token: unknown): Promise<VerifiedToken> {
   try {
-    return verifySignature(token, ctx.keys.ring)
+    return checkSignature(ctx, token, ctx.clock())
   } catch (error) {
     const reload = isUnknownKey(error) ? ctx.keys.reloadForUnknownKid() : undefined
     if (reload === undefined) throw error
     await reload
-    return verifySignature(token, ctx.keys.ring)
+    return checkSignature(ctx, token, ctx.clock())
   }
 }
 

@@ -22,6 +22,7 @@ import type { AuditEvent, AuditQuery, Page, ServerStore } from "revocable/stores
 import { ServerError } from "./errors.ts"
 import type { ServerMetrics } from "./metrics.ts"
 import type { UserDirectory } from "./user-directory.ts"
+import { SYSTEM_ACTOR } from "./actors.ts"
 
 /** The event types, a closed list (docs/server.md describes each). */
 export const AUDIT_TYPES = [
@@ -94,7 +95,7 @@ export interface AuditOptions {
   /** Where the lines go; a function so that it can be the app's logger, made after the audit. */
   log: () => AuditLogger
   clock?: () => number
-  /** Called with each event the store kept, before record resolves (webhooks.ts enqueues its deliveries); must not reject. */
+  /** Called with each event the store kept, before record resolves (webhooks/ enqueues its deliveries); must not reject. */
   onRecorded?: (event: AuditEvent) => Promise<void>
 }
 
@@ -195,7 +196,7 @@ function revocationEvent(revocation: Revocation): AuditRecord {
  */
 export function auditReuse(auth: Auth, audit: Audit): () => void {
   return auth.on("reuse-detected", ({ sessionId, subject }) => {
-    audit.track(audit.record({ type: "refresh.reused", subject, sessionId, actor: "revocable", reason: "refresh token reused", details: { revoked_session: sessionId } }))
+    audit.track(audit.record({ type: "refresh.reused", subject, sessionId, actor: SYSTEM_ACTOR, reason: "refresh token reused", details: { revoked_session: sessionId } }))
   })
 }
 

@@ -8,7 +8,7 @@ import { keyEncryptionKeyFile, prepareDataFiles, type StartWarning } from "./dat
 import { isWrapped, keyEncryptionKey, MAKE_A_KEK, unwrapKey, wrapKey, wrappedUnder, type KeyEncryptionKey } from "./keywrap.ts"
 import { rewrapSecrets } from "./secrets.ts"
 // Not through webhooks/index.ts, whose worker needs storeNow from here.
-import { rewrapWebhookSecrets } from "./webhooks/secrets.ts"
+import { rewrapWebhookSecrets } from "./webhooks/endpoint-secrets.ts"
 
 export interface KeyProtection {
   /** Newest first: the first wraps, every one unwraps. Empty: keys stay in plaintext. */

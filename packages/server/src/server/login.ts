@@ -15,6 +15,7 @@ import { FIRST_PARTY_CLIENT } from "./requester.ts"
 import * as schemas from "./schemas.ts"
 import type { Services } from "./services.ts"
 import type { User } from "./user-directory.ts"
+import { SYSTEM_ACTOR } from "./actors.ts"
 
 const MAX_DEVICE = 200
 /** A device cookie lives a year; each sign-in replaces it. */
@@ -70,7 +71,7 @@ export async function passwordLogin(
   const pair = await auth.issue(user.sub, { claims, device: deviceOf(request, options.device) })
   if (!(await users.isCurrent(user))) {
     // A suspension or password change landed between the password check and the issue.
-    await auth.revokeSession(pair.sessionId, { reason: "login raced an account change", actor: "revocable" })
+    await auth.revokeSession(pair.sessionId, { reason: "login raced an account change", actor: SYSTEM_ACTOR })
     metrics.loginFailed("invalid_credentials")
     throw new ServerError("invalid_credentials")
   }

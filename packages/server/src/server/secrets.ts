@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { storeOperation, type ServerStore } from "revocable/stores"
-import { unwrapKey, wrapKey, wrappedUnder, type KeyEncryptionKey } from "./keywrap.ts"
+import { keyEncryptionKeysOf, unwrapKey, wrapKey, wrappedUnder, type KeyEncryptionKey } from "./keywrap.ts"
 
 /** Every secret storedSecret keeps, by collection and id: those the start wraps and `keys rewrap` moves. */
 export const SECRET_DOCUMENTS: ReadonlyArray<readonly [collection: string, id: string]> = [
@@ -56,11 +56,6 @@ export async function rewrapSecrets(store: ServerStore, keks: readonly KeyEncryp
     }
   }
   return done
-}
-
-/** The KEKs keystore.ts gives the store it protects; none for a store opened otherwise (tests, plaintext keys). */
-function keyEncryptionKeysOf(store: ServerStore): readonly KeyEncryptionKey[] {
-  return (store as { keyEncryptionKeys?: readonly KeyEncryptionKey[] }).keyEncryptionKeys ?? []
 }
 
 /** The wrapping binds the ciphertext to the secret's name: one secret's document cannot stand in for another's. */

@@ -270,3 +270,8 @@ function readRoles(roles: unknown): string[] {
   }
   return [...new Set(roles as string[])]
 }
+
+/** A person as the audit log and revocations name them: by username, by sub once the user is gone. */
+export async function actorName(users: Pick<UserDirectory, "get">, sub: string): Promise<string> {
+  return (await users.get(sub))?.username ?? sub
+}

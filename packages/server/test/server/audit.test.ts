@@ -83,7 +83,7 @@ describe("the audit log records security events through the real routes", () => 
     assert.ok(event, "recorded by the time the refresh was answered")
     assert.equal(event.subject, subOf(pair.access_token))
     assert.equal(event.session_id, pair.session_id)
-    assert.equal(event.actor, "revocable")
+    assert.equal(event.actor, "system:revocable")
     assert.deepEqual(event.details, { revoked_session: pair.session_id })
   })
 

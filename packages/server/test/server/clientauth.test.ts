@@ -107,6 +107,9 @@ describe("revocation checks the token's client (RFC 7009 §2.1)", () => {
     const own = await call(server.url, "POST", "/oauth/revoke", { form: { token: pair.refresh_token }, headers: basic(confidential.clientId, confidential.clientSecret) })
     assert.equal(own.status, 200)
     assert.equal((await call(server.url, "GET", "/me", { token: pair.access_token })).body.error, "token_revoked")
+    // Named as a client, in a form no username can take: no account can pass for it.
+    const { items } = await server.store.listRevocations({ kind: "session", limit: 100, now: Date.now() })
+    assert.equal(items.find((entry) => entry.id === claimsOf(pair.access_token).sid)?.actor, `client:${confidential.clientId}`)
   })
 
   test("first-party and public tokens are revoked by whoever holds them; a removed client's tokens by anyone", async () => {

@@ -8,6 +8,7 @@ import { AuthError, type Auth } from "revocable"
 import type { Identities } from "./identities.ts"
 import type { Provider } from "./providers.ts"
 import type { Sealer } from "./seal.ts"
+import { providerActor } from "../actors.ts"
 
 const LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 /** A logout token older than this is refused: its jti is remembered this long (plus leeway), so a replay is caught. */
@@ -61,7 +62,7 @@ export function logoutReceiver(auth: Auth, identities: Identities, sealer: Seale
 
       const sessions = await identities.sessionsOf(metadata.issuer, { ...(sid === undefined ? {} : { sid }), ...(sub === undefined ? {} : { sub }) })
       for (const session of sessions) {
-        await auth.revokeSession(session, { reason: "back-channel logout", actor: provider.settings.name })
+        await auth.revokeSession(session, { reason: "back-channel logout", actor: providerActor(provider.settings.name) })
       }
       return sessions.length
     },

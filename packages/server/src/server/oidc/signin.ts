@@ -9,6 +9,7 @@ import { sessionDetails } from "../session-details.ts"
 import { FIRST_PARTY_CLIENT } from "../requester.ts"
 import type { User, UserDirectory } from "../user-directory.ts"
 import type { Identities, IdentityKey } from "./identities.ts"
+import { SYSTEM_ACTOR } from "../actors.ts"
 
 const MAX_DEVICE = 200
 
@@ -29,7 +30,7 @@ export async function issueFederated(
   const device = (request.headers["user-agent"] ?? "unknown").replace(/[\x00-\x1F\x7F]/g, "").slice(0, MAX_DEVICE)
   const pair = await auth.issue(user.sub, { claims, device })
   if (!(await users.isCurrent(user))) {
-    await auth.revokeSession(pair.sessionId, { reason: "sign-in raced an account change", actor: "revocable" })
+    await auth.revokeSession(pair.sessionId, { reason: "sign-in raced an account change", actor: SYSTEM_ACTOR })
     throw new AuthError("forbidden", "This account changed during the sign-in; sign in again.")
   }
   await identities.recordSession(identity, providerSid, pair.sessionId)

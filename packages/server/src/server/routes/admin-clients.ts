@@ -7,7 +7,8 @@ import { requireClaims } from "revocable/fastify"
 import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
 import { removeClient } from "../client-directory.ts"
-import { actorName, denied, deniedOrMissing, guarded, Id, notFound } from "./admin.ts"
+import { actorName } from "../user-directory.ts"
+import { denied, deniedOrMissing, guarded, Id, notFound } from "./admin.ts"
 
 export type AdminClientRoutesOptions = Pick<Services, "auth" | "users" | "bearer" | "clients" | "audit">
 

@@ -15,7 +15,7 @@ import { noStore } from "../login.ts"
 import { generatePassword } from "../password-reset.ts"
 import { sessionDetails } from "../session-details.ts"
 import { deleteUser } from "../user-deletion.ts"
-import type { UserDirectory } from "../user-directory.ts"
+import { actorName, type UserDirectory } from "../user-directory.ts"
 import { AuditEventView, auditView } from "./audit.ts"
 
 export type AdminRoutesOptions = Pick<Services, "auth" | "users" | "store" | "bearer" | "audit">
@@ -64,11 +64,6 @@ export function guarded<S extends FastifySchema>(schema: S): S {
 
 export function notFound(reply: FastifyReply, what: string): FastifyReply {
   return reply.code(404).send({ error: "not_found", error_description: `No ${what} has that id.` })
-}
-
-/** The admin as the audit log and revocations name them: by username, by sub once the user is gone. */
-export async function actorName(users: Pick<UserDirectory, "get">, sub: string): Promise<string> {
-  return (await users.get(sub))?.username ?? sub
 }
 
 export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, { auth, users, store, bearer, audit }) => {

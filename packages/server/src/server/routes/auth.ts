@@ -16,7 +16,7 @@ import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
 import { recoveryRoutes } from "./recovery.ts"
 import { sessionDetails } from "../session-details.ts"
-import { PASSWORD_RULE, USERNAME_RULE, type UserDirectory } from "../user-directory.ts"
+import { actorName, PASSWORD_RULE, USERNAME_RULE } from "../user-directory.ts"
 
 export type AuthRoutesOptions = Pick<Services, "auth" | "users" | "config" | "metrics" | "limits" | "cookies" | "bearer" | "clients" | "store" | "audit">
 
@@ -46,10 +46,6 @@ function cookieBody(cookies: CookieOptions, reply: FastifyReply, pair: TokenPair
   const csrfToken = setAuthCookies(reply, pair, cookies)
   const { refresh_token: _, ...body } = pairBody(pair)
   return { ...body, csrf_token: csrfToken }
-}
-
-async function actorName(users: UserDirectory, sub: string): Promise<string> {
-  return (await users.get(sub))?.username ?? sub
 }
 
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, services) => {

@@ -16,6 +16,7 @@ import * as schemas from "../schemas.ts"
 import { isScope, scopeText } from "../scopes.ts"
 import type { Services } from "../services.ts"
 import { FORM, parseForm } from "../forms.ts"
+import { clientActor, SYSTEM_ACTOR } from "../actors.ts"
 
 export type OAuthRoutesOptions = Pick<Services, "auth" | "users" | "clients" | "metrics" | "limits" | "store" | "config" | "audit">
 
@@ -182,7 +183,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async 
     const claims = { client_id: client.clientId, ...(scopes.length === 0 ? {} : { scope: scopeText(scopes) }) }
     const pair = await auth.issue(client.clientId, { claims, device: `client credentials: ${client.name}` })
     if ((await clients.find(client.clientId)) === null) {
-      await auth.revokeSession(pair.sessionId, { reason: "client removed while its token was issued", actor: "revocable" })
+      await auth.revokeSession(pair.sessionId, { reason: "client removed while its token was issued", actor: SYSTEM_ACTOR })
       throw invalidClient("Client authentication failed.")
     }
     return pair
@@ -206,7 +207,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async 
       const verdict = await holding(clients, await issuedTo(auth, token, ["access", "refresh"]), client)
       if (verdict === "authenticate") throw invalidClient("The token was issued to a confidential client: authenticate as that client.")
       if (verdict === "another-client") throw new OAuthError(400, "invalid_grant", "The token was issued to another client.")
-      await auth.revoke(token, { reason: "revoked by the client (RFC 7009)", actor: "oauth-revoke" })
+      await auth.revoke(token, { reason: "revoked by the client (RFC 7009)", actor: clientActor(client?.clientId ?? null) })
     }),
   })
 

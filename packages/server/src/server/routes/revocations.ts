@@ -88,6 +88,8 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
   const subscribers = new Set<Subscriber>()
   /** The last snapshot event written, shared by the subscribers that connect at the same cursor. */
   let snapshot = { cursor: "", text: "", bytes: 0 }
+  /** The last snapshot polled, as JSON: a million entries take seconds to serialize, once per cursor is enough. */
+  let polled = { cursor: "", json: "" }
 
   function send(subscriber: Subscriber, event: string, text: string): void {
     subscriber.response.write(text)
@@ -216,7 +218,10 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
       const etag = `W/"${answer.cursor}"`
       reply.header("etag", etag).header("cache-control", "private, no-cache")
       if (matches(request.headers["if-none-match"], etag)) return reply.code(304).send()
-      return answer
+      if (answer.type !== "snapshot") return answer
+      if (polled.cursor !== answer.cursor) polled = { cursor: answer.cursor, json: JSON.stringify(answer) }
+      // Already JSON: Fastify sends a string as it is (the type provider only knows the answer's object form).
+      return reply.type("application/json; charset=utf-8").send(polled.json as never)
     },
   })
 

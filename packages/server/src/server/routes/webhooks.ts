@@ -9,6 +9,8 @@ import { AUDIT_TYPES } from "../audit.ts"
 import { BEARER } from "../docs.ts"
 import * as schemas from "../schemas.ts"
 import { claimsOf, type Services } from "../services.ts"
+import { actorName } from "../user-directory.ts"
+import { denied, deniedOrMissing } from "./admin.ts"
 import { endpointEvent, type WebhookDelivery, type WebhookEndpoint } from "../webhooks/index.ts"
 
 const EventType = Type.Enum([...AUDIT_TYPES], { type: "string" })
@@ -43,8 +45,6 @@ const Delivery = Type.Object({
 const DeliveryPage = Type.Object({ items: Type.Array(Delivery), next: nullable("string", "The cursor of the next page.") })
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 
-const denied = schemas.errors(400, 401, 403, 503)
-const deniedOrMissing = schemas.errors(400, 401, 403, 404, 503)
 const tagged = { tags: ["admin"], security: BEARER, description: "Requires the role `admin`." }
 
 function endpointView(endpoint: WebhookEndpoint) {
@@ -72,11 +72,8 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<Pick<Services, "webhooks" 
   app.addHook("onRequest", requireClaims({ roles: "admin" }))
   const notFound = { error: "not_found", error_description: "No webhook endpoint has that id." }
 
-  /** The admin as the audit log names them: by username, as the other admin routes do; read before the change it records. */
-  async function actor(request: FastifyRequest): Promise<string> {
-    const { sub } = claimsOf(request)
-    return (await users.get(sub))?.username ?? sub
-  }
+  /** The admin as the audit log names them, read before the change it records. */
+  const actor = (request: FastifyRequest) => actorName(users, claimsOf(request).sub)
 
   app.get("/", {
     prefixTrailingSlash: "no-slash",

@@ -4,7 +4,7 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns"
 import { BlockList, isIP, type LookupFunction } from "node:net"
 import { AuthError } from "revocable"
-import type { WebhookSettings } from "./settings.ts"
+import type { WebhookSettings } from "./delivery-settings.ts"
 
 const MAX_URL = 2048
 

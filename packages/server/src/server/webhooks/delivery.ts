@@ -13,9 +13,9 @@ import { hostOf, isPublic, publicLookup } from "./address-guard.ts"
 import { documents, OUTBOX } from "./collections.ts"
 import type { EndpointRecord } from "./endpoints.ts"
 import { remember, type DeliveryStatus, type OutboxEntry } from "./outbox.ts"
-import { openSecret } from "./secrets.ts"
-import type { WebhookSettings } from "./settings.ts"
-import { signature } from "./signing.ts"
+import { openSecret } from "./endpoint-secrets.ts"
+import type { WebhookSettings } from "./delivery-settings.ts"
+import { signature } from "./standard-signature.ts"
 
 export interface WorkerOptions {
   store: ServerStore

@@ -1,5 +1,5 @@
 // The endpoints an operator registered (collection `webhooks`): the URL, the audit event types it receives, and
-// its signing secret, shown once at creation and kept as secrets.ts says.
+// its signing secret, shown once at creation and kept as endpoint-secrets.ts says.
 import { AuthError, randomId } from "revocable"
 import { storeOperation, type Page, type ServerStore } from "revocable/stores"
 import { AUDIT_TYPES, type AuditRecord, type AuditType } from "../audit.ts"
@@ -7,9 +7,9 @@ import { keyEncryptionKeysOf } from "../keywrap.ts"
 import { checkTarget } from "./address-guard.ts"
 import { documents, ENDPOINTS, history } from "./collections.ts"
 import type { WebhookDelivery } from "./outbox.ts"
-import { sealSecret, withoutSecret, type StoredSecret } from "./secrets.ts"
-import type { WebhookSettings } from "./settings.ts"
-import { newSecret } from "./signing.ts"
+import { sealSecret, withoutSecret, type StoredSecret } from "./endpoint-secrets.ts"
+import type { WebhookSettings } from "./delivery-settings.ts"
+import { newSecret } from "./standard-signature.ts"
 
 export interface WebhookEndpoint {
   id: string

@@ -30,13 +30,13 @@ import type { ServerMetrics } from "../metrics.ts"
 import { createWorker } from "./delivery.ts"
 import { endpointRegistry, type WebhookEndpoints } from "./endpoints.ts"
 import { countPending, putDelivery, trimHistory } from "./outbox.ts"
-import type { WebhookSettings } from "./settings.ts"
+import type { WebhookSettings } from "./delivery-settings.ts"
 
 export { checkTarget, isPublic } from "./address-guard.ts"
 export { endpointEvent, type WebhookEndpoint, type WebhookEndpoints } from "./endpoints.ts"
 export { MAX_HISTORY, type DeliveryStatus, type WebhookDelivery } from "./outbox.ts"
-export { DEFAULT_RETRY_DELAYS_MS, retryDelays, type WebhookSettings } from "./settings.ts"
-export { signature } from "./signing.ts"
+export { DEFAULT_RETRY_DELAYS_MS, retryDelays, type WebhookSettings } from "./delivery-settings.ts"
+export { signature } from "./standard-signature.ts"
 
 export interface Webhooks {
   endpoints: WebhookEndpoints
