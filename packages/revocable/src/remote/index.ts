@@ -98,6 +98,10 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
   ready.catch(() => {})
 
   const replicaListener = {
+    // Stale, and now in contact again from our own cursor (no snapshot): say so, and watch for the next lapse.
+    contact: () => {
+      if (stale) contact()
+    },
     snapshot: (size: number) => {
       contact()
       readyResolve()

@@ -8,6 +8,8 @@ import type { FeedChange, FeedEntry } from "../core/revocation-feed.ts"
 export type { FeedChange, FeedEntry }
 
 export interface ReplicaListener {
+  /** The feed proved us current: each snapshot, batch of changes and heartbeat that names our cursor. */
+  contact(): void
   snapshot(size: number): void
   revoked(entry: FeedEntry): void
   unrevoked(change: { kind: RevocationKind; id: string }): void
@@ -58,6 +60,7 @@ export class RemoteReplica {
   heartbeat(cursor: string | undefined, at: number): boolean {
     if (this.cursor === null || (cursor !== undefined && cursor !== this.cursor)) return false
     this.lastContact = Math.max(this.lastContact, at)
+    this.#listener.contact()
     return true
   }
 
@@ -65,6 +68,7 @@ export class RemoteReplica {
     if (typeof cursor !== "string" || cursor === "") throw new FeedError("The feed's answer has no cursor.")
     this.cursor = cursor
     this.lastContact = Math.max(this.lastContact, at)
+    this.#listener.contact()
   }
 }
 

@@ -204,6 +204,29 @@ describe("redis store specifics", () => {
     await subscription.close()
   })
 
+  test("a process busy past commandTimeoutMs takes the answer Redis sent meanwhile: the feed's read does not time out, nor reset", async () => {
+    const store = await open(uniquePrefix("busy"), { url: REDIS_URL }, { heartbeatMs: 50, commandTimeoutMs: 100 })
+    const events: string[] = []
+    let synced!: () => void
+    let sync = new Promise<void>((resolve) => (synced = resolve))
+    const subscription = await store.subscribe((event) => {
+      events.push(event.type)
+      if (event.type === "sync") synced()
+    })
+    await sync
+    // The next read is written to Redis (node-redis writes on the next turn of the event loop).
+    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setImmediate(resolve))
+    const seen = events.length
+    // The whole process is busy for 400 ms (serializing a large answer, say), past the read's 150 ms deadline,
+    // while Redis answers it after its 50 ms block.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400)
+    sync = new Promise<void>((resolve) => (synced = resolve))
+    await sync
+    assert.deepEqual(events.slice(seen).filter((type) => type !== "sync"), [], "no reset: the connection was not taken for broken")
+    await subscription.close()
+  })
+
   test("the change stream is trimmed to about feedLength entries", async () => {
     const prefix = uniquePrefix("trim")
     const store = await open(prefix, { url: REDIS_URL }, { feedLength: 10 })

@@ -7,7 +7,7 @@ export interface RedisClientLike {
   readonly isReady: boolean
   readonly options?: { socket?: object } | undefined
   connect(): Promise<unknown>
-  sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>
+  sendCommand(args: string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>
   duplicate(overrides?: object): RedisClientLike
   on(event: "error", listener: (error: Error) => void): unknown
   on(event: "ready", listener: () => void): unknown
@@ -22,7 +22,7 @@ export interface RedisClusterLike {
   readonly isOpen: boolean
   readonly masters: readonly object[]
   connect(): Promise<unknown>
-  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[], options?: { timeout?: number }): Promise<unknown>
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>
   nodeClient(node: object): Promise<{ sendCommand(args: string[]): Promise<unknown> }>
   duplicate(overrides?: object): RedisClusterLike
   on(event: "error", listener: (error: Error) => void): unknown
@@ -50,17 +50,25 @@ export interface Connection {
 
 /**
  * Runs `work` with a deadline: rejects with a {@link RedisTimeoutError} after `timeoutMs`, whatever `work` is
- * doing. `work` gets a signal that aborts then, and how many ms remain.
+ * doing. `work` gets a signal that aborts then.
+ *
+ * The deadline is declared only once the I/O that arrived meanwhile has been read (the timer's phase of the event
+ * loop comes before the one that reads sockets): a process that was busy past it, serializing a large answer or
+ * paused, finds Redis's reply waiting, and must not take its own delay for Redis's and drop the connection.
  */
-export function bounded<T>(timeoutMs: number, work: (signal: AbortSignal, remaining: () => number) => Promise<T>): Promise<T> {
+export function bounded<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController()
-  const end = performance.now() + timeoutMs
-  const timer = setTimeout(() => controller.abort(new RedisTimeoutError(`Redis did not answer within ${timeoutMs} ms.`)), timeoutMs)
+  let declare: NodeJS.Immediate | undefined
+  const timer = setTimeout(() => {
+    declare = setImmediate(() => controller.abort(new RedisTimeoutError(`Redis did not answer within ${timeoutMs} ms.`)))
+  }, timeoutMs)
   const expired = new Promise<never>((_, reject) => {
     controller.signal.addEventListener("abort", () => reject(controller.signal.reason as Error), { once: true })
   })
-  const remaining = () => Math.max(1, Math.ceil(end - performance.now()))
-  return Promise.race([work(controller.signal, remaining), expired]).finally(() => clearTimeout(timer))
+  return Promise.race([work(controller.signal), expired]).finally(() => {
+    clearTimeout(timer)
+    clearImmediate(declare)
+  })
 }
 
 /**
@@ -86,14 +94,14 @@ export function standalone(client: RedisClientLike, ending: "keep" | "close" | "
   let open = true
   return {
     send(args, timeoutMs, wait) {
-      return bounded(timeoutMs, async (signal, remaining) => {
+      return bounded(timeoutMs, async (signal) => {
         if (!client.isReady) {
           if (!wait || !client.isOpen) throw new Error("Redis is not connected.")
           await ready(client, signal)
         }
-        // The client's own timeout drops a command still queued when ours runs out, so it never runs late;
-        // one already written keeps its place for the reply, which keeps replies and commands paired.
-        return client.sendCommand(args, { timeout: remaining() })
+        // Our deadline drops a command still queued in the client, so it never runs late; one already written
+        // keeps its place for the reply, which keeps replies and commands paired.
+        return client.sendCommand(args, { abortSignal: signal })
       })
     },
     async close() {
@@ -111,7 +119,7 @@ export function clustered(cluster: RedisClusterLike, key: string, ending: "keep"
   let open = true
   return {
     send(args, timeoutMs) {
-      return bounded(timeoutMs, (_, remaining) => cluster.sendCommand(key, false, args, { timeout: remaining() }))
+      return bounded(timeoutMs, (signal) => cluster.sendCommand(key, false, args, { abortSignal: signal }))
     },
     async close() {
       if (!open) return
