@@ -11,7 +11,7 @@ import { loadavg } from "node:os"
 import { setTimeout as sleep } from "node:timers/promises"
 import pg from "pg"
 import { createClient } from "redis"
-import { createAuth, type KeyInput } from "revocable"
+import { createAuth, type KeyInput, type Store } from "revocable"
 import { postgresStore } from "revocable/stores/postgres"
 import { redisStore } from "revocable/stores/redis"
 import { remoteVerifier, type FeedMode } from "revocable/remote"
@@ -133,33 +133,25 @@ async function timed(step: () => Promise<number>): Promise<{ ms: number; rows: n
 }
 
 async function measurePostgres(schema: string, key: KeyInput): Promise<Pair> {
-  const pair: Pair = { label: "createAuth on PostgreSQL", bare: "pg: connect, one SELECT of the live rows", ours: "createAuth(postgresStore) until ready()", bareMs: [], oursMs: [], rows: 0 }
-  for (let round = 0; round < ROUNDS; round++) {
-    const bare = await timed(async () => {
+  const labels = { label: "createAuth on PostgreSQL", bare: "pg: connect, one SELECT of the live rows", ours: "createAuth(postgresStore) until ready()" }
+  return compare(
+    labels,
+    async () => {
       const client = new pg.Client({ connectionString: POSTGRES_URL })
       await client.connect()
       const { rows } = await client.query(`SELECT kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until FROM "${schema}".revocations WHERE replica_until > $1`, [Date.now()])
       await client.end()
       return rows.length
-    })
-    const ours = await timed(async () => {
-      const auth = createAuth({ issuer: ISSUER, audience: "api", store: postgresStore({ connectionString: POSTGRES_URL }, { schema }), keys: [key], purgeInterval: false })
-      await auth.ready()
-      const size = auth.replicaStatus().entries
-      await auth.close()
-      return size
-    })
-    pair.bareMs.push(bare.ms)
-    pair.oursMs.push(ours.ms)
-    pair.rows = Math.min(bare.rows, ours.rows)
-  }
-  return pair
+    },
+    () => authReady(postgresStore({ connectionString: POSTGRES_URL }, { schema }), key),
+  )
 }
 
 async function measureRedis(namespace: string, key: KeyInput): Promise<Pair> {
-  const pair: Pair = { label: "createAuth on Redis", bare: "node-redis: connect, pages of ZRANGEBYSCORE on the replica index, HGETALL of each (pipelined)", ours: "createAuth(redisStore) until ready()", bareMs: [], oursMs: [], rows: 0 }
-  for (let round = 0; round < ROUNDS; round++) {
-    const bare = await timed(async () => {
+  const labels = { label: "createAuth on Redis", bare: "node-redis: connect, pages of ZRANGEBYSCORE on the replica index, HGETALL of each (pipelined)", ours: "createAuth(redisStore) until ready()" }
+  return compare(
+    labels,
+    async () => {
       const client = createClient({ url: REDIS_URL })
       await client.connect()
       let rows = 0
@@ -173,17 +165,29 @@ async function measureRedis(namespace: string, key: KeyInput): Promise<Pair> {
       }
       await client.close()
       return rows
-    })
-    const ours = await timed(async () => {
-      const auth = createAuth({ issuer: ISSUER, audience: "api", store: redisStore({ url: REDIS_URL }, { prefix: namespace, onWarning: () => undefined }), keys: [key], purgeInterval: false })
-      await auth.ready()
-      const size = auth.replicaStatus().entries
-      await auth.close()
-      return size
-    })
-    pair.bareMs.push(bare.ms)
-    pair.oursMs.push(ours.ms)
-    pair.rows = Math.min(bare.rows, ours.rows)
+    },
+    () => authReady(redisStore({ url: REDIS_URL }, { prefix: namespace, onWarning: () => undefined }), key),
+  )
+}
+
+/** A new createAuth instance on `store` (a static key, no purge timer) until ready: the entries its replica holds. */
+async function authReady(store: Store, key: KeyInput): Promise<number> {
+  const auth = createAuth({ issuer: ISSUER, audience: "api", store, keys: [key], purgeInterval: false })
+  await auth.ready()
+  const size = auth.replicaStatus().entries
+  await auth.close()
+  return size
+}
+
+/** ROUNDS of the bare reader then ours, each timed alone; ours counts -1 when it never got ready (Infinity). */
+async function compare(labels: Pick<Pair, "label" | "bare" | "ours">, bare: () => Promise<number>, ours: () => Promise<number>): Promise<Pair> {
+  const pair: Pair = { ...labels, bareMs: [], oursMs: [], rows: 0 }
+  for (let round = 0; round < ROUNDS; round++) {
+    const bareRound = await timed(bare)
+    const oursRound = await timed(ours)
+    pair.bareMs.push(bareRound.ms)
+    pair.oursMs.push(oursRound.rows < 0 ? Infinity : oursRound.ms)
+    pair.rows = Math.min(bareRound.rows, oursRound.rows)
   }
   return pair
 }
@@ -218,14 +222,8 @@ async function measureRemote(server: RevocableServer): Promise<{ poll: Pair; str
       await verifier.close()
     }
   }
-  const pair: Pair = { label: "revocable/remote (poll mode)", bare: "fetch: GET /revocations with a bearer token, response.json()", ours: 'remoteVerifier({ mode: "poll" }) until ready (discovery, JWKS, client_credentials token, snapshot)', bareMs: [], oursMs: [], rows: 0 }
-  for (let round = 0; round < ROUNDS; round++) {
-    const bare = await timed(fetchSnapshot)
-    const ours = await timed(() => verifierReady("poll", STREAM_TIMEOUT_MS))
-    pair.bareMs.push(bare.ms)
-    pair.oursMs.push(ours.rows < 0 ? Infinity : ours.ms)
-    pair.rows = Math.min(bare.rows, ours.rows)
-  }
+  const labels = { label: "revocable/remote (poll mode)", bare: "fetch: GET /revocations with a bearer token, response.json()", ours: 'remoteVerifier({ mode: "poll" }) until ready (discovery, JWKS, client_credentials token, snapshot)' }
+  const pair = await compare(labels, fetchSnapshot, () => verifierReady("poll", STREAM_TIMEOUT_MS))
   const stream = await timed(() => verifierReady("stream", STREAM_TIMEOUT_MS))
   return { poll: pair, stream: { ms: stream.rows < 0 ? null : stream.ms, rows: stream.rows } }
 }
