@@ -19,7 +19,7 @@ import { createClient } from "redis"
 import { createAuth, type Auth } from "revocable"
 import { redisStore } from "revocable/stores/redis"
 import type { EnforcerCommand, EnforcerReply } from "./fixtures/remote-enforcer.ts"
-import { clientToken, registerClient, startRevocableServer, type RevocableServer } from "./fixtures/remote-server.ts"
+import { clientToken, cpuMsOf, registerClient, startRevocableServer, type RevocableServer } from "./fixtures/remote-server.ts"
 import { now } from "./fixtures/shared.ts"
 import { formatOps, median, table, type Section } from "./lib.ts"
 
@@ -62,7 +62,15 @@ interface PhaseResult {
   failed: string[]
   /** Server CPU per revocation during the phase, µs. */
   serverCpuUs: number
+  /** `changes` frames the server wrote during the phase, over every subscriber: how the changes were batched. */
+  changeFrames: number
+  /** CPU each part spent from the phase's start until every verifier had every revocation (ms). */
+  cpu: Record<CpuPart, number>
 }
+
+const CPU_PARTS = ["A", "server", "Redis", "verifiers"] as const
+type CpuPart = (typeof CPU_PARTS)[number]
+const CPU_PART_NAMES: Record<CpuPart, string> = { A: "A", server: "server", Redis: "Redis", verifiers: `${ENFORCER_PROCESSES} verifier processes` }
 
 export async function run(): Promise<Section> {
   const namespace = `bench_rp_${randomBytes(4).toString("hex")}`
@@ -196,8 +204,23 @@ async function publish(server: RevocableServer, revoke: Revoke, tokens: readonly
 }
 
 async function phase(server: RevocableServer, revoke: Revoke, enforcers: readonly Enforcer[], name: string, phases: Record<string, string[]>, intervalMs: number): Promise<PhaseResult> {
+  const framesBefore = await changeFramesSent(server)
+  const redisPid = await redisProcessId()
+  const cpuNow = (): Record<CpuPart, number> => {
+    const own = process.cpuUsage()
+    return {
+      A: (own.user + own.system) / 1000,
+      server: server.cpuMs(),
+      Redis: cpuMsOf(redisPid),
+      verifiers: enforcers.reduce((sum, enforcer) => sum + cpuMsOf(enforcer.pid), 0),
+    }
+  }
+  const cpuBefore = cpuNow()
   const { published, acked, serverCpuUs } = await publish(server, revoke, phases[name] as string[], intervalMs)
   const replies = await Promise.all(enforcers.map((enforcer) => enforcer.request({ type: "collect", phase: name, timeoutMs: COLLECT_TIMEOUT_MS }, "times")))
+  const cpuAfter = cpuNow()
+  const cpu = Object.fromEntries(CPU_PARTS.map((part) => [part, cpuAfter[part] - cpuBefore[part]])) as Record<CpuPart, number>
+  const changeFrames = (await changeFramesSent(server)) - framesBefore
   return {
     published,
     acked,
@@ -206,7 +229,27 @@ async function phase(server: RevocableServer, revoke: Revoke, enforcers: readonl
     accepted: replies.reduce((sum, reply) => sum + reply.accepted, 0),
     failed: replies.flatMap((reply) => reply.failed),
     serverCpuUs,
+    changeFrames,
+    cpu,
   }
+}
+
+/** The Redis server's pid, for its CPU from /proc: it runs on this machine. */
+async function redisProcessId(): Promise<number> {
+  const client = createClient({ url: REDIS_URL })
+  await client.connect()
+  try {
+    return Number(/^process_id:(\d+)/m.exec(await client.info("server"))?.[1])
+  } finally {
+    await client.close()
+  }
+}
+
+/** The server's count of `changes` frames written to stream subscribers, from its /metrics. */
+async function changeFramesSent(server: RevocableServer): Promise<number> {
+  const text = await (await fetch(new URL("/metrics", server.url))).text()
+  const line = /^revocable_stream_events_total\{event="changes"\} (\d+)$/m.exec(text)
+  return line === null ? 0 : Number(line[1])
 }
 
 /** A's and an enforcer's CLOCK_MONOTONIC agree: its reading falls between A's send and A's receipt of the reply. */
@@ -227,6 +270,10 @@ class Enforcer {
   readonly #child: ChildProcess
   readonly #exited: Promise<void>
   #waiting: { resolve: (reply: EnforcerReply) => void; reject: (error: Error) => void } | null = null
+
+  get pid(): number {
+    return this.#child.pid as number
+  }
 
   constructor() {
     this.#child = fork(ENFORCER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] })
@@ -375,6 +422,8 @@ function report(measured: Measured): string {
         ms(Math.max(...result.acked) - first),
         ms(Math.max(...result.published) - first),
         `${ms(percentile(pairLatencies(result), 50))} / ${ms(percentile(pairLatencies(result), 99))}`,
+        (result.changeFrames / VERIFIERS).toFixed(1),
+        CPU_PARTS.map((part) => result.cpu[part].toFixed(0)).join(" / "),
       ]
     })
   const sections = PATHS.flatMap((path) => [
@@ -384,7 +433,7 @@ function report(measured: Measured): string {
     "",
     `### ${PATH_NAMES[path]}: burst`,
     "",
-    table(["round", "delivered", "enforced everywhere after", "A's last answer after", "A's last call after", "every (verifier, revocation): p50 / p99"], burstRows(results[path])),
+    table(["round", "delivered", "enforced everywhere after", "A's last answer after", "A's last call after", "every (verifier, revocation): p50 / p99", "frames per subscriber", `CPU ms: ${CPU_PARTS.map((part) => CPU_PART_NAMES[part]).join(" / ")}`], burstRows(results[path])),
     "",
   ])
 
@@ -432,6 +481,7 @@ function report(measured: Measured): string {
     "",
     `- Paced: ${formatOps(REVOCATIONS)} revocations, one every ${INTERVAL_MS} ms on A's timer, open loop; so ${formatOps(REVOCATIONS * VERIFIERS)} (verifier, revocation) deliveries per phase.`,
     `- Burst: ${formatOps(REVOCATIONS)} revocations started at once (one synchronous loop; through the admin API at most ${ADMIN_CONNECTIONS} requests in flight on keep-alive connections); the time from the first call until the last verifier has the last one.`,
+    `- Frames per subscriber: the \`changes\` events the server wrote to each subscriber in the burst (its /metrics); the server writes each batch of changes the store's feed delivered together as one frame, so fewer frames mean larger batches. CPU ms: what each process spent from the burst's start until every verifier had every revocation (plus the 500 ms A waits after its last answer), from /proc (10 ms ticks); on 2 cores their sum over 2 is a floor for the burst.`,
     `- ${ROUNDS} rounds, each of both phases on both paths; verdicts go by the median round (range over rounds in brackets).`,
     `- The ${VERIFIERS} verifiers were ready (discovery, JWKS, token, snapshot) ${ms(measured.setupMs)} after their processes were told to start them (the processes' own start and the tokens' first verify included).`,
     "",

@@ -104,18 +104,26 @@ export class Follower {
     }
   }
 
-  /** One request's abort controller, aborted by close() or when the server goes quiet for too long. */
-  #begin(): { signal: AbortSignal; quiet: () => void; end: () => void } {
+  /**
+   * One request's abort controller, aborted by close() or when the server goes quiet for too long. A sign of life
+   * only notes the time: the timer, when it fires, waits out what remains (a burst of changes re-arms no timer).
+   */
+  #begin(): { signal: AbortSignal; heard: () => void; end: () => void } {
     const controller = new AbortController()
     this.#attempt = controller
     const limit = Math.max(this.#options.maxStalenessMs, 2 * this.#retryMs)
-    let timer = setTimeout(() => controller.abort(new RemoteError(`The revocation feed sent nothing for ${limit} ms.`)), limit)
+    let heardAt = performance.now()
+    const check = () => {
+      const silent = performance.now() - heardAt
+      if (silent >= limit) controller.abort(new RemoteError(`The revocation feed sent nothing for ${limit} ms.`))
+      else timer = setTimeout(check, limit - silent)
+    }
+    let timer = setTimeout(check, limit)
     return {
       signal: controller.signal,
       // Something arrived: the server is alive, give it another full period.
-      quiet: () => {
-        clearTimeout(timer)
-        timer = setTimeout(() => controller.abort(new RemoteError(`The revocation feed sent nothing for ${limit} ms.`)), limit)
+      heard: () => {
+        heardAt = performance.now()
       },
       // Aborting a finished request is harmless; an unfinished one (a stream we leave) is closed.
       end: () => {
@@ -189,12 +197,14 @@ export class Follower {
       for (;;) {
         const { done, value } = await reader.read()
         if (done) break
+        // Events that arrived together share one reading of the clock.
+        const at = this.#options.now()
+        let heard = false
         for (const event of parser.push(decoder.decode(value, { stream: true }))) {
           // The instance cannot vouch for its replica: no contact, nor a sign of life. Past the quiet limit the
           // stream is left, and a reconnection may reach an instance in sync (behind a load balancer).
           if (event.event === "stale") continue
-          const at = this.#options.now()
-          attempt.quiet()
+          heard = true
           if (event.event === "snapshot") {
             replica.loadSnapshot((JSON.parse(event.data) as { revocations?: unknown }).revocations, event.id as string, at)
           } else if (event.event === "changes") {
@@ -203,6 +213,9 @@ export class Follower {
             // The server is further on than we are: we missed something. Resume from what we hold.
             throw new FeedError("A heartbeat named a cursor other than ours.")
           }
+        }
+        if (heard) {
+          attempt.heard()
           this.#failures = 0
         }
         if (parser.retry !== undefined) this.#retryMs = parser.retry

@@ -82,7 +82,7 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
 
   const closing = new AbortController()
   const onDemand = config.mode === "on-demand"
-  const verifiedTokens = config.verifyCache === null ? null : new VerifiedCache<HeldPayload>(config.verifyCache)
+  const verifiedTokens = config.verifyCache === null ? null : new VerifiedCache<{ key: RemoteKey; payload: HeldPayload }>(config.verifyCache)
   let keys: KeySet | undefined
   let follower: Follower | undefined
   let lastError: Error | null = null
@@ -222,13 +222,13 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
     if (verifyOptions?.type === "refresh") {
       throw new AuthError("invalid_request", "A remote verifier checks access tokens only: refresh tokens are for the authorization server.")
     }
-    const decoded = decodeToken(token)
+    // A token verified before skips its decoding and signature check; every check after them still runs.
+    const held = typeof token === "string" ? verifiedTokens?.get(token, config.clock()) : undefined
+    const decoded = held === undefined ? decodeToken(token) : undefined
     if (onDemand) await refreshOnDemand()
     if (keys === undefined || replica === undefined) throw unavailable("The remote verifier has not loaded the server's keys and revocations yet.", lastError)
-    if (keys.isRetired(decoded.kid)) throw new AuthError("token_revoked")
-    const key = await keyFor(keys, decoded.kid)
-    const payload = await signedPayload(keys, decoded, key, token as string)
-    if (decoded.type !== "access") throw new AuthError("wrong_token_type", "Expected an access token.")
+    // Still the key that verified it: a refresh above may have retired or replaced it meanwhile.
+    const { kid, payload } = held !== undefined && keys.get(held.key.kid) === held.key ? { kid: held.key.kid, payload: copyPayload(held.payload) } : await signed(keys, decoded ?? decodeToken(token), token as string)
     const now = config.clock()
     const claims = checkClaims(payload, config.rules, now / 1000) as Claims & C
     if (!isFresh(now)) {
@@ -240,26 +240,23 @@ export function remoteVerifier(options: RemoteVerifierOptions): RemoteVerifier {
       emit("store-unavailable", { error, failOpen: config.failOpen })
       if (!config.failOpen) throw error
     }
-    if (keys.isRetired(decoded.kid) || replica.revocations.isRevoked(claims.jti, claims.sid, claims.sub, claims.gen, decoded.kid)) {
+    if (keys.isRetired(kid) || replica.revocations.isRevoked(claims.jti, claims.sid, claims.sub, claims.gen, kid)) {
       throw new AuthError("token_revoked")
     }
     return claims
   }
 
-  /**
-   * verifyDecoded, or what it found for this very token before (core/verified-cache.ts): only the signature is
-   * skipped, never the checks that follow it in verify. Access tokens only: refresh tokens are refused anyway.
-   */
-  async function signedPayload(keys: KeySet, decoded: DecodedToken, key: RemoteKey, token: string): Promise<Record<string, unknown>> {
-    if (verifiedTokens === null) return verifyDecoded(decoded, key)
-    const held = verifiedTokens.get(token, config.clock())
-    if (held !== undefined) return copyPayload(held)
+  /** The key and signature checks of a token not in the cache (core/verified-cache.ts), which then holds it. */
+  async function signed(keys: KeySet, decoded: DecodedToken, token: string): Promise<{ kid: string; payload: Record<string, unknown> }> {
+    if (keys.isRetired(decoded.kid)) throw new AuthError("token_revoked")
+    const key = await keyFor(keys, decoded.kid)
     const payload = await verifyDecoded(decoded, key)
+    if (decoded.type !== "access") throw new AuthError("wrong_token_type", "Expected an access token.")
     // Not if the key was retired or replaced while WebCrypto verified: its tokens have just been dropped.
-    if (decoded.type === "access" && typeof payload.exp === "number" && keys.get(decoded.kid) === key) {
-      verifiedTokens.set(token, decoded.kid, holdPayload(payload, () => payloadJson(decoded)), payload.exp * 1000, config.clock())
+    if (verifiedTokens !== null && typeof payload.exp === "number" && keys.get(decoded.kid) === key) {
+      verifiedTokens.set(token, decoded.kid, { key, payload: holdPayload(payload, () => payloadJson(decoded)) }, payload.exp * 1000, config.clock())
     }
-    return payload
+    return { kid: decoded.kid, payload }
   }
 
   return {

@@ -31,19 +31,26 @@ export class RemoteReplica {
 
   /** Replaces everything with a snapshot; a kid retired before stays retired. */
   loadSnapshot(entries: unknown, cursor: string, at: number): void {
-    const valid = checkEntries(entries)
-    this.revocations.load(valid.map(toRevocation))
-    for (const entry of valid) if (entry.kind === "key") this.#keys.retire(entry.id)
+    if (!Array.isArray(entries)) throw new FeedError("The feed's snapshot has no revocations array.")
+    for (const entry of entries) checkEntry(entry)
+    const valid = entries as FeedEntry[]
+    this.revocations.clear()
+    for (const entry of valid) {
+      this.revocations.set(entry.kind, entry.id, entry.exp * 1000, entry.cutoff ?? 0)
+      if (entry.kind === "key") this.#keys.retire(entry.id)
+    }
     this.#advance(cursor, at)
     this.#listener.snapshot(valid.length)
   }
 
   applyChanges(changes: unknown, cursor: string, at: number): void {
     if (!Array.isArray(changes)) throw new FeedError("The feed's changes are not an array.")
-    const valid = changes.map(checkChange)
+    // Checked whole before any is applied: a batch this verifier cannot read leaves the replica as it was.
+    for (const change of changes) checkChange(change)
+    const valid = changes as FeedChange[]
     for (const change of valid) {
       if (change.op === "revoked") {
-        this.revocations.add(toRevocation(change))
+        this.revocations.set(change.kind, change.id, change.exp * 1000, change.cutoff ?? 0)
         if (change.kind === "key") this.#keys.retire(change.id)
       } else {
         this.revocations.delete(change.kind, change.id)
@@ -77,29 +84,14 @@ export class FeedError extends Error {
   override name = "FeedError"
 }
 
-function toRevocation(entry: FeedEntry) {
-  return {
-    kind: entry.kind,
-    id: entry.id,
-    subject: null,
-    reason: null,
-    actor: null,
-    createdAt: 0,
-    expiresAt: entry.exp * 1000,
-    cutoff: entry.cutoff ?? 0,
-  }
-}
-
 function entryOf(change: FeedEntry): FeedEntry {
-  return { kind: change.kind, id: change.id, exp: change.exp, ...(change.cutoff === undefined ? {} : { cutoff: change.cutoff }) }
+  const entry: FeedEntry = { kind: change.kind, id: change.id, exp: change.exp }
+  if (change.cutoff !== undefined) entry.cutoff = change.cutoff
+  return entry
 }
 
-function checkEntries(entries: unknown): FeedEntry[] {
-  if (!Array.isArray(entries)) throw new FeedError("The feed's snapshot has no revocations array.")
-  return entries.map(checkEntry)
-}
-
-function checkEntry(value: unknown): FeedEntry {
+/** Throws unless `value` is a feed entry; checked in place, as it came from JSON.parse (no copy per entry). */
+function checkEntry(value: unknown): void {
   const entry = value as Partial<FeedEntry> | null
   if (typeof entry !== "object" || entry === null) throw new FeedError("A feed entry is not an object.")
   if (!REVOCATION_KINDS.includes(entry.kind as RevocationKind)) throw new FeedError("A feed entry has an unknown kind.")
@@ -108,14 +100,12 @@ function checkEntry(value: unknown): FeedEntry {
   if (entry.kind === "subject" && (typeof entry.cutoff !== "number" || !Number.isSafeInteger(entry.cutoff))) {
     throw new FeedError("A subject entry of the feed has no cutoff.")
   }
-  return entry as FeedEntry
 }
 
-function checkChange(value: unknown): FeedChange {
+function checkChange(value: unknown): void {
   const change = value as { op?: unknown; kind?: unknown; id?: unknown } | null
   if (typeof change !== "object" || change === null) throw new FeedError("A feed change is not an object.")
-  if (change.op === "revoked") return { op: "revoked", ...checkEntry(change) }
+  if (change.op === "revoked") return checkEntry(change)
   if (change.op !== "unrevoked") throw new FeedError("A feed change has an unknown op.")
   if (!REVOCATION_KINDS.includes(change.kind as RevocationKind) || typeof change.id !== "string") throw new FeedError("A feed change has no kind or id.")
-  return { op: "unrevoked", kind: change.kind as RevocationKind, id: change.id }
 }

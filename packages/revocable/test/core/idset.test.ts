@@ -53,6 +53,21 @@ test("IdSet holds 12 bytes a slot: 1024 slots to start with, or the power of two
   assert.equal(new IdSet(4096).byteLength, 12 * 4096)
 })
 
+test("reserve makes room for a snapshot at once, keeping what the set held; room it already has changes nothing", () => {
+  const set = new IdSet()
+  for (let i = 0; i < 100; i++) set.set(`held-${i}`, 5_000_000)
+  set.reserve(3000)
+  // 3 100 entries within a load of 0.6: 8 192 slots, not the 4 096 that 3 100 alone fit in.
+  assert.equal(set.byteLength, 12 * 8192)
+  assert.equal(set.size, 100)
+  for (let i = 0; i < 100; i++) assert.equal(set.has(`held-${i}`), true, `held-${i}`)
+  set.reserve(1000)
+  assert.equal(set.byteLength, 12 * 8192)
+  for (let i = 0; i < 3000; i++) set.set(`new-${i}`, 5_000_000)
+  assert.equal(set.byteLength, 12 * 8192, "3 100 entries fit in the room made for them")
+  assert.equal(set.size, 3100)
+})
+
 test("an absent id is not found at any size the set passes through, so a verify never probes a full table forever", () => {
   const set = new IdSet()
   assert.equal(set.has("absent"), false)

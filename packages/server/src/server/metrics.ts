@@ -16,7 +16,8 @@ export interface ServerMetrics {
     opened(): void
     /** "client" (it left), "token" (its token expired or was revoked), "slow" (its backlog passed the bound), "closing". */
     closed(reason: string): void
-    sent(event: string): void
+    /** `count` subscribers were sent this event (one, unless a batch of changes went to several at once). */
+    sent(event: string, count?: number): void
   }
   /** Webhook deliveries (webhooks/): what each attempt came to, and the outbox's backlog. */
   webhooks: {
@@ -163,7 +164,7 @@ export function serverMetrics(auth: Auth): ServerMetrics {
         streamSubscribers.dec()
         streamEnds.inc({ reason })
       },
-      sent: (event) => streamEvents.inc({ event }),
+      sent: (event, count = 1) => streamEvents.inc({ event }, count),
     },
     webhooks: {
       attempted: (outcome) => webhookAttempts.inc({ outcome }),

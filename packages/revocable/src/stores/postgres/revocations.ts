@@ -2,7 +2,7 @@
 import { DatabaseError, type Pool, type PoolClient } from "pg"
 import { GroupCommit, batchResults, planBatch } from "./batch.ts"
 import { one, toRevocation, type RevocationRow } from "./codec.ts"
-import { PAGE, type Context } from "./connection.ts"
+import { SNAPSHOT_PAGE, type Context } from "./connection.ts"
 import { afresh, connectionLost } from "./retry.ts"
 import { transaction } from "./transaction.ts"
 import { decodeCursor, encodeCursor, replicaUntilOf, revocationKey } from "../shared.ts"
@@ -16,6 +16,8 @@ const MAX_BATCH = 500
  * that only the culprit fails.
  */
 const RETRY_ALONE = new Set(["22", "23", "40", "54"])
+/** The snapshot's values as the server sent them (text): toRevocation reads the numbers, pg need not check them first. */
+const RAW_TEXT = { getTypeParser: () => (value: string) => value }
 /** insufficient_privilege, undefined_function, feature_not_supported: the server will not emit the message. */
 const FLUSH_REFUSED = new Set(["42501", "42883", "0A000"])
 
@@ -150,15 +152,19 @@ export function revocations(context: Context): Revocations {
     },
 
     snapshot(now) {
-      // Pages in one repeatable-read transaction: as consistent as one statement, each page short.
+      // A cursor in one read-only transaction: as consistent as one statement, each FETCH short. The next page
+      // is asked for before this one is converted, so that the server reads it meanwhile.
       const pages = async (client: PoolClient) => {
         const all: Revocation[] = []
-        for (let after = [now, 0]; ; ) {
-          const { rows } = await client.query<RevocationRow & { seq: string }>(sql.snapshot, [now, ...after, PAGE])
+        await client.query(sql.declareSnapshot, [now])
+        const fetch = { text: sql.fetchSnapshot, types: RAW_TEXT }
+        let next = client.query<RevocationRow>(fetch)
+        for (;;) {
+          const { rows } = await next
+          const more = rows.length === SNAPSHOT_PAGE
+          if (more) next = client.query<RevocationRow>(fetch)
           for (const row of rows) all.push(toRevocation(row))
-          const last = rows.at(-1)
-          if (rows.length < PAGE || last === undefined) return all
-          after = [Number(last.replica_until), Number(last.seq)]
+          if (!more) return all
         }
       }
       return safely((db) => transaction(db, pages, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))

@@ -49,9 +49,11 @@ const EventStream = {
 
 /** Past this many unsent bytes beyond its last snapshot, a subscriber is dropped; it resumes with Last-Event-ID. */
 const BACKLOG_LIMIT = 1 << 20
+/** Heartbeat turns per period: the subscribers take them in rotation. */
+const HEARTBEAT_TURNS = 10
 /** The reconnection delay asked of EventSource clients, in milliseconds. */
 const RETRY_MS = 1000
-const STALE = "event: stale\ndata: {}\n\n"
+const STALE = Buffer.from("event: stale\ndata: {}\n\n")
 
 /** One subscriber of the stream: where it is, and its connection. */
 interface Subscriber {
@@ -68,6 +70,8 @@ interface Subscriber {
   queued: boolean | null
   /** Unsent bytes allowed: BACKLOG_LIMIT beyond the last snapshot sent. */
   allowance: number
+  /** Its turn for heartbeats within each period. */
+  turn: number
 }
 
 /** RFC 6750 §3.1: a valid token without the scope. */
@@ -87,13 +91,18 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
   const feed = revocationFeed(auth, store)
   const subscribers = new Set<Subscriber>()
   /** The last snapshot event written, shared by the subscribers that connect at the same cursor. */
-  let snapshot = { cursor: "", text: "", bytes: 0 }
+  let snapshot: { cursor: string; frame: Buffer } = { cursor: "", frame: Buffer.alloc(0) }
   /** The last snapshot polled, as JSON: a million entries take seconds to serialize, once per cursor is enough. */
   let polled = { cursor: "", json: "" }
 
-  function send(subscriber: Subscriber, event: string, text: string): void {
-    subscriber.response.write(text)
+  function send(subscriber: Subscriber, event: string, bytes: Buffer): void {
+    write(subscriber, bytes)
     metrics.stream.sent(event)
+  }
+
+  /** Bytes, encoded once for every subscriber they go to. */
+  function write(subscriber: Subscriber, bytes: Buffer): void {
+    subscriber.response.write(bytes)
     if (subscriber.response.writableLength > subscriber.allowance) end(subscriber, "slow")
   }
 
@@ -141,12 +150,9 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
     subscriber.stale = false
     subscriber.cursor = answer.cursor
     if (answer.type === "snapshot") {
-      if (snapshot.cursor !== answer.cursor) {
-        const text = frame("snapshot", answer.cursor, JSON.stringify({ revocations: answer.revocations }))
-        snapshot = { cursor: answer.cursor, text, bytes: Buffer.byteLength(text) }
-      }
-      subscriber.allowance = BACKLOG_LIMIT + snapshot.bytes
-      send(subscriber, "snapshot", snapshot.text)
+      if (snapshot.cursor !== answer.cursor) snapshot = { cursor: answer.cursor, frame: frame("snapshot", answer.cursor, JSON.stringify({ revocations: answer.revocations })) }
+      subscriber.allowance = BACKLOG_LIMIT + snapshot.frame.length
+      send(subscriber, "snapshot", snapshot.frame)
     } else if (answer.changes.length > 0) {
       send(subscriber, "changes", frame("changes", answer.cursor, JSON.stringify({ changes: answer.changes })))
     } else if (heartbeat) {
@@ -156,23 +162,36 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
 
   // Each batch is written as it is to every subscriber that was at its start; any other catches up by reading.
   const offBatches = feed.subscribe((batch) => {
-    let text: string | undefined
+    let bytes: Buffer | undefined
+    let sent = 0
     for (const subscriber of subscribers) {
       if (subscriber.cursor === batch.from && !subscriber.reading) {
-        text ??= frame("changes", batch.cursor, JSON.stringify({ changes: batch.changes }))
+        bytes ??= frame("changes", batch.cursor, JSON.stringify({ changes: batch.changes }))
         subscriber.cursor = batch.cursor
-        send(subscriber, "changes", text)
+        write(subscriber, bytes)
+        sent++
       } else if (!subscriber.stale) {
         catchUp(subscriber, false)
       }
     }
+    if (sent > 0) metrics.stream.sent("changes", sent)
   })
 
-  /** Every heartbeat: end the streams whose token expired or was revoked; a heartbeat to the others, or `stale`. */
+  // As often as the store's feed beats for the replica: several heartbeats within a verifier's maxStaleness. Each
+  // subscriber has its turn in the period: a fleet's heartbeats, all at once, would stall the changes behind them.
+  const heartbeatMs = feedHeartbeatMs(config.maxStalenessMs)
+  const turns = Math.max(1, Math.min(HEARTBEAT_TURNS, Math.floor(heartbeatMs / 10)))
+  let turn = 0
+  let nextTurn = 0
+
+  /** At each subscriber's turn: end its stream if its token expired or was revoked; else a heartbeat, or `stale`. */
   function beat(): void {
     const now = Date.now()
     const fresh = auth.replicaStatus().fresh
+    const current = turn
+    turn = (turn + 1) % turns
     for (const subscriber of subscribers) {
+      if (subscriber.turn !== current) continue
       if (now >= subscriber.expiresAt) {
         end(subscriber, "token")
       } else if (!fresh) {
@@ -186,8 +205,7 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
       }
     }
   }
-  // As often as the store's feed beats for the replica: several heartbeats within a verifier's maxStaleness.
-  const heartbeats = setInterval(beat, feedHeartbeatMs(config.maxStalenessMs))
+  const heartbeats = setInterval(beat, heartbeatMs / turns)
   heartbeats.unref()
 
   // Before the server stops listening, which waits for every open connection.
@@ -255,7 +273,9 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
         reading: false,
         queued: null,
         allowance: BACKLOG_LIMIT,
+        turn: nextTurn,
       }
+      nextTurn = (nextTurn + 1) % turns
       subscribers.add(subscriber)
       metrics.stream.opened()
       response.on("close", () => end(subscriber, "client"))
@@ -264,9 +284,9 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
   })
 }
 
-/** One Server-Sent Event; JSON data holds no line break. */
-function frame(event: string, id: string, data: string): string {
-  return `event: ${event}\nid: ${id}\ndata: ${data}\n\n`
+/** One Server-Sent Event, as the bytes written; JSON data holds no line break. */
+function frame(event: string, id: string, data: string): Buffer {
+  return Buffer.from(`event: ${event}\nid: ${id}\ndata: ${data}\n\n`)
 }
 
 /** RFC 9110 §13.1.2: If-None-Match compares weakly, and may list several tags or be `*`. */
