@@ -3,10 +3,10 @@ import { IdSet } from "./idset.ts"
 import type { Revocation, RevocationKind } from "./store.ts"
 
 export class Replica {
-  readonly #tokens = new IdSet()
-  readonly #sessions = new IdSet()
-  readonly #subjects = new Map<string, { cutoff: number; expiresAt: number }>()
-  readonly #keys = new Map<string, number>()
+  #tokens = new IdSet()
+  #sessions = new IdSet()
+  #subjects = new Map<string, { cutoff: number; expiresAt: number }>()
+  #keys = new Map<string, number>()
 
   /** Whether a token with these claims, signed by `kid`, is revoked. */
   isRevoked(jti: string, sid: string, subject: string, gen: number, kid: string): boolean {
@@ -45,18 +45,40 @@ export class Replica {
   /** Replaces everything with a snapshot. */
   load(revocations: readonly Revocation[]): void {
     this.clear()
-    // Sized once for the snapshot (a million entries would otherwise grow the tables a dozen times).
+    this.addAll(revocations)
+  }
+
+  /** Adds many at once (a snapshot, or a page of one), the tables sized once for them, not grown on the way. */
+  addAll(revocations: readonly Revocation[]): void {
+    // Stryker disable next-line all: sizing only: the same entries load whatever room was made for them
+    this.#reserveFor(revocations)
+    for (const revocation of revocations) this.add(revocation)
+  }
+
+  // Stryker disable all: sizing only: the same entries load whatever room was made for them
+  /** Makes room at once for this many more token and session entries (a snapshot about to be added). */
+  reserve(tokens: number, sessions: number): void {
+    this.#tokens.reserve(tokens)
+    this.#sessions.reserve(sessions)
+  }
+
+  #reserveFor(revocations: readonly Revocation[]): void {
     let tokens = 0
     let sessions = 0
     for (const { kind } of revocations) {
-      // Stryker disable next-line all: sizing only: the same entries load whatever room was made
       if (kind === "token") tokens++
-      // Stryker disable next-line all: sizing only
-      else if (kind === "session") sessions++
+      if (kind === "session") sessions++
     }
-    this.#tokens.reserve(tokens)
-    this.#sessions.reserve(sessions)
-    for (const revocation of revocations) this.add(revocation)
+    this.reserve(tokens, sessions)
+  }
+  // Stryker restore all
+
+  /** Takes `next`'s entries in place of its own, at once: a snapshot loads beside the replica in use, kept whole until then. */
+  replaceWith(next: Replica): void {
+    this.#tokens = next.#tokens
+    this.#sessions = next.#sessions
+    this.#subjects = next.#subjects
+    this.#keys = next.#keys
   }
 
   clear(): void {

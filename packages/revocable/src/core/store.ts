@@ -225,6 +225,13 @@ export interface Store {
   isRevoked(query: RevocationQuery): Promise<boolean>
   /** Every revocation whose `replicaUntil` is after `now`: what a replica must hold. */
   snapshot(now: number): Promise<Revocation[]>
+  /**
+   * Optional: the same snapshot handed to `page` in pages as it is read, for a replica to load each page while the
+   * store reads the next, without holding every revocation as an object at once. Resolves once all are handed over.
+   * A store that reads again after a lost connection hands the pages over again: a revocation may come twice, which
+   * a replica takes as once.
+   */
+  readSnapshot?(now: number, page: (revocations: Revocation[]) => void): Promise<void>
   /** Revocations, newest first, paged with an opaque cursor. */
   listRevocations(query: ListRevocationsQuery): Promise<Page<Revocation>>
 

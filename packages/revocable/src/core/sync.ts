@@ -1,7 +1,7 @@
 // Keeps the replica in step with the store: a snapshot, the change feed on top of it, a reload after each
 // reset, and whether all that makes it fresh enough for verify to answer alone.
 import type { Events } from "./events.ts"
-import type { Replica } from "./replica.ts"
+import { Replica } from "./replica.ts"
 import type { ReplicaStatus } from "./auth.ts"
 import type { ChangeEvent, Clock, Store, Subscription } from "./store.ts"
 
@@ -105,7 +105,11 @@ export class ReplicaSync {
     // Stryker disable next-line ArrayDeclaration: an element that is no event has no type, and #apply ignores it
     this.#pending = []
     try {
-      this.#replica.load(await this.#store.snapshot(readAt))
+      // Loaded beside the replica in use, which stays whole (for fail-open verifies) until the snapshot is all read.
+      const next = new Replica()
+      if (this.#store.readSnapshot === undefined) next.addAll(await this.#store.snapshot(readAt))
+      else await this.#store.readSnapshot(readAt, (page) => next.addAll(page))
+      this.#replica.replaceWith(next)
       this.#resetsLoaded = Math.max(this.#resetsLoaded, covers)
       for (const event of this.#pending) this.#apply(event)
       this.#syncedAt = readAt

@@ -112,6 +112,20 @@ describe("Replica", () => {
     assert.equal(refuses(replica, { jti: "j1" }), false)
   })
 
+  test("a snapshot read in pages into a replica beside the one in use replaces it at once, every kind", () => {
+    const inUse = new Replica()
+    for (const kind of ["token", "session", "subject", "key"] as const) inUse.add(revocation(kind, "before", T + HOUR, 1))
+    const next = new Replica()
+    next.addAll([revocation("token", "j1", T + HOUR), revocation("session", "s1", T + HOUR)])
+    next.addAll([revocation("subject", "alice", T + HOUR, 1), revocation("key", "k1", T + HOUR), revocation("token", "j2", T + HOUR)])
+    assert.equal(refuses(inUse, { jti: "before" }), true, "the replica in use is whole until the snapshot is all read")
+    assert.equal(refuses(inUse, { jti: "j1" }), false)
+    inUse.replaceWith(next)
+    for (const claim of ["jti", "sid", "sub", "kid"] as const) assert.equal(refuses(inUse, { [claim]: "before" }), false, `${claim} before`)
+    for (const claims of [{ jti: "j1" }, { jti: "j2" }, { sid: "s1" }, { sub: "alice" }, { kid: "k1" }]) assert.equal(refuses(inUse, claims), true, JSON.stringify(claims))
+    assert.equal(inUse.size, 5)
+  })
+
   test("delete() lifts one revocation of one kind, and leaves the same id of the other kinds", () => {
     for (const kind of ["token", "session", "subject", "key"] as const) {
       const replica = new Replica()

@@ -111,6 +111,39 @@ describe("postgres store", () => {
     assert.deepEqual(await second.snapshot(stored.createdAt + 10), [{ ...stored, replicaUntil: stored.expiresAt }])
   })
 
+  test("a snapshot of 25 001 revocations is read in pages of 10 000: each handed over as read, all of them once; createAuth loads them", async () => {
+    const schema = newSchema()
+    const store = await openStore(schema)
+    const now = Date.now()
+    // Live ones, and rows kept past their replicaUntil for the store's own decisions, which replicas never see.
+    await admin.query(
+      `INSERT INTO "${schema}".revocations (kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until)
+       SELECT 'token', 'jti-' || g, NULL, NULL, NULL, $1::bigint, $2::bigint, 0, CASE WHEN g % 2 = 0 OR g <= 10001 THEN $2::bigint ELSE $1::bigint - 1 END
+       FROM generate_series(1, 40000) AS g`,
+      [now, now + 3_600_000],
+    )
+    const pages: number[] = []
+    const ids = new Set<string>()
+    await (store.readSnapshot as NonNullable<Store["readSnapshot"]>)(now, (page) => {
+      pages.push(page.length)
+      for (const revocation of page) ids.add(revocation.id)
+    })
+    assert.deepEqual(pages, [10_000, 10_000, 5_001])
+    assert.equal(ids.size, 25_001)
+    const whole = await store.snapshot(now)
+    assert.deepEqual(new Set(whole.map((revocation) => revocation.id)), ids)
+    assert.deepEqual(whole.find((revocation) => revocation.id === "jti-2"), {
+      kind: "token", id: "jti-2", subject: null, reason: null, actor: null, createdAt: now, expiresAt: now + 3_600_000, cutoff: 0, replicaUntil: now + 3_600_000,
+    })
+    const auth = createAuth({ issuer: "https://auth.test", audience: "api", store: postgresStore({ connectionString: URL }, { schema }), purgeInterval: false })
+    try {
+      await auth.ready()
+      assert.equal(auth.replicaStatus().entries, 25_001)
+    } finally {
+      await auth.close()
+    }
+  })
+
   test("a pool given by the application is used and never ended by the store", async () => {
     const pool = new Pool({ connectionString: URL, max: 2 })
     pool.on("error", () => undefined)

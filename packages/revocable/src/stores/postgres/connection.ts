@@ -9,8 +9,6 @@ import type { Clock } from "../../core/store.ts"
 const CLIENT_GRACE_MS = 1000
 /** Rows per statement of the snapshot and of the purge, each well within the statement bound. */
 export const PAGE = 10_000
-/** Rows a snapshot FETCH reads: few round trips for a million, each still a fraction of a second. */
-export const SNAPSHOT_PAGE = 50_000
 
 export interface Database {
   pool: Pool

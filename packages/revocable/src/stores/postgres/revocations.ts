@@ -2,7 +2,7 @@
 import { DatabaseError, type Pool, type PoolClient } from "pg"
 import { GroupCommit, batchResults, planBatch } from "./batch.ts"
 import { one, toRevocation, type RevocationRow } from "./codec.ts"
-import { SNAPSHOT_PAGE, type Context } from "./connection.ts"
+import { PAGE, type Context } from "./connection.ts"
 import { afresh, connectionLost } from "./retry.ts"
 import { transaction } from "./transaction.ts"
 import { decodeCursor, encodeCursor, replicaUntilOf, revocationKey } from "../shared.ts"
@@ -21,13 +21,36 @@ const RAW_TEXT = { getTypeParser: () => (value: string) => value }
 /** insufficient_privilege, undefined_function, feature_not_supported: the server will not emit the message. */
 const FLUSH_REFUSED = new Set(["42501", "42883", "0A000"])
 
-export interface Revocations extends Pick<Store, "revoke" | "unrevoke" | "isRevoked" | "snapshot" | "listRevocations"> {
+export interface Revocations extends Pick<Store, "revoke" | "unrevoke" | "isRevoked" | "snapshot" | "listRevocations">, Required<Pick<Store, "readSnapshot">> {
   /** Resolves once every revocation pushed so far is answered, its flush included: close waits for it. */
   settled(): Promise<void>
 }
 
 export function revocations(context: Context): Revocations {
   const { pool, poolConfig, sql, safely } = context
+
+  /**
+   * The snapshot through a cursor in one read-only transaction: as consistent as one statement, each FETCH short.
+   * The next page is asked for before this one is handed over, so that the server reads it meanwhile.
+   */
+  function snapshotPages(db: Pool, now: number, page: (revocations: Revocation[]) => void): Promise<void> {
+    const pages = async (client: PoolClient) => {
+      await client.query(sql.declareSnapshot, [now])
+      const fetch = { text: sql.fetchSnapshot, types: RAW_TEXT }
+      for (let next: Promise<{ rows: RevocationRow[] }> | null = client.query<RevocationRow>(fetch); next !== null; ) {
+        const { rows }: { rows: RevocationRow[] } = await next
+        next = rows.length === PAGE ? client.query<RevocationRow>(fetch) : null
+        try {
+          page(rows.map(toRevocation))
+        } catch (error) {
+          // The transaction ends with the error; the page asked for meanwhile is not waited for.
+          next?.catch(() => undefined)
+          throw error
+        }
+      }
+    }
+    return transaction(db, pages, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+  }
 
   async function record(db: Pool | PoolClient, input: RevocationInput): Promise<Revocation> {
     const statement = input.kind === "subject" ? sql.recordSubject : input.kind === "session" ? sql.recordSession : sql.record
@@ -152,23 +175,18 @@ export function revocations(context: Context): Revocations {
     },
 
     snapshot(now) {
-      // A cursor in one read-only transaction: as consistent as one statement, each FETCH short. The next page
-      // is asked for before this one is converted, so that the server reads it meanwhile.
-      const pages = async (client: PoolClient) => {
+      // Run whole once more on a new connection if the first was lost: each run starts its own list.
+      return safely(async (db) => {
         const all: Revocation[] = []
-        await client.query(sql.declareSnapshot, [now])
-        const fetch = { text: sql.fetchSnapshot, types: RAW_TEXT }
-        let next = client.query<RevocationRow>(fetch)
-        for (;;) {
-          const { rows } = await next
-          const more = rows.length === SNAPSHOT_PAGE
-          if (more) next = client.query<RevocationRow>(fetch)
-          for (const row of rows) all.push(toRevocation(row))
-          if (!more) return all
-        }
-      }
-      return safely((db) => transaction(db, pages, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        await snapshotPages(db, now, (page) => {
+          for (const revocation of page) all.push(revocation)
+        })
+        return all
+      })
     },
+
+    // Run whole once more on a new connection if the first was lost: the pages come again from the first.
+    readSnapshot: (now, page) => safely((db) => snapshotPages(db, now, page)),
 
     async listRevocations(query: ListRevocationsQuery): Promise<Page<Revocation>> {
       const values = [query.now, query.kind ?? null, query.subject ?? null, decodeCursor(query.cursor), query.limit + 1]

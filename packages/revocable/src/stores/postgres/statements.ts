@@ -1,5 +1,5 @@
 // The PostgreSQL store's SQL, and the lock order every statement keeps.
-import { SNAPSHOT_PAGE } from "./connection.ts"
+import { PAGE } from "./connection.ts"
 
 const REVOCATION_COLUMNS = "kind, id, subject, reason, actor, created_at, expires_at, cutoff, replica_until"
 const SESSION_COLUMNS = "sid, subject, gen, created_at, last_used_at, expires_at, device, claims, revoked_at"
@@ -153,12 +153,12 @@ export function statements(s: string, channel: string) {
         (kind = 'token' AND id = $1) OR (kind = 'session' AND id = $2) OR
         (kind = 'subject' AND id = $3 AND cutoff > $4) OR (kind = 'key' AND id = $5))) AS revoked`,
     /**
-     * What replicas hold (see RevocationInput.replicaUntil) at $1, read through a cursor in pages of SNAPSHOT_PAGE: one
+     * What replicas hold (see RevocationInput.replicaUntil) at $1, read through a cursor in pages of PAGE: one
      * scan, each FETCH short, and no order (the plan may take the replica_until index, which skips the rows the
      * store keeps past it for its own decisions).
      */
     declareSnapshot: `DECLARE revocable_snapshot NO SCROLL CURSOR FOR SELECT ${REVOCATION_COLUMNS} FROM ${s}.revocations WHERE replica_until > $1`,
-    fetchSnapshot: `FETCH ${SNAPSHOT_PAGE} FROM revocable_snapshot`,
+    fetchSnapshot: `FETCH ${PAGE} FROM revocable_snapshot`,
     listRevocations: `
       SELECT ${REVOCATION_COLUMNS}, seq FROM ${s}.revocations
       WHERE expires_at > $1 AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR subject = $3)
