@@ -32,7 +32,9 @@ const ENFORCER_PROCESSES = 4
 const REVOCATIONS = 1000
 /** The tokens' lifetime: they must outlive the run. */
 const ACCESS_TTL_S = 3600
-const ROUNDS = 2
+const ROUNDS = 3
+/** Revocations of a round before the measured ones, paced then in a burst, on each path: the JIT compiles the paths first. */
+const WARMUP_REVOCATIONS = 200
 /** One revocation every this many ms in the paced phases: 100 per second, each fanned out to 100 verifiers. */
 const INTERVAL_MS = 10
 const P99_TARGET_MS = 10
@@ -94,6 +96,10 @@ export async function run(): Promise<Section> {
     }
     const baselineTokens = { instance: await issue(BASELINE_REVOCATIONS), admin: await issue(BASELINE_REVOCATIONS) }
     const tokens: Record<string, string[]> = {}
+    for (const path of PATHS) {
+      tokens[`${path} paced warm-up`] = await issue(WARMUP_REVOCATIONS)
+      tokens[`${path} burst warm-up`] = await issue(WARMUP_REVOCATIONS)
+    }
     for (let round = 1; round <= ROUNDS; round++) {
       for (const path of PATHS) {
         tokens[`${path} paced ${round}`] = await issue(REVOCATIONS)
@@ -128,6 +134,11 @@ export async function run(): Promise<Section> {
     let clockRoundTripMs = Infinity
     for (const enforcer of enforcers) clockRoundTripMs = Math.min(clockRoundTripMs, await checkClock(enforcer))
 
+    console.log("remote-propagation: warm-up...")
+    for (const path of PATHS) {
+      await phase(server, revokers[path], enforcers, `${path} paced warm-up`, tokens, INTERVAL_MS)
+      await phase(server, revokers[path], enforcers, `${path} burst warm-up`, tokens, 0)
+    }
     const results: Record<RevokePath, Phases> = { instance: { paced: [], burst: [] }, admin: { paced: [], burst: [] } }
     for (let round = 1; round <= ROUNDS; round++) {
       console.log(`remote-propagation: round ${round}...`)
@@ -482,7 +493,7 @@ function report(measured: Measured): string {
     `- Paced: ${formatOps(REVOCATIONS)} revocations, one every ${INTERVAL_MS} ms on A's timer, open loop; so ${formatOps(REVOCATIONS * VERIFIERS)} (verifier, revocation) deliveries per phase.`,
     `- Burst: ${formatOps(REVOCATIONS)} revocations started at once (one synchronous loop; through the admin API at most ${ADMIN_CONNECTIONS} requests in flight on keep-alive connections); the time from the first call until the last verifier has the last one.`,
     `- Frames per subscriber: the \`changes\` events the server wrote to each subscriber in the burst (its /metrics); the server writes each batch of changes the store's feed delivered together as one frame, so fewer frames mean larger batches. CPU ms: what each process spent from the burst's start until every verifier had every revocation (plus the 500 ms A waits after its last answer), from /proc (10 ms ticks); on 2 cores their sum over 2 is a floor for the burst.`,
-    `- ${ROUNDS} rounds, each of both phases on both paths; verdicts go by the median round (range over rounds in brackets).`,
+    `- First a warm-up, not reported: ${formatOps(WARMUP_REVOCATIONS)} revocations paced and ${formatOps(WARMUP_REVOCATIONS)} in a burst on each path, so that the rounds measure code the JIT has compiled. Then ${ROUNDS} rounds, each of both phases on both paths; verdicts go by the median round (range over rounds in brackets).`,
     `- The ${VERIFIERS} verifiers were ready (discovery, JWKS, token, snapshot) ${ms(measured.setupMs)} after their processes were told to start them (the processes' own start and the tokens' first verify included).`,
     "",
     ...sections,
