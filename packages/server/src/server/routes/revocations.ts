@@ -12,6 +12,7 @@ import { revocationFeed, type FeedRead } from "../feed.ts"
 import { feedHeartbeatMs } from "../engine.ts"
 import * as schemas from "../schemas.ts"
 import { FEED_SCOPE } from "../scopes.ts"
+import { slicedJson } from "../sliced-json.ts"
 import { claimsOf, type Services } from "../services.ts"
 
 const Kind = schemas.Revocation.properties.kind
@@ -90,10 +91,12 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
 ) => {
   const feed = revocationFeed(auth, store)
   const subscribers = new Set<Subscriber>()
-  /** The last snapshot event written, shared by the subscribers that connect at the same cursor. */
-  let snapshot: { cursor: string; frame: Buffer } = { cursor: "", frame: Buffer.alloc(0) }
-  /** The last snapshot polled, as JSON: a million entries take seconds to serialize, once per cursor is enough. */
-  let polled = { cursor: "", json: "" }
+  /**
+   * The last snapshot event, shared by the subscribers that connect at the same cursor; and the last snapshot
+   * polled, as JSON. Each is serialized once per cursor, in slices (a million entries take seconds).
+   */
+  let snapshot: { cursor: string; frame: Promise<Buffer> } = { cursor: "", frame: Promise.resolve(Buffer.alloc(0)) }
+  let polled: { cursor: string; json: Promise<Buffer> } = { cursor: "", json: Promise.resolve(Buffer.alloc(0)) }
 
   function send(subscriber: Subscriber, event: string, bytes: Buffer): void {
     write(subscriber, bytes)
@@ -129,31 +132,36 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
     // A stale replica may miss revocations: the next fresh heartbeat brings the subscriber up to date.
     if (!auth.replicaStatus().fresh) return tellStale(subscriber)
     subscriber.reading = true
-    feed.read(subscriber.cursor).then(
-      (answer) => {
+    feed
+      .read(subscriber.cursor)
+      .then(async (answer) => {
+        if (subscribers.has(subscriber)) await deliver(subscriber, answer, heartbeat)
         subscriber.reading = false
-        if (!subscribers.has(subscriber)) return
-        deliver(subscriber, answer, heartbeat)
         const queued = subscriber.queued
         subscriber.queued = null
         if (queued !== null && subscribers.has(subscriber)) catchUp(subscriber, queued)
-      },
-      () => {
+      })
+      .catch(() => {
         // The feed could not load its snapshot from the store.
         subscriber.reading = false
         if (subscribers.has(subscriber)) tellStale(subscriber)
-      },
-    )
+      })
   }
 
-  function deliver(subscriber: Subscriber, answer: FeedRead, heartbeat: boolean): void {
+  /** Writes the answer; a snapshot once it is serialized (batches meanwhile queue behind `reading`). */
+  async function deliver(subscriber: Subscriber, answer: FeedRead, heartbeat: boolean): Promise<void> {
+    if (answer.type === "snapshot") {
+      if (snapshot.cursor !== answer.cursor) snapshot = { cursor: answer.cursor, frame: slicedJson(`${eventHead("snapshot", answer.cursor)}{"revocations":[`, answer.revocations, "]}\n\n") }
+      const bytes = await snapshot.frame
+      if (!subscribers.has(subscriber)) return
+      subscriber.stale = false
+      subscriber.cursor = answer.cursor
+      subscriber.allowance = BACKLOG_LIMIT + bytes.length
+      return send(subscriber, "snapshot", bytes)
+    }
     subscriber.stale = false
     subscriber.cursor = answer.cursor
-    if (answer.type === "snapshot") {
-      if (snapshot.cursor !== answer.cursor) snapshot = { cursor: answer.cursor, frame: frame("snapshot", answer.cursor, JSON.stringify({ revocations: answer.revocations })) }
-      subscriber.allowance = BACKLOG_LIMIT + snapshot.frame.length
-      send(subscriber, "snapshot", snapshot.frame)
-    } else if (answer.changes.length > 0) {
+    if (answer.changes.length > 0) {
       send(subscriber, "changes", frame("changes", answer.cursor, JSON.stringify({ changes: answer.changes })))
     } else if (heartbeat) {
       send(subscriber, "heartbeat", frame("heartbeat", answer.cursor, "{}"))
@@ -237,9 +245,9 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
       reply.header("etag", etag).header("cache-control", "private, no-cache")
       if (matches(request.headers["if-none-match"], etag)) return reply.code(304).send()
       if (answer.type !== "snapshot") return answer
-      if (polled.cursor !== answer.cursor) polled = { cursor: answer.cursor, json: JSON.stringify(answer) }
-      // Already JSON: Fastify sends a string as it is (the type provider only knows the answer's object form).
-      return reply.type("application/json; charset=utf-8").send(polled.json as never)
+      if (polled.cursor !== answer.cursor) polled = { cursor: answer.cursor, json: slicedJson(`{"type":"snapshot","cursor":${JSON.stringify(answer.cursor)},"revocations":[`, answer.revocations, "]}") }
+      // Already JSON: Fastify sends bytes as they are (the type provider only knows the answer's object form).
+      return reply.type("application/json; charset=utf-8").send((await polled.json) as never)
     },
   })
 
@@ -286,7 +294,12 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<Pick<Services, "auth" |
 
 /** One Server-Sent Event, as the bytes written; JSON data holds no line break. */
 function frame(event: string, id: string, data: string): Buffer {
-  return Buffer.from(`event: ${event}\nid: ${id}\ndata: ${data}\n\n`)
+  return Buffer.from(`${eventHead(event, id)}${data}\n\n`)
+}
+
+/** An event's fields up to its data. */
+function eventHead(event: string, id: string): string {
+  return `event: ${event}\nid: ${id}\ndata: `
 }
 
 /** RFC 9110 §13.1.2: If-None-Match compares weakly, and may list several tags or be `*`. */
