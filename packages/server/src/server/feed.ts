@@ -48,7 +48,7 @@ const LOG_LIMIT = 10_000
 
 export function revocationFeed(auth: Auth, store: ServerStore, options: { now?: () => number } = {}): RevocationFeed {
   const now = options.now ?? Date.now
-  const live = new Map<string, FeedEntry>()
+  let live = new Map<string, FeedEntry>()
   let log: { seq: number; change: FeedChange }[] = []
   let epoch = ""
   let seq = 0
@@ -94,9 +94,19 @@ export function revocationFeed(auth: Auth, store: ServerStore, options: { now?: 
     const resets = auth.replicaStatus().resets
     pending = []
     try {
-      const revocations = await storeOperation(() => store.snapshot(now()))
-      live.clear()
-      for (const revocation of revocations) live.set(`${revocation.kind}:${revocation.id}`, entryOf(revocation))
+      // Read beside the live set, which stays as it was if the read fails.
+      const loaded = new Map<string, FeedEntry>()
+      const add = (revocations: Revocation[]) => {
+        for (const revocation of revocations) loaded.set(`${revocation.kind}:${revocation.id}`, entryOf(revocation))
+      }
+      const at = now()
+      await storeOperation(async () => {
+        loaded.clear()
+        // Page by page where the store can: no million Revocation objects held at once.
+        if (store.readSnapshot === undefined) add(await store.snapshot(at))
+        else await store.readSnapshot(at, add)
+      })
+      live = loaded
       epoch = randomBytes(6).toString("base64url")
       seq = 0
       log = []
