@@ -160,7 +160,7 @@ async function measure(
   for (let i = 0; i < 3; i++) {
     const begin = performance.now()
     rows = await store.snapshot(now)
-    new Replica().load(rows)
+    new Replica().addAll(rows)
     snapshotMs = Math.min(snapshotMs, performance.now() - begin)
   }
   return { day, running, snapshotRows: rows.length, snapshotMs, storeRows: await countRows(store, now), storeBytes: await bytes() }
@@ -180,7 +180,7 @@ async function measureLoad(store: Store, now: number): Promise<number> {
   for (let i = 0; i < 3; i++) {
     const begin = performance.now()
     const rows = await store.snapshot(now)
-    new Replica().load(rows)
+    new Replica().addAll(rows)
     best = Math.min(best, performance.now() - begin)
   }
   return best
@@ -196,7 +196,7 @@ function replicaBytesPerEntry(entries: number): number {
   })
   const before = retained()
   const replica = new Replica()
-  replica.load(rows)
+  replica.addAll(rows)
   const bytes = retained() - before
   keep = replica
   return bytes / entries

@@ -42,34 +42,24 @@ export class Replica {
     else this.#map(kind).delete(id)
   }
 
-  /** Replaces everything with a snapshot. */
-  load(revocations: readonly Revocation[]): void {
-    this.clear()
-    this.addAll(revocations)
-  }
-
   /** Adds many at once (a snapshot, or a page of one), the tables sized once for them, not grown on the way. */
   addAll(revocations: readonly Revocation[]): void {
     // Stryker disable next-line all: sizing only: the same entries load whatever room was made for them
-    this.#reserveFor(revocations)
+    this.reserveFor(revocations)
     for (const revocation of revocations) this.add(revocation)
   }
 
   // Stryker disable all: sizing only: the same entries load whatever room was made for them
-  /** Makes room at once for this many more token and session entries (a snapshot about to be added). */
-  reserve(tokens: number, sessions: number): void {
-    this.#tokens.reserve(tokens)
-    this.#sessions.reserve(sessions)
-  }
-
-  #reserveFor(revocations: readonly Revocation[]): void {
+  /** Makes room at once for the token and session entries among these (a snapshot about to be added). */
+  reserveFor(entries: readonly { kind: RevocationKind }[]): void {
     let tokens = 0
     let sessions = 0
-    for (const { kind } of revocations) {
+    for (const { kind } of entries) {
       if (kind === "token") tokens++
       if (kind === "session") sessions++
     }
-    this.reserve(tokens, sessions)
+    this.#tokens.reserve(tokens)
+    this.#sessions.reserve(sessions)
   }
   // Stryker restore all
 

@@ -299,6 +299,12 @@ export function checkStorable(text: string, what: string): void {
   if (!isStorable(text)) throw new AuthError("invalid_request", `${what} must not contain NUL (U+0000) or an unpaired surrogate.`)
 }
 
+/** The snapshot handed to `page` page by page where the store can (readSnapshot), else whole as one page. */
+export async function readSnapshot(store: Pick<Store, "snapshot" | "readSnapshot">, now: number, page: (revocations: Revocation[]) => void): Promise<void> {
+  if (store.readSnapshot === undefined) page(await store.snapshot(now))
+  else await store.readSnapshot(now, page)
+}
+
 /** Runs a store operation; a failure of the backend becomes `store_unavailable` (an AuthError passes as is). */
 export async function storeOperation<T>(operation: () => Promise<T>): Promise<T> {
   try {

@@ -3,7 +3,7 @@
 import type { Events } from "./events.ts"
 import { Replica } from "./replica.ts"
 import type { ReplicaStatus } from "./auth.ts"
-import type { ChangeEvent, Clock, Store, Subscription } from "./store.ts"
+import { readSnapshot, type ChangeEvent, type Clock, type Store, type Subscription } from "./store.ts"
 
 export interface SyncOptions {
   store: Store
@@ -107,8 +107,7 @@ export class ReplicaSync {
     try {
       // Loaded beside the replica in use, which stays whole (for fail-open verifies) until the snapshot is all read.
       const next = new Replica()
-      if (this.#store.readSnapshot === undefined) next.addAll(await this.#store.snapshot(readAt))
-      else await this.#store.readSnapshot(readAt, (page) => next.addAll(page))
+      await readSnapshot(this.#store, readAt, (page) => next.addAll(page))
       this.#replica.replaceWith(next)
       this.#resetsLoaded = Math.max(this.#resetsLoaded, covers)
       for (const event of this.#pending) this.#apply(event)

@@ -32,16 +32,10 @@ export class RemoteReplica {
   /** Replaces everything with a snapshot; a kid retired before stays retired. */
   loadSnapshot(entries: unknown, cursor: string, at: number): void {
     if (!Array.isArray(entries)) throw new FeedError("The feed's snapshot has no revocations array.")
-    let tokens = 0
-    let sessions = 0
-    for (const entry of entries) {
-      checkEntry(entry)
-      if (entry.kind === "token") tokens++
-      else if (entry.kind === "session") sessions++
-    }
+    for (const entry of entries) checkEntry(entry)
     const valid = entries as FeedEntry[]
     this.revocations.clear()
-    this.revocations.reserve(tokens, sessions)
+    this.revocations.reserveFor(valid)
     for (const entry of valid) {
       this.revocations.set(entry.kind, entry.id, entry.exp * 1000, entry.cutoff ?? 0)
       if (entry.kind === "key") this.#keys.retire(entry.id)

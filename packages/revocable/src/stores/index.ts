@@ -10,6 +10,7 @@ export {
   REVOCATION_KINDS,
   checkStorable,
   isStorable,
+  readSnapshot,
   storeOperation,
   type ChangeEvent,
   type ChangeListener,

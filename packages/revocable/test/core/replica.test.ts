@@ -89,7 +89,7 @@ describe("Replica", () => {
       early.prune(T + 20 * MINUTE)
       assert.equal(refuses(early, { [claim]: "x" }), false, `${kind}: at its replicaUntil, an hour before its expiry`)
       const full = new Replica()
-      full.load([revocation(kind, "x", T + HOUR, 1)])
+      full.add(revocation(kind, "x", T + HOUR, 1))
       full.prune(T + HOUR - 1)
       assert.equal(refuses(full, { [claim]: "x" }), true, `${kind}: without a replicaUntil, until its expiry`)
       full.prune(T + HOUR)
@@ -97,17 +97,19 @@ describe("Replica", () => {
     }
   })
 
-  test("load() replaces everything it held with the snapshot", () => {
+  test("clear() then addAll() replaces everything it held with the snapshot", () => {
     const replica = new Replica()
     for (const kind of ["token", "session", "subject", "key"] as const) replica.add(revocation(kind, "before", T + HOUR, 1))
-    replica.load([revocation("token", "j1", T + HOUR), revocation("session", "s1", T + HOUR), revocation("subject", "alice", T + HOUR, 1), revocation("key", "k1", T + HOUR)])
+    replica.clear()
+    replica.addAll([revocation("token", "j1", T + HOUR), revocation("session", "s1", T + HOUR), revocation("subject", "alice", T + HOUR, 1), revocation("key", "k1", T + HOUR)])
     for (const claim of ["jti", "sid", "sub", "kid"] as const) assert.equal(refuses(replica, { [claim]: "before" }), false, `${claim} before`)
     assert.equal(refuses(replica, { jti: "j1" }), true)
     assert.equal(refuses(replica, { sid: "s1" }), true)
     assert.equal(refuses(replica, { sub: "alice" }), true)
     assert.equal(refuses(replica, { kid: "k1" }), true)
     assert.equal(replica.size, 4)
-    replica.load([])
+    replica.clear()
+    replica.addAll([])
     assert.equal(replica.size, 0)
     assert.equal(refuses(replica, { jti: "j1" }), false)
   })

@@ -19,7 +19,7 @@
 import { randomBytes } from "node:crypto"
 import type { Auth, FeedChange, FeedEntry, Revocation } from "revocable"
 import type { ServerStore } from "revocable/stores"
-import { storeOperation } from "revocable/stores"
+import { readSnapshot, storeOperation } from "revocable/stores"
 
 /** The feed's entries, shared with revocable/remote, which reads what this writes. */
 export type { FeedChange, FeedEntry }
@@ -103,8 +103,7 @@ export function revocationFeed(auth: Auth, store: ServerStore, options: { now?: 
       await storeOperation(async () => {
         loaded.clear()
         // Page by page where the store can: no million Revocation objects held at once.
-        if (store.readSnapshot === undefined) add(await store.snapshot(at))
-        else await store.readSnapshot(at, add)
+        await readSnapshot(store, at, add)
       })
       live = loaded
       epoch = randomBytes(6).toString("base64url")
