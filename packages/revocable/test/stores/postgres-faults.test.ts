@@ -298,6 +298,7 @@ describe("postgres store faults", { skip }, () => {
       getDocument: () => store.getDocument("users", "alice"),
       hit: () => store.hit("login:alice", 60_000, now),
       snapshot: () => store.snapshot(now),
+      readSnapshot: () => (store.readSnapshot as NonNullable<Store["readSnapshot"]>)(now, () => undefined),
     }
     const unopened = bounded()
     const unsubscribed = bounded()
