@@ -127,6 +127,8 @@ export interface Proxy {
    */
   reset(): void
   restore(): void
+  /** Resolves when the next client connects (through the proxy, even stalled). */
+  nextConnection(): Promise<void>
   close(): Promise<void>
 }
 
@@ -138,12 +140,14 @@ export async function createProxy(targetPort: number): Promise<Proxy> {
   const forgotten = new WeakSet<Socket>()
   let open = true
   let stalled = false
+  const connecting: Array<() => void> = []
   const track = (socket: Socket) => {
     sockets.add(socket)
     socket.on("close", () => sockets.delete(socket))
     socket.on("error", () => socket.destroy())
   }
   const server: Server = createServer((client) => {
+    for (const connected of connecting.splice(0)) connected()
     track(client)
     if (!open) return void client.destroy()
     const upstream = connect(targetPort, "127.0.0.1")
@@ -183,6 +187,9 @@ export async function createProxy(targetPort: number): Promise<Proxy> {
         // unpipe() paused it: it must read to see the write.
         client.resume()
       }
+    },
+    nextConnection() {
+      return new Promise((resolve) => connecting.push(resolve))
     },
     restore() {
       open = true

@@ -201,6 +201,46 @@ describe("postgres store", () => {
     }
   })
 
+  test("a process stopped past every bound of the feed takes the answer PostgreSQL sent meanwhile: no reset", async () => {
+    // The feed's bounds: the heartbeat's limit, max(4 × heartbeatMs, 5 s), and pg's query_timeout of the store's
+    // clients (statementTimeoutMs + 1 s), which the feed's connection must not have.
+    const store = await openStore(newSchema(), { heartbeatMs: 100, statementTimeoutMs: 100 })
+    const query = Client.prototype.query
+    let stopping = false
+    let stoppedUntil: number | null = null
+    // Once a heartbeat has been written to the server, the whole process stops for 5.6 s (a long GC pause,
+    // SIGSTOP), while PostgreSQL answers it at once: when it goes on, its timers are due before it reads the answer.
+    mock.method(Client.prototype, "query", function (this: Client, ...args: unknown[]) {
+      if (!stopping && args[0] === "SELECT 1") {
+        stopping = true
+        setImmediate(() => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5600)
+          stoppedUntil = Date.now()
+        })
+      }
+      return (query as (...args: unknown[]) => unknown).apply(this, args)
+    })
+    try {
+      const events: ChangeEvent[] = []
+      let heardAfter!: () => void
+      const after = new Promise<void>((resolve) => (heardAfter = resolve))
+      const subscription = await store.subscribe((event) => {
+        events.push(event)
+        // A heartbeat sent after the stop was answered: the decision on the one before it has been made.
+        if (event.type === "sync" && stoppedUntil !== null && event.at >= stoppedUntil) heardAfter()
+      })
+      await after
+      assert.deepEqual(
+        events.filter((event) => event.type !== "sync"),
+        [],
+        "no reset: the connection was not taken for broken",
+      )
+      await subscription.close()
+    } finally {
+      mock.restoreAll()
+    }
+  })
+
   test("a lost feed connection reconnects and announces a reset, then delivers again", async () => {
     const schema = newSchema()
     const store = await openStore(schema, { heartbeatMs: 50 })
@@ -427,6 +467,22 @@ describe("postgres store", () => {
         proxy.restore()
         assert.equal(await store.isRevoked(query), true)
         assert.ok((await store.createSession(createInput(sessionInput()))).ok)
+      } finally {
+        await proxy.close()
+      }
+    })
+
+    test("a feed connection that stops answering is given up past its heartbeat's bound: the feed connects anew once it can, and resets", async () => {
+      const { proxy, url } = await proxied()
+      try {
+        const store = await openStore(newSchema(), { heartbeatMs: 100, statementTimeoutMs: 200, url })
+        const reset = nextEvent(store, (event) => event.type === "reset")
+        await reset.ready
+        proxy.stall()
+        // No answer for max(4 × heartbeatMs, 5 s): the feed gives its connection up and tries a new one.
+        await proxy.nextConnection()
+        proxy.restore()
+        await reset
       } finally {
         await proxy.close()
       }

@@ -1,13 +1,18 @@
 // The change feed over LISTEN/NOTIFY: one dedicated connection per store, a heartbeat, reconnects with backoff.
-import type { Client, Notification } from "pg"
+import type { Client, Notification, QueryConfig } from "pg"
 import type { ChangeEvent, ChangeListener, Subscription } from "../../core/store.ts"
 
 /** What a notification turns into: an event, nothing, or an event to read from the store first. */
 export type Decoded = ChangeEvent | null | Promise<ChangeEvent | null>
 
 export interface FeedOptions {
-  /** Makes a new, unconnected client (never one from the pool: LISTEN holds its connection for good). */
+  /**
+   * Makes a new, unconnected client (never one from the pool: LISTEN holds its connection for good), with no
+   * client-side query_timeout: its heartbeat is bounded here, where a late answer that arrived is still seen.
+   */
   client(): Client
+  /** The bound on LISTEN, the connection's first query (pg's query_timeout for that query alone); none when undefined. */
+  listenTimeoutMs: number | undefined
   channel: string
   heartbeatMs: number
   decode(payload: string): Decoded
@@ -80,7 +85,9 @@ export class Feed {
     })
     try {
       await client.connect()
-      await client.query(`LISTEN "${this.#options.channel}"`)
+      // pg honours a query's own query_timeout, which its types do not list.
+      const listen: QueryConfig & { query_timeout?: number } = { text: `LISTEN "${this.#options.channel}"`, query_timeout: this.#options.listenTimeoutMs }
+      await client.query(listen)
       if (this.#closed) throw new Error("The store is closed.")
     } catch (error) {
       client.end().catch(() => undefined)
@@ -123,9 +130,16 @@ export class Feed {
    */
   #heartbeat(client: Client): void {
     const now = performance.now()
-    if (this.#pingSentAt !== null) {
-      // A connection that stops answering without closing (a network partition) is given up on.
-      if (now - this.#pingSentAt > Math.max(4 * this.#options.heartbeatMs, 5000)) this.#lost(client)
+    const sentAt = this.#pingSentAt
+    if (sentAt !== null) {
+      // A connection that stops answering without closing (a network partition) is given up on. Decided once the
+      // I/O that arrived meanwhile has been read (timers run before sockets are read): a process that was paused
+      // or busy past the limit finds the answer waiting, and must not take its own delay for the server's.
+      if (now - sentAt > Math.max(4 * this.#options.heartbeatMs, 5000)) {
+        setImmediate(() => {
+          if (this.#pingSentAt === sentAt) this.#lost(client)
+        })
+      }
       return
     }
     this.#pingSentAt = now

@@ -18,9 +18,11 @@
  * statement stuck behind a lock held elsewhere, or on a server too slow, is cancelled by the server, which frees
  * the connection and the locks, and the call rejects (in `createAuth`, `store_unavailable`). A client-side
  * `query_timeout` a second later covers a server that does not answer at all (stopped, or partitioned away); the
- * same bound applies to connecting, to waiting for one of the pool's connections, and to the feed's LISTEN and
- * heartbeat. Every statement is short by design: the snapshot is read in pages and the purge deletes in chunks,
- * so that no large table trips the bound.
+ * same bound applies to connecting, to waiting for one of the pool's connections, and to the feed's LISTEN. The
+ * feed's heartbeat has its own bound, max(4 × heartbeatMs, 5 s), judged only once the answers that arrived have
+ * been read: a process paused past it (GC, SIGSTOP) keeps a connection whose answer is waiting, where a timer
+ * alone would drop it and make every subscriber reload its snapshot. Every statement is short by design: the
+ * snapshot is read in pages and the purge deletes in chunks, so that no large table trips the bound.
  *
  * A call whose connection is lost under it (the server restarted, its backend was terminated, the connection was
  * reset) runs once more, on a new connection, where running it twice is safe: revocations, which are idempotent,
@@ -69,7 +71,8 @@ export function postgresStore(connection: PostgresConnection, options: PostgresS
   const feed = new Feed({
     channel,
     heartbeatMs,
-    client: () => new Client({ ...db.clientConfig, keepAlive: true, fallback_application_name: `revocable feed ${schema}` }),
+    client: () => new Client({ ...db.clientConfig, query_timeout: undefined, keepAlive: true, fallback_application_name: `revocable feed ${schema}` }),
+    listenTimeoutMs: db.clientConfig.query_timeout,
     decode: (payload) => decodeMessage(payload, (kind, id) => readRevocation(context, kind, id)),
   })
   const { settled, ...revocationMethods } = revocations(context)
