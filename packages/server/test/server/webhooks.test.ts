@@ -4,8 +4,7 @@
 import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
-import { lookup } from "node:dns/promises"
-import { hostname, tmpdir } from "node:os"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
 import { Pool } from "pg"
@@ -16,6 +15,7 @@ import { redisStore } from "revocable/stores/redis"
 import { sqliteStore } from "revocable/stores/sqlite"
 import { deleteKeys, REDIS_URL, uniquePrefix } from "../../../revocable/test/helpers/redis.ts"
 import { loadConfig } from "../../src/server/config.ts"
+import type { Resolve } from "../../src/server/webhooks/address-guard.ts"
 import { checkTarget, createWebhooks, isPublic, signature } from "../../src/server/webhooks/index.ts"
 import { runCli } from "../fixtures/cli-run.ts"
 import { call, freePort, signIn, testServer, type TestServer } from "../helpers/server.ts"
@@ -206,25 +206,34 @@ describe("webhook targets", () => {
     assert.deepEqual(["172.16.0.1", "100.64.0.1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"].map(isPublic), [false, false, false, false, false])
   })
 
-  test("a name that resolves to a loopback address is refused at delivery, where it is connected to", async (t) => {
-    const name = hostname()
-    if (isPublic((await lookup(name)).address)) return t.skip(`${name} resolves to a public address here`)
+  test("a name that resolves to a loopback address is refused at delivery, where it is connected to", async () => {
     const hook = await receiver()
-    const server = await testServer({ ...ENV, REVOCABLE_WEBHOOKS_ALLOW_PRIVATE: "false", REVOCABLE_WEBHOOKS_RETRY: "50ms" })
+    const store = memoryStore()
+    const settings = loadConfig({ ...ENV, REVOCABLE_WEBHOOKS_ALLOW_PRIVATE: "false", REVOCABLE_WEBHOOKS_RETRY: "50ms" }).webhooks
+    // hooks.test is a name the test resolves itself: to the receiver's loopback address, as a rebinding DNS would.
+    const asked: string[] = []
+    const resolve: Resolve = (name, _options, callback) => {
+      asked.push(name)
+      callback(null, [{ address: "127.0.0.1", family: 4 }])
+    }
+    const webhooks = createWebhooks({ store, settings, retentionMs: 86_400_000, log: () => ({ info() {}, error() {} }), present: (event) => event, pollMs: 3_600_000, resolve })
     try {
-      const admin = await adminOf(server.url)
-      // localhost is refused by name; the machine's own name passes the check at registration, not at connection.
-      const created = await call(server.url, "POST", "/admin/webhooks", { token: admin, json: { url: `http://localhost:${hook.port}/hook`, events: ["session.revoked"] } })
-      assert.equal(created.status, 400)
-      const { id } = await addEndpoint(server.url, admin, `http://${name}:${hook.port}/hook`, ["session.revoked"])
-      await revokeSession(server.url, admin, (await signIn(server.url, "grace")).session_id)
-      const [failed] = await until(() => deliveries(server.url, admin, id), (items) => items[0]?.status === "failed")
-      assert.equal(failed.attempts, 2)
-      assert.equal(failed.last_error, "ENOTPUBLIC")
+      // localhost is refused by name; any other name passes the check at registration, not at connection.
+      await assert.rejects(webhooks.endpoints.create(`http://localhost:${hook.port}/hook`, ["key.rotated"]), { code: "invalid_request" })
+      const { endpoint } = await webhooks.endpoints.create(`http://hooks.test:${hook.port}/hook`, ["key.rotated"])
+      const input = { type: "key.rotated", subject: null, actor: null, sessionId: null, ip: null, userAgent: null, reason: null, details: null }
+      await webhooks.enqueue(await store.appendAudit(input))
+      webhooks.start()
+      const page = await until(() => webhooks.endpoints.deliveries(endpoint.id, { limit: 10 }), (answer) => answer.items[0]?.status === "failed")
+      const [failed] = page.items
+      assert.equal(failed?.attempts, 2)
+      assert.equal(failed?.lastError, "ENOTPUBLIC")
+      assert.deepEqual(new Set(asked), new Set(["hooks.test"]))
       assert.equal(hook.requests.length, 0, "the receiver on loopback was never reached")
     } finally {
-      await server.close()
+      await webhooks.stop()
       await hook.close()
+      await store.close()
     }
   })
 })

@@ -1,7 +1,7 @@
 // Which targets a webhook may reach (SSRF): https (or http when allowed), no credentials in the URL, and no
 // loopback, private, link-local or other non-public address unless allowed, checked on the URL at registration
 // and on the address each delivery connects to, after DNS.
-import { lookup as dnsLookup, type LookupAddress } from "node:dns"
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from "node:dns"
 import { BlockList, isIP, type LookupFunction } from "node:net"
 import { AuthError } from "revocable"
 import type { WebhookSettings } from "./delivery-settings.ts"
@@ -53,14 +53,21 @@ export function isPublic(address: string): boolean {
   return !NON_PUBLIC.check(address, family === 4 ? "ipv4" : "ipv6")
 }
 
+/** How a delivery resolves its target's name: dns.lookup (the system's resolver) unless a test gives its own. */
+export type Resolve = (hostname: string, options: LookupAllOptions, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void
+
+const systemResolve: Resolve = (hostname, options, callback) => dnsLookup(hostname, options, callback)
+
 /** DNS resolution that refuses non-public addresses: the check is on the address connected to, not a name. */
-export const publicLookup: LookupFunction = (hostname, options, callback) => {
-  dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
-    if (error) return callback(error, "", 0)
-    const allowed = addresses.filter((entry) => isPublic(entry.address))
-    const first = allowed[0]
-    if (first === undefined) return callback(Object.assign(new Error(`${hostname} resolves to no public address`), { code: "ENOTPUBLIC" }), "", 0)
-    if (options.all) return (callback as unknown as (error: null, addresses: LookupAddress[]) => void)(null, allowed)
-    callback(null, first.address, first.family)
-  })
+export function publicLookup(resolve: Resolve = systemResolve): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname, { ...options, all: true }, (error, resolved) => {
+      if (error) return callback(error, "", 0)
+      const allowed = resolved.filter((entry) => isPublic(entry.address))
+      const first = allowed[0]
+      if (first === undefined) return callback(Object.assign(new Error(`${hostname} resolves to no public address`), { code: "ENOTPUBLIC" }), "", 0)
+      if (options.all) return (callback as unknown as (error: null, addresses: LookupAddress[]) => void)(null, allowed)
+      callback(null, first.address, first.family)
+    })
+  }
 }

@@ -3,13 +3,13 @@
 // anything but a 2xx schedules the next attempt by the retry delays, then gives up (`failed`).
 import { request as httpRequest, type IncomingMessage } from "node:http"
 import { request as httpsRequest } from "node:https"
-import { isIP } from "node:net"
+import { isIP, type LookupFunction } from "node:net"
 import type { ServerStore } from "revocable/stores"
 import type { AuditLogger } from "../audit.ts"
 import { storeNow } from "../keystore.ts"
 import { keyEncryptionKeysOf } from "../keywrap.ts"
 import type { ServerMetrics } from "../metrics.ts"
-import { hostOf, isPublic, publicLookup } from "./address-guard.ts"
+import { hostOf, isPublic, publicLookup, type Resolve } from "./address-guard.ts"
 import { documents, OUTBOX } from "./collections.ts"
 import type { EndpointRecord } from "./endpoints.ts"
 import { remember, type DeliveryStatus, type OutboxEntry } from "./outbox.ts"
@@ -26,6 +26,8 @@ export interface WorkerOptions {
   pollMs: number
   /** The endpoint's document, read at each attempt: a removed endpoint gets nothing more. */
   record(id: string): Promise<EndpointRecord | null>
+  /** Resolves the targets' names (default dns.lookup); each address is checked unless private ones are allowed. */
+  resolve?: Resolve
 }
 
 export interface Worker {
@@ -44,6 +46,8 @@ const MAX_ANSWER = 64 * 1024
 
 export function createWorker(options: WorkerOptions): Worker {
   const { store, settings, log, pollMs } = options
+  // Each address a delivery connects to is checked, unless private ones are allowed.
+  const lookup = settings.allowPrivate ? undefined : publicLookup(options.resolve)
   const leaseMs = settings.timeoutMs + 60_000
   const inFlight = new Map<string, Promise<void>>()
   let timer: NodeJS.Timeout | undefined
@@ -68,7 +72,7 @@ export function createWorker(options: WorkerOptions): Worker {
       await store.deleteDocument(OUTBOX, entry.id)
       return
     }
-    const sent = await post(endpoint, entry, settings, store)
+    const sent = await post(endpoint, entry, settings, store, lookup)
     const now = await storeNow(store)
     const attempts = entry.attempts + 1
     const delivered = sent.status !== null && sent.status >= 200 && sent.status < 300
@@ -187,7 +191,13 @@ export function createWorker(options: WorkerOptions): Worker {
 }
 
 /** One attempt: the POST, signed with the endpoint's secret (unwrapped for it); its HTTP status, or why there was none. */
-async function post(endpoint: EndpointRecord, entry: OutboxEntry, settings: WebhookSettings, store: ServerStore): Promise<{ status: number | null; error: string | null }> {
+async function post(
+  endpoint: EndpointRecord,
+  entry: OutboxEntry,
+  settings: WebhookSettings,
+  store: ServerStore,
+  lookup: LookupFunction | undefined,
+): Promise<{ status: number | null; error: string | null }> {
   const target = new URL(endpoint.url)
   const host = hostOf(target)
   if (!settings.allowPrivate && isIP(host) !== 0 && !isPublic(host)) return { status: null, error: "refused: not a public address" }
@@ -209,7 +219,7 @@ async function post(endpoint: EndpointRecord, entry: OutboxEntry, settings: Webh
   const request = target.protocol === "https:" ? httpsRequest : httpRequest
   return new Promise((resolve) => {
     const signal = AbortSignal.timeout(settings.timeoutMs)
-    const outgoing = request(target, { method: "POST", headers, signal, ...(settings.allowPrivate ? {} : { lookup: publicLookup }) }, (answer: IncomingMessage) => {
+    const outgoing = request(target, { method: "POST", headers, signal, ...(lookup === undefined ? {} : { lookup }) }, (answer: IncomingMessage) => {
       let read = 0
       answer.on("data", (chunk: Buffer) => {
         read += chunk.length

@@ -30,6 +30,7 @@ import type { ServerMetrics } from "../metrics.ts"
 import { createWorker } from "./delivery.ts"
 import { endpointRegistry, type WebhookEndpoints } from "./endpoints.ts"
 import { countPending, putDelivery, trimHistory } from "./outbox.ts"
+import type { Resolve } from "./address-guard.ts"
 import type { WebhookSettings } from "./delivery-settings.ts"
 
 export { checkTarget, isPublic } from "./address-guard.ts"
@@ -68,13 +69,15 @@ export interface WebhookOptions {
   metrics?: ServerMetrics["webhooks"]
   /** How often the worker looks for deliveries enqueued by other instances, or left by a stopped one. */
   pollMs?: number
+  /** Resolves the targets' names for delivery. Default dns.lookup; tests give names of their own. */
+  resolve?: Resolve
 }
 
 export function createWebhooks(options: WebhookOptions): Webhooks {
   const { store, log, metrics } = options
   if (!(options.retentionMs > 0)) throw new TypeError("createWebhooks: retentionMs must be a positive number of milliseconds.")
   const registry = endpointRegistry(store, options.settings)
-  const worker = createWorker({ store, settings: options.settings, log, metrics, pollMs: options.pollMs ?? 5_000, record: registry.record })
+  const worker = createWorker({ store, settings: options.settings, log, metrics, pollMs: options.pollMs ?? 5_000, record: registry.record, resolve: options.resolve })
   metrics?.backlog(() => countPending(store))
   let purgeTimer: NodeJS.Timeout | undefined
 
