@@ -8,7 +8,7 @@
  * npm run bench -- verify
  */
 import assert from "node:assert/strict"
-import { createHmac, createSecretKey, generateKeyPairSync, randomBytes, timingSafeEqual, verify as cryptoVerify, type KeyObject } from "node:crypto"
+import { createHmac, createSecretKey, generateKeyPairSync, randomBytes, sign as cryptoSign, timingSafeEqual, verify as cryptoVerify, type KeyObject } from "node:crypto"
 import { createVerifier } from "fast-jwt"
 import { jwtVerify } from "jose"
 import jsonwebtoken from "jsonwebtoken"
@@ -48,6 +48,8 @@ interface Verifier {
 
 interface Setup {
   alg: "HS256" | "EdDSA"
+  /** EdDSA: the token with its exp an hour past, signed with the same key: what the peers refuse. */
+  expired?: string
   /** The same store and key: `cached` with the default cache of verified tokens, `uncached` with none. */
   cached: Auth
   uncached: Auth
@@ -56,6 +58,7 @@ interface Setup {
 }
 
 export async function run(): Promise<Section> {
+  let refusals: Comparison | undefined
   const results: [Setup, Comparison][] = []
   for (const make of [hs256, eddsa]) {
     const setup = await make()
@@ -63,10 +66,57 @@ export async function run(): Promise<Section> {
     const { token } = setup
     const contenders = setup.verifiers.map(({ name, verify, async }): Contender => ({ name, op: () => verify(received(token)), async }))
     results.push([setup, await compare(contenders, { warmupMs: WARMUP_MS, rounds: ROUNDS, roundMs: ROUND_MS })])
+    if (setup.expired !== undefined) refusals = await compareRefusals(setup, setup.expired)
     await setup.cached.close()
     await setup.uncached.close()
   }
-  return { title: "Verify throughput of an access token", body: report(results) }
+  return { title: "Verify throughput of an access token", body: `${report(results)}${refusals === undefined ? "" : reportRefusals(refusals)}` }
+}
+
+const REFUSED = "revocable (cache on): a revoked token, refused"
+const REFUSED_WITH_STACK = "the same, with a stack trace captured (a reference)"
+
+/**
+ * A refused token costs what verify's checks cost plus the error: revocable's refusals carry no stack trace
+ * (src/errors.ts), which V8 would build by walking the async stack. The peers refuse an expired token.
+ */
+async function compareRefusals({ cached, verifiers, token }: Setup, expired: string): Promise<Comparison> {
+  const revoked = (await cached.issue("bench-refused")).accessToken
+  await cached.verify(revoked)
+  await cached.revoke(revoked)
+  const peer = (name: string) => (verifiers.find((verifier) => verifier.name === name) as Verifier).verify
+  const refusal = async (verify: (token: string) => unknown, token: string, withStack = false) => {
+    try {
+      await verify(received(token))
+    } catch (error) {
+      // What the refusal would cost with a stack trace: one captured where it is caught, as deep as where it was made.
+      if (withStack) Error.captureStackTrace(error as Error)
+      return
+    }
+    throw new Error("a refusal was accepted")
+  }
+  const contenders: Contender[] = [
+    { name: REFUSED, op: () => refusal((jwt) => cached.verify(jwt), revoked), async: true },
+    { name: REFUSED_WITH_STACK, op: () => refusal((jwt) => cached.verify(jwt), revoked, true), async: true },
+    { name: "revocable (cache on): a live token, accepted", op: () => cached.verify(received(token)), async: true },
+    { name: "jose: an expired token, refused", op: () => refusal(peer("jose"), expired), async: true },
+    { name: "fast-jwt (cache off): an expired token, refused", op: () => refusal(peer(FAST_JWT), expired), async: true },
+  ]
+  for (const contender of contenders) await contender.op()
+  return compare(contenders, { warmupMs: WARMUP_MS, rounds: ROUNDS, roundMs: ROUND_MS })
+}
+
+function reportRefusals(result: Comparison): string {
+  const rows = result.names.map((contender) => [contender, formatOps(medianOps(result, contender)), contender === REFUSED ? "-" : describe(ratio(result, REFUSED, contender))])
+  return [
+    "",
+    "",
+    "### Refusals (EdDSA)",
+    "",
+    "A refused token, awaited and caught, in interleaved rounds as above: revocable (cache on) refusing a token revoked after it was verified (`token_revoked`: its signature is found in the cache, the revocation in the replica), the peers refusing the token with its `exp` an hour past, signed with the same key. revocable's errors for a token refused carry no stack trace (src/errors.ts): V8 builds one at construction by walking the async stack. The reference row captures one on each refusal (\`Error.captureStackTrace\` where it is caught): what a refusal would cost with it. The accepted row is the repeated live token of the table above.",
+    "",
+    table(["contender", "median ops/s", `${REFUSED} / contender`], rows),
+  ].join("\n")
 }
 
 /**
@@ -110,8 +160,12 @@ async function eddsa(): Promise<Setup> {
   const verifyOptions = { algorithms: ["EdDSA"], issuer: ISSUER, audience: AUDIENCE }
   const fast = createVerifier({ key: pem, algorithms: ["EdDSA"], allowedIss: ISSUER, allowedAud: AUDIENCE, cache: false })
   const fastCached = createVerifier({ key: pem, algorithms: ["EdDSA"], allowedIss: ISSUER, allowedAud: AUDIENCE, cache: true })
+  const [head, body] = token.split(".") as [string, string]
+  const past = { ...JSON.parse(Buffer.from(body, "base64url").toString()), exp: Math.floor(Date.now() / 1000) - 3600 }
+  const signingInput = `${head}.${Buffer.from(JSON.stringify(past)).toString("base64url")}`
   return {
     alg: "EdDSA",
+    expired: `${signingInput}.${cryptoSign(null, Buffer.from(signingInput), privateKey).toString("base64url")}`,
     cached,
     uncached,
     token,

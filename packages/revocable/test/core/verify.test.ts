@@ -783,6 +783,28 @@ describe("verify() keeps token types and keys apart", () => {
 })
 
 describe("errors", () => {
+  test("a token refused carries no stack trace (it is an answer, as frequent as tokens are sent); other errors keep theirs", async () => {
+    const frames = (error: Error) => (error.stack ?? "").split("\n").filter((line) => line.trimStart().startsWith("at ")).length
+    const limit = Error.stackTraceLimit
+    const pair = await auth.issue("stackless")
+    await auth.revoke(pair.accessToken)
+    for (const token of [pair.accessToken, "not a token", good({ exp: 1 })]) {
+      await assert.rejects(auth.verify(token), (error: unknown) => {
+        assert.ok(error instanceof AuthError)
+        assert.equal(frames(error), 0, `${error.code}: ${error.stack}`)
+        assert.match(error.stack ?? "", /^AuthError: /)
+        return true
+      })
+    }
+    for (const code of ["token_missing", "token_malformed", "token_invalid", "token_expired", "token_not_yet_valid", "token_revoked", "wrong_token_type"] as const) {
+      assert.equal(frames(new AuthError(code)), 0, code)
+    }
+    for (const code of ["store_unavailable", "invalid_request", "forbidden", "refresh_token_reused"] as const) {
+      assert.ok(frames(new AuthError(code)) > 0, `${code} keeps its stack`)
+    }
+    assert.equal(Error.stackTraceLimit, limit, "the process's own limit is left as it was")
+  })
+
   test("each refusal of a token's form, header or signature says what is wrong", async () => {
     const [h, p, s] = split(good())
     const utf8 = (text: string) => Buffer.concat([Buffer.from(text), Buffer.from([0xff]), Buffer.from('"}')])
