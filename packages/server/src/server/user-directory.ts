@@ -118,7 +118,12 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
     throw new AuthError("invalid_request", "That username is taken.", { field: "username" })
   }
 
-  /** Whether a user other than `sub` has the role admin and is not suspended. */
+  /**
+   * Whether a user other than `sub` has the role admin and is not suspended. Taking the role admin from a user, or
+   * deleting one, asks it before the write and again after it. Two admins who take it from each other at once each
+   * see the other before either writes; whichever checks last finds no admin left and undoes its own change (at
+   * worst both do, and both are refused), so one always remains.
+   */
   async function anotherAdmin(sub: string): Promise<boolean> {
     let start: string | null = null
     for (;;) {
@@ -204,11 +209,15 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
       const next = readRoles(roles)
       const before = await record(sub)
       if (before === null) return null
-      if (before.roles.includes("admin") && !next.includes("admin") && !(await anotherAdmin(sub))) {
-        throw new AuthError("invalid_request", "This is the last admin: make another user admin first.", { field: "roles" })
-      }
+      const dropsAdmin = before.roles.includes("admin") && !next.includes("admin")
+      if (dropsAdmin && !(await anotherAdmin(sub))) throw lastAdmin("roles")
       const after = await update(sub, (current) => ({ ...current, roles: next }))
       if (after === null) return null
+      if (dropsAdmin && !(await anotherAdmin(sub))) {
+        // Our change is undone only where no other came after it.
+        await update(sub, (current) => (sameRoles(current.roles, next) ? { ...current, roles: before.roles } : current))
+        throw lastAdmin("roles")
+      }
       await index.reindex(before, after)
       if (before.roles.some((role) => !next.includes(role))) {
         await auth.revokeSubject(sub, { reason: meta.reason ?? "roles changed", ...(meta.actor === undefined ? {} : { actor: meta.actor }) })
@@ -219,11 +228,15 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
     async remove(sub, meta = {}) {
       const user = await record(sub)
       if (user === null) return false
-      if (user.roles.includes("admin") && !(await anotherAdmin(sub))) {
-        throw new AuthError("invalid_request", "This is the last admin: make another user admin first.")
-      }
+      const isAdmin = user.roles.includes("admin")
+      if (isAdmin && !(await anotherAdmin(sub))) throw lastAdmin()
       // Suspended first: a sign-in racing the deletion is refused, or its session revoked by isCurrent's check.
-      if ((await update(sub, (current) => ({ ...current, suspendedAt: current.suspendedAt ?? Date.now() }))) === null) return false
+      const suspended = await update(sub, (current) => ({ ...current, suspendedAt: current.suspendedAt ?? Date.now() }))
+      if (suspended === null) return false
+      if (isAdmin && !(await anotherAdmin(sub))) {
+        await update(sub, (current) => (current.suspendedAt === suspended.suspendedAt ? { ...current, suspendedAt: user.suspendedAt } : current))
+        throw lastAdmin()
+      }
       await auth.revokeSubject(sub, { reason: meta.reason ?? "user deleted", ...(meta.actor === undefined ? {} : { actor: meta.actor }) })
       await index.reindex(user, null)
       const owned = async (collection: string, key: string | null) => {
@@ -255,6 +268,14 @@ export function userDirectory(store: ServerStore, auth: Auth): UserDirectory {
     ...emails,
     ...userPasswords(records, auth),
   }
+}
+
+function lastAdmin(field?: string): AuthError {
+  return new AuthError("invalid_request", "This is the last admin: make another user admin first.", field === undefined ? undefined : { field })
+}
+
+function sameRoles(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((role, index) => role === b[index])
 }
 
 function normalise(username: unknown): string | null {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict"
 import { after, before, describe, test } from "node:test"
+import { memoryStore } from "revocable/stores/memory"
 import { createAuthFromConfig } from "../../src/server/engine.ts"
 import { sessionDetails } from "../../src/server/session-details.ts"
 import { userDirectory, type UserDirectory } from "../../src/server/user-directory.ts"
@@ -147,6 +148,32 @@ describe("roles", () => {
     assert.equal((await as(admin, "GET", "/me")).status, 401, "the former admin's tokens are revoked")
     assert.equal((await as(doraAgain, "PUT", `/admin/users/${self}/roles`, { roles: ["admin"] })).status, 200)
     admin = (await signIn(url, "admin", ADMIN_PASSWORD, false)).access_token
+  })
+
+  test("two admins taking the role from each other, or deleting each other, at once never leave no admin: 30 rounds each", async () => {
+    const store = memoryStore()
+    const auth = createAuthFromConfig(server.config, store)
+    const users = userDirectory(store, auth)
+    try {
+      const [xavier, yvonne] = await Promise.all(["xavier", "yvonne"].map((username) => users.create({ username, password: PASSWORD, roles: ["admin"] })))
+      const pair = [xavier, yvonne].map((user) => (user as { sub: string }).sub)
+      const admins = async () => (await Promise.all(pair.map((sub) => users.get(sub)))).filter((user) => user !== null && user.roles.includes("admin") && user.suspendedAt === null)
+      for (let round = 0; round < 30; round++) {
+        const outcomes = await Promise.allSettled(pair.map((sub) => users.setRoles(sub, ["billing"])))
+        assert.ok((await admins()).length >= 1, `round ${round}: both dropped the role admin`)
+        for (const outcome of outcomes) if (outcome.status === "rejected") assert.match(String(outcome.reason), /last admin/)
+        for (const sub of pair) await users.setRoles(sub, ["admin"])
+      }
+      for (let round = 0; round < 30; round++) {
+        const outcomes = await Promise.allSettled(pair.map((sub) => users.remove(sub)))
+        assert.ok((await admins()).length >= 1, `round ${round}: both were deleted`)
+        for (const outcome of outcomes) if (outcome.status === "rejected") assert.match(String(outcome.reason), /last admin/)
+        if (outcomes.some((outcome) => outcome.status === "fulfilled")) break
+      }
+    } finally {
+      await auth.close()
+      await store.close()
+    }
   })
 
   test("bad roles are 400 and an unknown user 404", async () => {
