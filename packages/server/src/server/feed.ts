@@ -99,12 +99,8 @@ export function revocationFeed(auth: Auth, store: ServerStore, options: { now?: 
       const add = (revocations: Revocation[]) => {
         for (const revocation of revocations) loaded.set(`${revocation.kind}:${revocation.id}`, entryOf(revocation))
       }
-      const at = now()
-      await storeOperation(async () => {
-        loaded.clear()
-        // Page by page where the store can: no million Revocation objects held at once.
-        await readSnapshot(store, at, add)
-      })
+      // Page by page where the store can: no million Revocation objects held at once.
+      await storeOperation(() => readSnapshot(store, now(), add))
       live = loaded
       epoch = randomBytes(6).toString("base64url")
       seq = 0
