@@ -167,6 +167,58 @@ describe("redis store specifics", () => {
     }
   })
 
+  test("revocations made in one turn go to Redis as a few scripts, each answered and published as if made alone, in order", async () => {
+    const client = createClient({ url: REDIS_URL })
+    client.on("error", () => {})
+    await client.connect()
+    try {
+      const prefix = uniquePrefix("batch")
+      const store = await open(prefix, { client })
+      const events: string[] = []
+      const subscription = await store.subscribe((event) => {
+        if (event.type === "revoked") events.push(`${event.revocation.kind}:${event.revocation.id}:${event.revocation.cutoff}`)
+      })
+      const scripts = mock.method(client, "sendCommand")
+      const isScript = (call: { arguments: unknown[] }) => ["EVALSHA", "EVAL"].includes(String((call.arguments[0] as string[])[0]))
+      const tokens = Array.from({ length: 247 }, (_, i) => store.revoke(revocation({ id: `t-${i}` })))
+      const again = store.revoke(revocation({ id: "t-0", reason: "second", expiresAt: T0 + 2 * HOUR }))
+      const first = store.revoke(revocation({ kind: "subject", id: "alice" }))
+      // A value the script cannot compare fails that revocation alone.
+      const broken = store.revoke(revocation({ id: "broken", expiresAt: "soon" as unknown as number, replicaUntil: T0 }))
+      const second = store.revoke(revocation({ kind: "subject", id: "alice", reason: "again" }))
+      await assert.rejects(broken, /Redis refused the revocation/)
+      const recorded = await Promise.all(tokens)
+      assert.deepEqual(recorded.map((row) => row.id), tokens.map((_, i) => `t-${i}`))
+      assert.equal(scripts.mock.calls.filter(isScript).length, 3, "251 revocations in 3 scripts of at most 100")
+      // Merged with the first as a second call is; a subject's cut-off rises once per call, each caller told its own.
+      assert.deepEqual(await again, { ...revocation({ id: "t-0" }), expiresAt: T0 + 2 * HOUR, cutoff: 0, replicaUntil: T0 + 2 * HOUR })
+      assert.deepEqual([(await first).cutoff, (await second).cutoff, (await second).reason], [1, 2, "again"])
+      scripts.mock.restore()
+
+      const expected = [...tokens.map((_, i) => `token:t-${i}:0`), "token:t-0:0", "subject:alice:1", "subject:alice:2"]
+      await until(async () => events.length >= expected.length)
+      assert.deepEqual(events, expected)
+      await subscription.close()
+      const held = (await store.snapshot(T0)).map((row) => `${row.kind}:${row.id}`)
+      assert.equal(held.length, 248)
+      assert.ok(!held.includes("token:broken"))
+    } finally {
+      await client.close()
+    }
+  })
+
+  test("a revocation made in the turn the store is closed is sent and answered", async () => {
+    const prefix = uniquePrefix("close-batch")
+    const store = redisStore({ url: REDIS_URL }, { prefix, onWarning: () => {} })
+    prefixes.add(prefix)
+    await store.open()
+    const revoked = store.revoke(revocation())
+    await store.close()
+    assert.equal((await revoked).id, "jti-1")
+    const peer = await open(prefix)
+    assert.equal(await peer.isRevoked({ jti: "jti-1", sid: "x", subject: "x", gen: 0, kid: "x", now: T0 }), true)
+  })
+
   test("scripts are loaded again when Redis forgets them (SCRIPT FLUSH)", async () => {
     const store = await open(uniquePrefix("flush"))
     await store.revoke(revocation())

@@ -1,13 +1,31 @@
-// Revocations: recorded, unrevoked, checked, read in pages and listed, each one script.
+// Revocations: recorded in batches, unrevoked, checked, read in pages and listed, each one script.
 import { optional, toRevocation } from "./codec.ts"
 import { PAGE, script, type Run } from "./scripts.ts"
 import { decodeCursor, encodeCursor } from "../shared.ts"
-import type { Page, Revocation, Store } from "../../core/store.ts"
+import type { Page, Revocation, RevocationInput, Store } from "../../core/store.ts"
 
-/** ARGV: kind, id, subject?, reason?, actor?, createdAt, expiresAt, replicaUntil. */
+/**
+ * ARGV: 8 per revocation: kind, id, subject?, reason?, actor?, createdAt, expiresAt, replicaUntil. Records each
+ * in order, as that many calls one after the other would: {1, row} for each, or {0, message} for one that
+ * failed, whose error leaves the others recorded.
+ */
 const REVOKE = script(`
-return record(ARGV[2], ARGV[3], opt(ARGV[4]), opt(ARGV[5]), opt(ARGV[6]), ARGV[7], ARGV[8], ARGV[9])
+local replies = {}
+for i = 2, #ARGV, 8 do
+  local ok, reply = pcall(record, ARGV[i], ARGV[i + 1], opt(ARGV[i + 2]), opt(ARGV[i + 3]), opt(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])
+  if ok then
+    table.insert(replies, {1, reply})
+  else
+    table.insert(replies, {0, type(reply) == 'table' and reply.err or tostring(reply)})
+  end
+end
+return replies
 `)
+/**
+ * At most this many revocations per script. Each costs Redis some 30 µs, and other clients wait for the whole
+ * script; the feed's readers are woken once per script.
+ */
+const MAX_BATCH = 100
 
 /** ARGV: kind, id. Returns 1 when there was a revocation. Unrevoking a session also un-marks the session. */
 const UNREVOKE = script(`
@@ -88,23 +106,31 @@ end
 return out
 `)
 
-export type Revocations = Pick<Store, "revoke" | "unrevoke" | "isRevoked" | "snapshot" | "listRevocations">
+export interface Revocations extends Pick<Store, "revoke" | "unrevoke" | "isRevoked" | "snapshot" | "listRevocations"> {
+  /** Sends the revocations not sent yet at once: close calls it before it lets go of the connection. */
+  flush(): void
+}
 
-export function revocations(run: Run): Revocations {
+/**
+ * `feedLength`: a script publishes each of its revocations to the feed, whose readers read between scripts:
+ * a batch is at most a quarter of the stream, so that one batch never trims what a reader has yet to read.
+ */
+export function revocations(run: Run, feedLength: number): Revocations {
+  const batches = new SameTurn(recordBatch, Math.max(1, Math.min(MAX_BATCH, Math.floor(feedLength / 4))))
+
+  /** One script for the batch; a revocation it could not record rejects alone. */
+  async function recordBatch(inputs: readonly RevocationInput[]): Promise<Array<Revocation | Error>> {
+    const args: Array<string | number> = []
+    for (const input of inputs) {
+      args.push(input.kind, input.id, optional(input.subject), optional(input.reason), optional(input.actor), input.createdAt, input.expiresAt, input.replicaUntil ?? "")
+    }
+    const replies = (await run(REVOKE, args)) as Array<[unknown, unknown]>
+    return replies.map(([ok, reply]) => (Number(ok) === 1 ? toRevocation(reply) : new Error(`Redis refused the revocation: ${String(reply)}`)))
+  }
+
   return {
-    async revoke(input) {
-      const row = await run(REVOKE, [
-        input.kind,
-        input.id,
-        optional(input.subject),
-        optional(input.reason),
-        optional(input.actor),
-        input.createdAt,
-        input.expiresAt,
-        input.replicaUntil ?? "",
-      ])
-      return toRevocation(row)
-    },
+    revoke: (input) => batches.push(input),
+    flush: () => batches.flush(),
 
     async unrevoke(kind, id) {
       return Number(await run(UNREVOKE, [kind, id])) === 1
@@ -144,5 +170,58 @@ export function revocations(run: Run): Revocations {
         next: rows.length > query.limit && last ? encodeCursor(Number(last[0])) : null,
       }
     },
+  }
+}
+
+interface Pending<I, O> {
+  item: I
+  resolve(value: O): void
+  reject(error: unknown): void
+}
+
+/**
+ * Batches the items pushed in one turn of the event loop: they are written together at the end of the turn
+ * (setImmediate), `max` at a time, each batch one call of its own, bounded as any call is; none waits for
+ * another. Each item's promise settles with what `write` gives for it (an Error rejects it alone), or rejects
+ * with its batch's error. A burst of revocations costs Redis a few scripts and its readers a few wake-ups,
+ * not one of each per revocation; one revocation alone goes as soon as its turn ends.
+ */
+class SameTurn<I, O> {
+  readonly #write: (items: I[]) => Promise<Array<O | Error>>
+  readonly #max: number
+  #queue: Array<Pending<I, O>> = []
+  #scheduled: NodeJS.Immediate | undefined
+
+  constructor(write: (items: I[]) => Promise<Array<O | Error>>, max: number) {
+    this.#write = write
+    this.#max = max
+  }
+
+  push(item: I): Promise<O> {
+    const settled = new Promise<O>((resolve, reject) => this.#queue.push({ item, resolve, reject }))
+    this.#scheduled ??= setImmediate(() => this.flush())
+    return settled
+  }
+
+  flush(): void {
+    clearImmediate(this.#scheduled)
+    this.#scheduled = undefined
+    const queue = this.#queue
+    this.#queue = []
+    for (let start = 0; start < queue.length; start += this.#max) void this.#send(queue.slice(start, start + this.#max))
+  }
+
+  async #send(batch: Array<Pending<I, O>>): Promise<void> {
+    try {
+      const results = await this.#write(batch.map((pending) => pending.item))
+      for (const [index, pending] of batch.entries()) {
+        const result = results[index]
+        if (result === undefined) pending.reject(new Error("Redis returned no reply for a revocation of the batch."))
+        else if (result instanceof Error) pending.reject(result)
+        else pending.resolve(result)
+      }
+    } catch (error) {
+      for (const pending of batch) pending.reject(error)
+    }
   }
 }
