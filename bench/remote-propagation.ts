@@ -513,6 +513,7 @@ function report(measured: Measured): string {
     "",
     ...notes,
     `- Why ${ENFORCER_PROCESSES} processes of ${VERIFIERS / ENFORCER_PROCESSES} verifiers and not one verifier per process: on 2 cores, 100 Node processes (each ~50 MB and its own event loop) would each be woken for every revocation, and what the bench measured would be the kernel's run queue, not the feed. Each verifier still has its own HTTP connection, token, parser and replica, so the server sees ${VERIFIERS} independent subscribers; within a process they share an event loop, so a late verifier may wait for its neighbours' work.`,
+    `- The recording is part of what is measured: for each (verifier, revocation) the \`revoked\` listener reads the clock and looks the token up in a Map, and each process's first verifier verifies the token. That runs on the verifier processes' cores, in their CPU column and in the burst's time, beside the parsing and applying it measures.`,
     `- The machine has 2 cores shared by A, the server, Redis, the ${ENFORCER_PROCESSES} verifier processes and other work (load average at the end: ${load}): tails move from run to run. In the burst, ${formatOps(REVOCATIONS * VERIFIERS)} events are parsed and applied across the verifier processes, which compete for the same cores as the server writing them.`,
   ].join("\n")
 }

@@ -53,7 +53,8 @@ export class IdSet {
     const expires = Math.max(1, Math.min(0xffffffff, Math.ceil(expiresAt / 1000)))
     // Stryker disable next-line EqualityOperator,ArithmeticOperator: growing an entry or two sooner or later: never full either way
     if ((this.#size + 1) / (this.#mask + 1) > MAX_LOAD) this.#grow()
-    this.#insert(hashHigh(id), hashLow(id), expires)
+    const low = hashBoth(id)
+    this.#insert(lastHigh, low, expires)
   }
 
   /** Room for `count` more entries, made at once: a snapshot of known size loads without growing on the way. */
@@ -66,8 +67,8 @@ export class IdSet {
   }
 
   delete(id: string): boolean {
-    const high = hashHigh(id)
-    const low = hashLow(id)
+    const low = hashBoth(id)
+    const high = lastHigh
     for (let slot = low & this.#mask; this.#expires[slot] !== EMPTY; slot = (slot + 1) & this.#mask) {
       if (this.#high[slot] === high && this.#low[slot] === low) {
         this.#removeAt(slot)
@@ -142,15 +143,10 @@ export class IdSet {
   }
 }
 
-/** FNV-1a over UTF-16 code units. */
-function hashHigh(id: string): number {
-  let hash = 0x811c9dc5
-  // Stryker disable next-line EqualityOperator: another hash of the id; any deterministic hash gives the same answers
-  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193)
-  return hash >>> 0
-}
-
-/** A murmur3-style mix, independent of FNV, over the same code units taken two to a 32-bit block (twice as fast). */
+/**
+ * The first hash of a fingerprint: a murmur3-style mix over the id's UTF-16 code units taken two to a 32-bit
+ * block. A lookup computes it alone (most lookups are misses); set and delete take both at once (hashBoth).
+ */
 function hashLow(id: string): number {
   let hash = 0x9747b28c ^ id.length
   const pairs = id.length & ~1
@@ -158,6 +154,41 @@ function hashLow(id: string): number {
   for (let i = 0; i < pairs; i += 2) hash = mixBlock(hash, id.charCodeAt(i) | (id.charCodeAt(i + 1) << 16))
   // Stryker disable next-line ConditionalExpression,EqualityOperator: another hash of the id; any deterministic hash gives the same answers
   if (pairs !== id.length) hash = mixBlock(hash, id.charCodeAt(pairs))
+  return finish(hash)
+}
+
+/** The second hash, independent of the first: FNV-1a over the same 32-bit blocks, then the same finish. */
+function hashHigh(id: string): number {
+  hashBoth(id)
+  return lastHigh
+}
+
+/** hashBoth's second hash: a variable, not a pair allocated on each insert. */
+let lastHigh = 0
+
+/** Both hashes in one pass over the id (the larger part of an insert): returns hashLow, leaves hashHigh in lastHigh. */
+function hashBoth(id: string): number {
+  let low = 0x9747b28c ^ id.length
+  let high = 0x811c9dc5
+  const pairs = id.length & ~1
+  // Stryker disable next-line EqualityOperator,ArithmeticOperator: another hash of the id; any deterministic hash gives the same answers
+  for (let i = 0; i < pairs; i += 2) {
+    const block = id.charCodeAt(i) | (id.charCodeAt(i + 1) << 16)
+    low = mixBlock(low, block)
+    high = Math.imul(high ^ block, 0x01000193)
+  }
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: another hash of the id; any deterministic hash gives the same answers
+  if (pairs !== id.length) {
+    const block = id.charCodeAt(pairs)
+    low = mixBlock(low, block)
+    high = Math.imul(high ^ block, 0x01000193)
+  }
+  lastHigh = finish(high ^ id.length)
+  return finish(low)
+}
+
+/** murmur3's final avalanche. */
+function finish(hash: number): number {
   hash ^= hash >>> 16
   hash = Math.imul(hash, 0x85ebca6b)
   hash ^= hash >>> 13
