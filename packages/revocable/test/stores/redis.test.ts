@@ -89,7 +89,7 @@ describe("redis store specifics", () => {
     assert.deepEqual(await store.snapshot(past - HOUR), [])
   })
 
-  test("the snapshot reads what replicas hold by pages, each page taking every entry of its last replicaUntil", async () => {
+  test("the snapshot reads what replicas hold by pages, each page taking every entry of its last replicaUntil, and hands them over so", async () => {
     const store = await open(uniquePrefix("snapshot-pages"))
     const writes: Promise<unknown>[] = []
     // 1200 entries share one replicaUntil across the 1000-entry page; 300 more come after; 50 are for the store only.
@@ -102,6 +102,17 @@ describe("redis store specifics", () => {
     assert.equal(ids.length, 1500)
     assert.equal(new Set(ids).size, 1500, "no entry twice")
     assert.equal((await store.snapshot(T0 + 10)).length, 300)
+    // readSnapshot hands the same over page by page, as read: a replica loads one while Redis reads the next.
+    const pages: string[][] = []
+    await (store.readSnapshot as NonNullable<Store["readSnapshot"]>)(T0, (page) => void pages.push(page.map((row) => row.id)))
+    assert.deepEqual(pages.map((page) => page.length), [1200, 300])
+    assert.deepEqual(pages.flat(), ids)
+    await assert.rejects(
+      (store.readSnapshot as NonNullable<Store["readSnapshot"]>)(T0, () => {
+        throw new Error("the loader failed")
+      }),
+      /the loader failed/,
+    )
     assert.equal(await store.isRevoked({ jti: "jti-1549", sid: "x", subject: "x", gen: 0, kid: "x", now: T0 }), true)
   })
 

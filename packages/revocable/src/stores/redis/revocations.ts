@@ -106,7 +106,7 @@ end
 return out
 `)
 
-export interface Revocations extends Pick<Store, "revoke" | "unrevoke" | "isRevoked" | "snapshot" | "listRevocations"> {
+export interface Revocations extends Pick<Store, "revoke" | "unrevoke" | "isRevoked" | "snapshot" | "listRevocations">, Required<Pick<Store, "readSnapshot">> {
   /** Sends the revocations not sent yet at once: close calls it before it lets go of the connection. */
   flush(): void
 }
@@ -128,6 +128,23 @@ export function revocations(run: Run, feedLength: number): Revocations {
     return replies.map(([ok, reply]) => (Number(ok) === 1 ? toRevocation(reply) : new Error(`Redis refused the revocation: ${String(reply)}`)))
   }
 
+  /** Page after page; the next is asked for before this one is handed over, so that Redis reads it meanwhile. */
+  async function readSnapshot(now: number, page: (revocations: Revocation[]) => void): Promise<void> {
+    type SnapshotPage = [last: unknown, full: unknown, rows: unknown[]]
+    const read = (after: string) => run(SNAPSHOT, [after, PAGE]) as Promise<SnapshotPage>
+    for (let next: Promise<SnapshotPage> | null = read(String(now)); next !== null; ) {
+      const [last, full, rows]: SnapshotPage = await next
+      next = Number(full) === 1 ? read(String(last)) : null
+      try {
+        page(rows.map(toRevocation))
+      } catch (error) {
+        // The page asked for meanwhile is not waited for.
+        next?.catch(() => undefined)
+        throw error
+      }
+    }
+  }
+
   return {
     revoke: (input) => batches.push(input),
     flush: () => batches.flush(),
@@ -145,14 +162,13 @@ export function revocations(run: Run, feedLength: number): Revocations {
 
     async snapshot(now) {
       const live: Revocation[] = []
-      let after = String(now)
-      for (;;) {
-        const [last, full, rows] = (await run(SNAPSHOT, [after, PAGE])) as [unknown, unknown, unknown[]]
-        for (const row of rows) live.push(toRevocation(row))
-        if (Number(full) !== 1) return live
-        after = String(last)
-      }
+      await readSnapshot(now, (page) => {
+        for (const revocation of page) live.push(revocation)
+      })
+      return live
     },
+
+    readSnapshot,
 
     async listRevocations(query): Promise<Page<Revocation>> {
       const before = decodeCursor(query.cursor)
