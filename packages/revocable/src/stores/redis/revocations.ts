@@ -22,7 +22,7 @@ end
 return replies
 `)
 /**
- * At most this many revocations per script. Each costs Redis some 30 µs, and other clients wait for the whole
+ * At most this many revocations per script. Each costs Redis some 40 µs, and other clients wait for the whole
  * script; the feed's readers are woken once per script.
  */
 const MAX_BATCH = 100
@@ -113,7 +113,7 @@ export interface Revocations extends Pick<Store, "revoke" | "unrevoke" | "isRevo
 
 /**
  * `feedLength`: a script publishes each of its revocations to the feed, whose readers read between scripts:
- * a batch is at most a quarter of the stream, so that one batch never trims what a reader has yet to read.
+ * a batch is at most a quarter of the stream, so that a reader that was current before a batch loses nothing to it.
  */
 export function revocations(run: Run, feedLength: number): Revocations {
   const batches = new SameTurn(recordBatch, Math.max(1, Math.min(MAX_BATCH, Math.floor(feedLength / 4))))
