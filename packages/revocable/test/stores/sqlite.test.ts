@@ -173,6 +173,43 @@ describe("sqlite store specifics", () => {
     assert.equal(await second.getDocument("users", "alice"), "{}")
   })
 
+  test("a snapshot of 25 001 revocations is handed over in pages of 10 000, each once, in one read; createAuth loads them", async () => {
+    const path = freshPath()
+    const store = await open(path)
+    // Live ones, and rows kept past their replicaUntil for the store's own decisions, which replicas never see.
+    const db = new DatabaseSync(path)
+    db.exec("BEGIN")
+    const insert = db.prepare("INSERT INTO revocations (kind, id, created_at, expires_at, cutoff, replica_until) VALUES ('token', ?, ?, ?, 0, ?)")
+    for (let i = 1; i <= 40_000; i++) insert.run(`jti-${i}`, T0, T0 + HOUR, i % 2 === 0 || i <= 10_001 ? T0 + HOUR : T0 - 1)
+    db.exec("COMMIT")
+    db.close()
+    const pages: number[] = []
+    const ids = new Set<string>()
+    await (store.readSnapshot as NonNullable<Store["readSnapshot"]>)(T0, (page) => {
+      pages.push(page.length)
+      for (const row of page) ids.add(row.id)
+    })
+    assert.deepEqual(pages, [10_000, 10_000, 5_001])
+    assert.equal(ids.size, 25_001)
+    assert.deepEqual(new Set((await store.snapshot(T0)).map((row) => row.id)), ids)
+    await assert.rejects(
+      (store.readSnapshot as NonNullable<Store["readSnapshot"]>)(T0, () => {
+        throw new Error("the loader failed")
+      }),
+      /the loader failed/,
+    )
+    // The statement was left reset: the store reads (and writes) on.
+    await store.revoke(revocation({ id: "after" }))
+    assert.equal((await store.snapshot(T0)).length, 25_002)
+    const auth = createAuth({ issuer: "https://auth.test", audience: "api", store: sqliteStore({ path }), purgeInterval: false, clock: () => T0 })
+    try {
+      await auth.ready()
+      assert.equal(auth.replicaStatus().entries, 25_002)
+    } finally {
+      await auth.close()
+    }
+  })
+
   test("open() refuses a database written by a newer schema", async () => {
     const path = freshPath()
     await (await open(path)).close()
