@@ -171,13 +171,11 @@ function hashBoth(id: string): number {
   let low = 0x9747b28c ^ id.length
   let high = 0x811c9dc5
   const pairs = id.length & ~1
-  // Stryker disable next-line EqualityOperator,ArithmeticOperator: another hash of the id; any deterministic hash gives the same answers
   for (let i = 0; i < pairs; i += 2) {
     const block = id.charCodeAt(i) | (id.charCodeAt(i + 1) << 16)
     low = mixBlock(low, block)
     high = Math.imul(high ^ block, 0x01000193)
   }
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: another hash of the id; any deterministic hash gives the same answers
   if (pairs !== id.length) {
     const block = id.charCodeAt(pairs)
     low = mixBlock(low, block)
