@@ -302,6 +302,26 @@ describe("redis store when Redis stalls, drops connections or restarts", () => {
     await assertWritten(redis.url, prefix, 20)
   })
 
+  test("a batch of revocations made in one turn, its connection cut before or after it is sent, is sent again whole: each is answered and written", async () => {
+    const redis = await server()
+    const proxy = await startProxy(redis.port)
+    proxies.push(proxy)
+    const prefix = uniquePrefix("cut-batch")
+    const writer = store(proxy.url, prefix)
+    await writer.open()
+    for (let round = 0; round < 6; round++) {
+      const calls = Array.from({ length: 150 }, (_, i) => writer.revoke(revocation({ id: `t-${round}-${i}` })))
+      // The batch goes at the end of the turn: cut before it, or once it is written to the socket.
+      if (round % 2) await new Promise((resolve) => setImmediate(resolve))
+      proxy.cut()
+      proxy.restore()
+      assert.deepEqual((await Promise.all(calls)).map((row) => row.id), calls.map((_, i) => `t-${round}-${i}`))
+    }
+    const reader = store(redis.url, prefix)
+    await reader.open()
+    assert.equal(new Set((await reader.snapshot(0)).map((row) => row.id)).size, 6 * 150)
+  })
+
   test("after Redis restarts (SIGKILL, AOF), a revocation made as soon as it answers PING is written at the first call", async () => {
     const redis = await server()
     const proxy = await startProxy(redis.port)
