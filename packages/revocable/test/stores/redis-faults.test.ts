@@ -205,6 +205,10 @@ describe("redis store when Redis stalls, drops connections or restarts", () => {
       const calls = {
         isRevoked: stalled.isRevoked({ ...QUERY, now }),
         revoke: stalled.revoke(revocation({ id: "t-stalled" })),
+        // With it in the same turn: two scripts of a batch, each bounded, each revocation rejecting with its own.
+        burst: Promise.allSettled(Array.from({ length: 120 }, (_, i) => stalled.revoke(revocation({ id: `t-burst-${i}` })))).then((results) => {
+          if (results.every((result) => result.status === "rejected")) throw (results[0] as PromiseRejectedResult).reason
+        }),
         rotate: stalled.rotate(rotateInput("s-1", "hash-0", "hash-1")),
         createSession: stalled.createSession(createInput(sessionInput())),
         getDocument: stalled.getDocument("users", "alice"),
@@ -237,6 +241,7 @@ describe("redis store when Redis stalls, drops connections or restarts", () => {
     const revoked = () => events.flatMap((event) => (event.type === "revoked" ? [event.revocation.id] : []))
     await until(async () => revoked().includes("t-after"), "the revocation made after the stall")
     assert.deepEqual(revoked().filter((id) => id === "t-stalled"), ["t-stalled"])
+    assert.equal(revoked().filter((id) => id.startsWith("t-burst-")).length, 120, "the batch's, each once")
   })
 
   test("on a client the application made, calls are bounded as well, and a revocation after a reset waits for its reconnect", { timeout: 60_000 }, async () => {
