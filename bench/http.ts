@@ -10,15 +10,13 @@
  * npm run bench -- http
  */
 import assert from "node:assert/strict"
-import { fork } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { createRequire } from "node:module"
 import { loadavg } from "node:os"
-import { join } from "node:path"
 import { createClient } from "redis"
 import { createAuth, type Auth } from "revocable"
 import { redisStore, type RedisWarning } from "revocable/stores/redis"
-import type { FromServer, ServerConfig, ToServer } from "./fixtures/http-shared.ts"
+import { forkServer, type ForkedServer, type ServerConfig } from "./fixtures/http-shared.ts"
 import { formatOps, formatRatio, median, medianOps, ratio, table, verdict, type Comparison, type Ratio, type Section } from "./lib.ts"
 
 export const name = "http"
@@ -33,7 +31,6 @@ const ROUND_SECONDS = 5
 const WARMUP_SECONDS = 2
 /** Live revocations in the store (and revoked-jti keys for the peers), so that neither looks up an empty set. */
 const REVOCATIONS = 1_000
-const FIXTURES = join(import.meta.dirname, "fixtures")
 
 interface Spec {
   name: string
@@ -94,12 +91,8 @@ const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon
 
 type Redis = ReturnType<typeof createClient>
 
-interface Server {
+interface Server extends ForkedServer {
   spec: Spec
-  url: string
-  /** The server process's CPU time so far, in µs. */
-  cpu(): Promise<number>
-  stop(): Promise<void>
 }
 
 /** One contender's numbers in one slot. */
@@ -200,38 +193,7 @@ async function clean(redis: Redis, config: ServerConfig): Promise<void> {
 
 /** Forks a server, sends it the configuration, waits until it listens. */
 async function start(spec: Spec, config: ServerConfig): Promise<Server> {
-  const child = fork(join(FIXTURES, spec.fixture), spec.args ?? [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  const send = (message: ToServer) => child.send(message)
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`${spec.fixture} did not listen within 30 s`))
-    }, 30_000)
-    child.once("exit", (code) => reject(new Error(`${spec.fixture} exited with code ${code} before listening`)))
-    child.once("message", (message: FromServer) => {
-      clearTimeout(timer)
-      if (message.type === "listening") resolve(message.port)
-      else reject(new Error(`${spec.fixture} sent ${message.type} before listening`))
-    })
-    send({ type: "start", config })
-  })
-  return {
-    spec,
-    url: `http://127.0.0.1:${port}/me`,
-    cpu: () =>
-      new Promise((resolve, reject) => {
-        child.once("message", (message: FromServer) => (message.type === "cpu" ? resolve(message.micros) : reject(new Error(`unexpected ${message.type}`))))
-        send({ type: "cpu" })
-      }),
-    // A server closes on disconnect; one that hangs is killed after 5 s.
-    stop: async () => {
-      if (child.connected) child.disconnect()
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000)
-      await exited
-      clearTimeout(timer)
-    },
-  }
+  return { spec, ...(await forkServer(spec.fixture, spec.args ?? [], config)) }
 }
 
 /** Every server serves the token, refuses a bad signature and no token, and (those that check) a revoked token. */

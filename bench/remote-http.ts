@@ -8,13 +8,12 @@
  * npm run bench -- remote-http
  */
 import assert from "node:assert/strict"
-import { fork } from "node:child_process"
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
-import type { FromServer, ToServer } from "./fixtures/http-shared.ts"
+import { forkServer, type ForkedServer } from "./fixtures/http-shared.ts"
 import type { RemoteHttpConfig } from "./fixtures/remote-http-shared.ts"
 import { accessToken, registerClient, startRevocableServer, type RevocableServer } from "./fixtures/remote-server.ts"
 import { formatOps, formatRatio, median, medianOps, ratio, table, verdict, type Comparison, type Ratio, type Section } from "./lib.ts"
@@ -30,7 +29,6 @@ const ROUND_SECONDS = 5
 const WARMUP_SECONDS = 2
 /** Live revocations on the auth server, so that the verifier's replica is not empty. */
 const REVOCATIONS = 1_000
-const FIXTURES = join(import.meta.dirname, "fixtures")
 const REMOTE_SOURCES = join(import.meta.dirname, "../packages/revocable/src/remote")
 
 interface Spec {
@@ -70,11 +68,8 @@ interface LoadResult {
 type Autocannon = (options: { url: string; connections: number; duration: number; headers: Record<string, string> }) => Promise<LoadResult>
 const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon
 
-interface Server {
+interface Server extends ForkedServer {
   spec: Spec
-  url: string
-  cpu(): Promise<number>
-  stop(): Promise<void>
 }
 
 interface Sample {
@@ -151,38 +146,7 @@ function claimsOf(token: string): Record<string, unknown> {
 
 /** Forks a server, sends it the configuration, waits until it listens. */
 async function start(spec: Spec, config: RemoteHttpConfig): Promise<Server> {
-  const child = fork(join(FIXTURES, spec.fixture), spec.args ?? [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  // http-shared.ts's protocol carries the configuration as it is.
-  const send = (message: ToServer | { type: "start"; config: RemoteHttpConfig }) => child.send(message)
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`${spec.fixture} did not listen within 30 s`))
-    }, 30_000)
-    child.once("exit", (code) => reject(new Error(`${spec.fixture} exited with code ${code} before listening`)))
-    child.once("message", (message: FromServer) => {
-      clearTimeout(timer)
-      if (message.type === "listening") resolve(message.port)
-      else reject(new Error(`${spec.fixture} sent ${message.type} before listening`))
-    })
-    send({ type: "start", config })
-  })
-  return {
-    spec,
-    url: `http://127.0.0.1:${port}/me`,
-    cpu: () =>
-      new Promise((resolve, reject) => {
-        child.once("message", (message: FromServer) => (message.type === "cpu" ? resolve(message.micros) : reject(new Error(`unexpected ${message.type}`))))
-        send({ type: "cpu" })
-      }),
-    stop: async () => {
-      if (child.connected) child.disconnect()
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000)
-      await exited
-      clearTimeout(timer)
-    },
-  }
+  return { spec, ...(await forkServer(spec.fixture, spec.args ?? [], config)) }
 }
 
 /** Every server serves the token; the authenticating ones refuse a bad signature and no token, and revocable the revoked token. */
