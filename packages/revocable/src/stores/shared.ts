@@ -63,3 +63,45 @@ export function decodeIdCursor(cursor: string | null | undefined): string | null
   if (!isStorable(id)) throw new AuthError("invalid_request", "Invalid cursor.")
   return id
 }
+
+/** A caller waiting on a batched write (the PostgreSQL store's group commit, the Redis store's batches). */
+export interface Pending<I, O> {
+  item: I
+  resolve(value: O | Promise<O>): void
+  reject(error: unknown): void
+}
+
+/**
+ * Writes one batch and settles each caller with what `write` gives for its item (a rejected promise rejects that
+ * caller alone), or every caller with the batch's error.
+ */
+export async function settleBatch<I, O>(batch: ReadonlyArray<Pending<I, O>>, write: (items: I[]) => Promise<Array<O | Promise<O>>>): Promise<void> {
+  try {
+    const results = await write(batch.map((pending) => pending.item))
+    for (const [index, pending] of batch.entries()) {
+      const result = results[index]
+      if (result === undefined) pending.reject(new Error("The store returned no result for a write of the batch."))
+      else pending.resolve(result)
+    }
+  } catch (error) {
+    for (const pending of batch) pending.reject(error)
+  }
+}
+
+/**
+ * Reads page after page, asking for the next (`next` of this page; null after the last) before handing this one
+ * over, so that the store reads it meanwhile. A hand-over that throws ends the read: the page asked for
+ * meanwhile is not waited for.
+ */
+export async function readAhead<P>(first: Promise<P>, next: (page: P) => Promise<P> | null, handOver: (page: P) => void): Promise<void> {
+  for (let pending: Promise<P> | null = first; pending !== null; ) {
+    const page: P = await pending
+    pending = next(page)
+    try {
+      handOver(page)
+    } catch (error) {
+      pending?.catch(() => undefined)
+      throw error
+    }
+  }
+}

@@ -1,12 +1,6 @@
 // Group commit: revocations that arrive while a write is in flight wait for it, then are written together.
-import { mergeRevocation, revocationKey } from "../shared.ts"
+import { mergeRevocation, revocationKey, settleBatch, type Pending } from "../shared.ts"
 import type { Revocation, RevocationInput } from "../../core/store.ts"
-
-interface Pending<I, O> {
-  item: I
-  resolve(value: O | Promise<O>): void
-  reject(error: unknown): void
-}
 
 /**
  * Writes items one batch at a time. An item pushed while nothing is being written goes at once, alone; items
@@ -38,12 +32,7 @@ export class GroupCommit<I, O> {
   async #flush(): Promise<void> {
     try {
       for (let batch = this.#queue.splice(0, this.#max); batch.length > 0; batch = this.#queue.splice(0, this.#max)) {
-        try {
-          const results = await this.#write(batch.map((pending) => pending.item))
-          for (const [index, pending] of batch.entries()) pending.resolve(results[index] as O | Promise<O>)
-        } catch (error) {
-          for (const pending of batch) pending.reject(error)
-        }
+        await settleBatch(batch, this.#write)
       }
     } finally {
       this.#flushing = null

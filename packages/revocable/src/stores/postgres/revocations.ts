@@ -5,7 +5,7 @@ import { one, toRevocation, type RevocationRow } from "./codec.ts"
 import { PAGE, type Context } from "./connection.ts"
 import { afresh, connectionLost } from "./retry.ts"
 import { transaction } from "./transaction.ts"
-import { decodeCursor, encodeCursor, replicaUntilOf, revocationKey } from "../shared.ts"
+import { decodeCursor, encodeCursor, readAhead, replicaUntilOf, revocationKey } from "../shared.ts"
 import type { ChangeEvent, ListRevocationsQuery, Page, Revocation, RevocationInput, RevocationKind, RevocationQuery, Store } from "../../core/store.ts"
 
 /** At most this many revocations per group-commit transaction. */
@@ -37,17 +37,12 @@ export function revocations(context: Context): Revocations {
     const pages = async (client: PoolClient) => {
       await client.query(sql.declareSnapshot, [now])
       const fetch = { text: sql.fetchSnapshot, types: RAW_TEXT }
-      for (let next: Promise<{ rows: RevocationRow[] }> | null = client.query<RevocationRow>(fetch); next !== null; ) {
-        const { rows }: { rows: RevocationRow[] } = await next
-        next = rows.length === PAGE ? client.query<RevocationRow>(fetch) : null
-        try {
-          page(rows.map(toRevocation))
-        } catch (error) {
-          // The transaction ends with the error; the page asked for meanwhile is not waited for.
-          next?.catch(() => undefined)
-          throw error
-        }
-      }
+      // A hand-over that throws ends the transaction with its error.
+      await readAhead(
+        client.query<RevocationRow>(fetch),
+        ({ rows }) => (rows.length === PAGE ? client.query<RevocationRow>(fetch) : null),
+        ({ rows }) => page(rows.map(toRevocation)),
+      )
     }
     return transaction(db, pages, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
   }

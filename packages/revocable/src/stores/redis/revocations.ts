@@ -1,7 +1,7 @@
 // Revocations: recorded in batches, unrevoked, checked, read in pages and listed, each one script.
 import { optional, toRevocation } from "./codec.ts"
 import { PAGE, script, type Run } from "./scripts.ts"
-import { decodeCursor, encodeCursor } from "../shared.ts"
+import { decodeCursor, encodeCursor, readAhead, settleBatch, type Pending } from "../shared.ts"
 import type { Page, Revocation, RevocationInput, Store } from "../../core/store.ts"
 
 /**
@@ -119,30 +119,24 @@ export function revocations(run: Run, feedLength: number): Revocations {
   const batches = new SameTurn(recordBatch, Math.max(1, Math.min(MAX_BATCH, Math.floor(feedLength / 4))))
 
   /** One script for the batch; a revocation it could not record rejects alone. */
-  async function recordBatch(inputs: readonly RevocationInput[]): Promise<Array<Revocation | Error>> {
+  async function recordBatch(inputs: readonly RevocationInput[]): Promise<Array<Revocation | Promise<Revocation>>> {
     const args: Array<string | number> = []
     for (const input of inputs) {
       args.push(input.kind, input.id, optional(input.subject), optional(input.reason), optional(input.actor), input.createdAt, input.expiresAt, input.replicaUntil ?? "")
     }
     const replies = (await run(REVOKE, args)) as Array<[unknown, unknown]>
-    return replies.map(([ok, reply]) => (Number(ok) === 1 ? toRevocation(reply) : new Error(`Redis refused the revocation: ${String(reply)}`)))
+    return replies.map(([ok, reply]) => (Number(ok) === 1 ? toRevocation(reply) : Promise.reject(new Error(`Redis refused the revocation: ${String(reply)}`))))
   }
 
-  /** Page after page; the next is asked for before this one is handed over, so that Redis reads it meanwhile. */
-  async function readSnapshot(now: number, page: (revocations: Revocation[]) => void): Promise<void> {
+  /** Page after page, each read while the one before is handed over. */
+  function readSnapshot(now: number, page: (revocations: Revocation[]) => void): Promise<void> {
     type SnapshotPage = [last: unknown, full: unknown, rows: unknown[]]
     const read = (after: string) => run(SNAPSHOT, [after, PAGE]) as Promise<SnapshotPage>
-    for (let next: Promise<SnapshotPage> | null = read(String(now)); next !== null; ) {
-      const [last, full, rows]: SnapshotPage = await next
-      next = Number(full) === 1 ? read(String(last)) : null
-      try {
-        page(rows.map(toRevocation))
-      } catch (error) {
-        // The page asked for meanwhile is not waited for.
-        next?.catch(() => undefined)
-        throw error
-      }
-    }
+    return readAhead(
+      read(String(now)),
+      ([last, full]) => (Number(full) === 1 ? read(String(last)) : null),
+      ([, , rows]) => page(rows.map(toRevocation)),
+    )
   }
 
   return {
@@ -189,26 +183,20 @@ export function revocations(run: Run, feedLength: number): Revocations {
   }
 }
 
-interface Pending<I, O> {
-  item: I
-  resolve(value: O): void
-  reject(error: unknown): void
-}
-
 /**
  * Batches the items pushed in one turn of the event loop: they are written together at the end of the turn
  * (setImmediate), `max` at a time, each batch one call of its own, bounded as any call is; none waits for
- * another. Each item's promise settles with what `write` gives for it (an Error rejects it alone), or rejects
- * with its batch's error. A burst of revocations costs Redis a few scripts and its readers a few wake-ups,
- * not one of each per revocation; one revocation alone goes as soon as its turn ends.
+ * another. Each item's promise settles as settleBatch settles it. A burst of revocations costs Redis a few
+ * scripts and its readers a few wake-ups, not one of each per revocation; one revocation alone goes as soon as
+ * its turn ends.
  */
 class SameTurn<I, O> {
-  readonly #write: (items: I[]) => Promise<Array<O | Error>>
+  readonly #write: (items: I[]) => Promise<Array<O | Promise<O>>>
   readonly #max: number
   #queue: Array<Pending<I, O>> = []
   #scheduled: NodeJS.Immediate | undefined
 
-  constructor(write: (items: I[]) => Promise<Array<O | Error>>, max: number) {
+  constructor(write: (items: I[]) => Promise<Array<O | Promise<O>>>, max: number) {
     this.#write = write
     this.#max = max
   }
@@ -224,20 +212,6 @@ class SameTurn<I, O> {
     this.#scheduled = undefined
     const queue = this.#queue
     this.#queue = []
-    for (let start = 0; start < queue.length; start += this.#max) void this.#send(queue.slice(start, start + this.#max))
-  }
-
-  async #send(batch: Array<Pending<I, O>>): Promise<void> {
-    try {
-      const results = await this.#write(batch.map((pending) => pending.item))
-      for (const [index, pending] of batch.entries()) {
-        const result = results[index]
-        if (result === undefined) pending.reject(new Error("Redis returned no reply for a revocation of the batch."))
-        else if (result instanceof Error) pending.reject(result)
-        else pending.resolve(result)
-      }
-    } catch (error) {
-      for (const pending of batch) pending.reject(error)
-    }
+    for (let start = 0; start < queue.length; start += this.#max) void settleBatch(queue.slice(start, start + this.#max), this.#write)
   }
 }
